@@ -1,0 +1,51 @@
+# pizza-operator: every target sets up what it needs (.venv, Go-built control-plane binaries).
+SHELL := /bin/bash
+PY := .venv/bin/python
+export PATH := $(CURDIR)/.bin:$(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: help venv binaries system-deps cluster-up cluster-down test test-unit lint demo demo-down models eval bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+venv: .venv/.stamp  ## Python virtual environment in .venv with the project installed (editable)
+.venv/.stamp: pyproject.toml hack/setup-venv.sh
+	@bash hack/setup-venv.sh
+
+binaries:  ## build etcd, kube-apiserver, controller-manager, scheduler, kwok, helm into .bin/ (cached)
+	@bash hack/build-binaries.sh
+
+system-deps:  ## Debian packages the tests use (promtool, prometheus); needs root, skipped otherwise
+	@bash hack/install-system-deps.sh
+
+cluster-up: venv binaries  ## start the local control plane in the background; kubeconfig in .cluster/kubeconfig
+	@$(PY) -m pizza_devcluster up --dir .cluster --background
+
+cluster-down:  ## stop the local control plane and every process it started
+	@if [ -x $(PY) ]; then $(PY) -m pizza_devcluster down --dir .cluster; fi
+
+test: venv binaries system-deps  ## run the whole test suite (starts its own control plane)
+	@echo "==> running the test suite"
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv  ## only the unit tests (no cluster)
+	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+lint: venv  ## ruff and mypy
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@.venv/bin/mypy
+
+demo: venv binaries  ## the main job: local cluster, CRD, operator, a PizzaModelDeployment until Ready
+	@bash hack/demo.sh
+
+demo-down: cluster-down  ## stop what the demo started
+
+models: venv  ## regenerate the data set and retrain the shipped models
+	@$(PY) -m pizza_models.train_all
+
+eval: venv  ## evaluate the shipped models on the held-out test split
+	@$(PY) -m pizza_models.evaluate
+
+clean:  ## remove the cluster state (keeps .venv and .bin caches)
+	rm -rf .cluster

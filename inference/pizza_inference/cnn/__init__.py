@@ -1,0 +1,1 @@
+"""MicroPizzaNet: the tiny CNN served as the CPU fallback (float32 and INT8)."""

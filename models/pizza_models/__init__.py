@@ -1,0 +1,1 @@
+"""Procedural pizza images, training and evaluation of the shipped models."""

@@ -1,0 +1,1 @@
+"""Pizza operator: reconciles PizzaModelDeployment resources into GPU primary and CPU fallback serving."""
