@@ -39,7 +39,9 @@ lint: venv  ## ruff and mypy
 demo: venv binaries  ## the main job: local cluster, CRD, operator, a PizzaModelDeployment until Ready
 	@bash hack/demo.sh
 
-demo-down: cluster-down  ## stop what the demo started
+demo-down:  ## stop what the demo started: the operator, then the control plane
+	@bash hack/demo.sh down
+	@$(MAKE) --no-print-directory cluster-down
 
 models: venv  ## regenerate the data set and retrain the shipped models
 	@$(PY) -m pizza_models.train_all

@@ -1,1 +1,4 @@
-"""A real local Kubernetes control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) as processes."""
+"""A real local Kubernetes control plane as processes.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes).
+"""

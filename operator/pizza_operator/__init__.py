@@ -1,1 +1,1 @@
-"""Pizza operator: reconciles PizzaModelDeployment resources into GPU primary and CPU fallback serving."""
+"""Pizza operator: reconciles PizzaModelDeployments into a GPU primary, a CPU fallback, a router."""

@@ -1,0 +1,126 @@
+"""pytest fixtures for tests against a real control plane.
+
+Load with `pytest_plugins = ["pizza_devcluster.pytest_plugin"]`.
+
+- `kube_cluster` (session): starts one LocalCluster in a temporary directory, or with
+  `USE_EXISTING_CLUSTER=1` uses the cluster of `$KUBECONFIG`. Sets `os.environ["KUBECONFIG"]` for
+  the session. Refuses any kube context other than `pizza-local` and `kind-*`.
+- `kube_api` (session): a `kubernetes.client.ApiClient` for that cluster.
+- `test_namespace` (function): a fresh namespace enforcing Pod Security `restricted`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from .binaries import BinariesMissingError, find_binaries
+from .cluster import LocalCluster
+from .kubeconfig import current_context, is_local_test_context
+
+USE_EXISTING_ENV = "USE_EXISTING_CLUSTER"
+
+
+@dataclass(frozen=True)
+class KubeCluster:
+    """What tests get from `kube_cluster`. `local` is None for an existing cluster."""
+
+    kubeconfig: Path
+    context: str
+    local: LocalCluster | None = None
+
+
+def guard_context(kubeconfig: Path) -> str:
+    """Fail unless the kubeconfig's current context is a local test cluster; return the context."""
+    context = current_context(kubeconfig)
+    if not is_local_test_context(context):
+        pytest.fail(
+            f"refusing to run cluster tests against kube context {context!r} from {kubeconfig}: "
+            "only `pizza-local` (our local control plane) and `kind-*` contexts are allowed",
+            pytrace=False,
+        )
+    return context
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    previous = os.environ.get("KUBECONFIG")
+    if os.environ.get(USE_EXISTING_ENV) == "1":
+        if not previous:
+            pytest.fail(f"{USE_EXISTING_ENV}=1 needs KUBECONFIG to be set", pytrace=False)
+        kubeconfig = Path(previous.split(os.pathsep)[0]).expanduser()
+        yield KubeCluster(kubeconfig, guard_context(kubeconfig))
+        return
+    try:
+        find_binaries()
+    except BinariesMissingError as error:
+        pytest.fail(str(error), pytrace=False)
+    cluster = LocalCluster(tmp_path_factory.mktemp("kube-cluster"))
+    cluster.start()
+    try:
+        context = guard_context(cluster.kubeconfig)
+        os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
+        yield KubeCluster(cluster.kubeconfig, context, cluster)
+    finally:
+        cluster.stop()
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube_cluster: KubeCluster) -> Iterator[Any]:
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kube_cluster.kubeconfig), context=kube_cluster.context
+    )
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def _namespace_name(node_name: str) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", node_name.lower()).strip("-")[:40].strip("-")
+    return f"t-{base}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def test_namespace(kube_api: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace for one test, enforcing Pod Security `restricted`; deleted afterwards.
+
+    Waits for its `default` ServiceAccount, so pods can be created right away.
+    """
+    core = client.CoreV1Api(kube_api)
+    name = _namespace_name(request.node.name)
+    labels = {
+        "pizza.ai/test-namespace": "true",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            accounts = core.list_namespaced_service_account(
+                name, field_selector="metadata.name=default"
+            )
+            if accounts.items:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"namespace {name} got no default ServiceAccount in 30 s")
+            time.sleep(0.1)
+        yield name
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")

@@ -1,0 +1,42 @@
+"""Builds the FastAPI app around an `InferenceService` (same API for model server and router)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+
+from pizza_inference.api.oip import build_oip_router
+from pizza_inference.api.observability import RequestMetricsMiddleware, build_metrics_router
+from pizza_inference.api.prior import build_prior_router
+from pizza_inference.errors import install_error_handlers
+from pizza_inference.service import InferenceService
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def build_app(
+    service: InferenceService,
+    *,
+    title: str,
+    lifespan: Callable[[FastAPI], AsyncIterator[None]] | Lifespan | None = None,
+    inner_middleware: list[tuple[type, dict[str, Any]]] | None = None,
+) -> FastAPI:
+    """`inner_middleware` runs inside the request metrics (so e.g. its 429s are counted)."""
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        description="Pizza image classifier: prior endpoints and the Open Inference Protocol v2.",
+        lifespan=lifespan,  # type: ignore[arg-type]
+    )
+    app.state.service = service
+    app.include_router(build_prior_router())
+    app.include_router(build_oip_router())
+    app.include_router(build_metrics_router())
+    install_error_handlers(app)
+    for cls, options in inner_middleware or []:
+        app.add_middleware(cls, **options)
+    app.add_middleware(RequestMetricsMiddleware, templates=lambda: list(app.openapi()["paths"]))
+    return app

@@ -1,0 +1,102 @@
+"""The prior system's endpoints: /classify, /predict/*, /health, /status, /ab-test/*."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import JSONResponse
+
+from pizza_inference.api.schemas import (
+    ABTestStatusResponse,
+    ClassifyResponse,
+    CompareResponse,
+    ErrorResponse,
+    HealthResponse,
+    StatusResponse,
+    now_iso,
+)
+from pizza_inference.api.uploads import read_upload
+from pizza_inference.service import InferenceService, Target
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse}
+    for code in (400, 413, 415, 422, 429, 500, 503)
+}
+
+ImageFile = Annotated[UploadFile, File(description="JPEG or PNG image, at most 10 MB")]
+ReturnProbabilities = Annotated[bool, Form(description="include the per-class probabilities")]
+ABGroup = Annotated[
+    str | None,
+    Form(pattern="^[ABab]$", description='"A" asks for the primary model, "B" for the fallback'),
+]
+
+
+def service_of(request: Request) -> InferenceService:
+    service: InferenceService = request.app.state.service
+    return service
+
+
+def build_prior_router() -> APIRouter:
+    router = APIRouter(tags=["pizza"])
+
+    @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
+    async def classify(
+        request: Request,
+        file: ImageFile,
+        use_spatial: Annotated[bool, Form(description="prefer the primary (spatial) model")] = True,
+        return_probabilities: ReturnProbabilities = True,
+        ab_test_group: ABGroup = None,
+    ) -> ClassifyResponse:
+        """Classifies a pizza image; the router picks the model (primary, with per-request fallback)."""
+        upload = await read_upload(file)
+        group = ab_test_group.upper() if ab_test_group else None
+        target = Target.AUTO if use_spatial else Target.FALLBACK
+        prediction = await service_of(request).classify(upload, target=target, ab_test_group=group)
+        return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+
+    @router.post("/predict/spatial", response_model=ClassifyResponse, responses=ERRORS)
+    async def predict_spatial(
+        request: Request, file: ImageFile, return_probabilities: ReturnProbabilities = True
+    ) -> ClassifyResponse:
+        """Asks for the primary model (the router still falls back per request and says so)."""
+        upload = await read_upload(file)
+        prediction = await service_of(request).classify(upload, target=Target.PRIMARY, ab_test_group=None)
+        return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+
+    @router.post("/predict/standard", response_model=ClassifyResponse, responses=ERRORS)
+    async def predict_standard(
+        request: Request, file: ImageFile, return_probabilities: ReturnProbabilities = True
+    ) -> ClassifyResponse:
+        """Asks for the fallback (standard CNN) model."""
+        upload = await read_upload(file)
+        prediction = await service_of(request).classify(upload, target=Target.FALLBACK, ab_test_group=None)
+        return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+
+    @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    async def health(request: Request) -> JSONResponse:
+        """healthy (200) only when a model can answer; loading/unhealthy otherwise (503)."""
+        ready, body = await service_of(request).health()
+        return JSONResponse(HealthResponse(**body).model_dump(), status_code=200 if ready else 503)
+
+    @router.get("/status", response_model=StatusResponse)
+    async def status(request: Request) -> StatusResponse:
+        return StatusResponse(**await service_of(request).status())
+
+    @router.get("/ab-test/status", response_model=ABTestStatusResponse)
+    async def ab_test_status(request: Request) -> ABTestStatusResponse:
+        return ABTestStatusResponse(**service_of(request).ab_status())
+
+    @router.post("/ab-test/compare", response_model=CompareResponse, responses=ERRORS)
+    async def ab_test_compare(request: Request, file: ImageFile) -> CompareResponse:
+        """Classifies the image with every model behind this server and says whether they agree."""
+        upload = await read_upload(file)
+        result = await service_of(request).compare(upload)
+        return CompareResponse(
+            results=[ClassifyResponse.from_prediction(p) for p in result["results"]],
+            errors=result["errors"],
+            agreement=result["agreement"],
+            timestamp=now_iso(),
+        )
+
+    return router

@@ -1,0 +1,91 @@
+"""Prometheus metrics of the inference plane (module level, the prior system's names and labels).
+
+`pizza_api_requests_total{method,endpoint,status}` counts every HTTP request except the metric
+scrapes themselves; `endpoint` is the route template (`/v2/models/{name}/infer`), so the label set
+stays small. The error rate of a component is
+`sum(rate(pizza_api_requests_total{status=~"5.."}[1m])) / sum(rate(pizza_api_requests_total[1m]))`.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+import prometheus_client
+from prometheus_client import Counter, Gauge, Histogram
+
+prometheus_client.disable_created_metrics()
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Histogram buckets from 1 ms to 10 s."""
+
+REQUESTS = Counter(
+    "pizza_api_requests_total",
+    "HTTP requests by method, route template and status code",
+    ["method", "endpoint", "status"],
+)
+REQUEST_DURATION = Histogram(
+    "pizza_api_request_duration_seconds",
+    "HTTP request duration (whole request, server side)",
+    ["method", "endpoint"],
+    buckets=BUCKETS,
+)
+INFERENCES = Counter(
+    "pizza_api_inference_total", "Images classified, by the model that answered", ["model"]
+)
+INFERENCE_DURATION = Histogram(
+    "pizza_api_inference_duration_seconds",
+    "Time per image from queueing to result (batching wait included), by model",
+    ["model"],
+    buckets=BUCKETS,
+)
+MODEL_ERRORS = Counter(
+    "pizza_api_model_errors_total",
+    "Model failures by model and kind (load, warmup, inference; the router: error, timeout...)",
+    ["model", "error_type"],
+)
+ACTIVE_CONNECTIONS = Gauge(
+    "pizza_api_active_connections", "HTTP requests in flight in this process"
+)
+MEMORY_USAGE = Gauge("pizza_api_memory_usage_bytes", "Resident memory of this process")
+GPU_MEMORY_USAGE = Gauge(
+    "pizza_api_gpu_memory_usage_bytes", "CUDA memory allocated by this process (0 without CUDA)"
+)
+FALLBACKS = Counter(
+    "pizza_api_fallback_total", "Requests the router answered from the fallback, by reason", ["reason"]
+)
+
+METRICS_PATHS = frozenset({"/metrics", "/prometheus-metrics"})
+
+
+def resident_memory_bytes() -> float:
+    """Current resident set size (from /proc; peak RSS where /proc is missing)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            pages = int(f.read().split()[1])
+        return float(pages * os.sysconf("SC_PAGE_SIZE"))
+    except (OSError, ValueError, IndexError):
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def gpu_memory_bytes() -> float:
+    """CUDA memory allocated by this process; 0 when torch is not loaded or CUDA is not in use."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return 0.0
+    try:
+        if not torch.cuda.is_initialized():
+            return 0.0
+        return float(sum(torch.cuda.memory_allocated(d) for d in range(torch.cuda.device_count())))
+    except Exception:
+        return 0.0
+
+
+MEMORY_USAGE.set_function(resident_memory_bytes)
+GPU_MEMORY_USAGE.set_function(gpu_memory_bytes)
+
+
+def render_prometheus() -> tuple[bytes, str]:
+    """The text exposition of the default registry and its content type."""
+    return prometheus_client.generate_latest(), prometheus_client.CONTENT_TYPE_LATEST

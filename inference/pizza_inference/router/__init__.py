@@ -1,0 +1,1 @@
+"""The router: same API as a model server, forwards to the primary with per-request fallback."""

@@ -1,0 +1,320 @@
+"""The router's data plane: decide primary or fallback, forward, fall back per request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from pizza_inference import CLASSES, metrics
+from pizza_inference.config import RouterConfig
+from pizza_inference.errors import InferenceError, ModelNotReady, UpstreamRejected
+from pizza_inference.router.breaker import CircuitBreaker
+from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
+
+log = logging.getLogger(__name__)
+
+ROUTER_MODEL_NAME = "pizza-classifier"
+"""The name the router answers to on the Open Inference Protocol (it routes to real models)."""
+
+
+class UpstreamFailure(Exception):
+    """The model server could not answer; `reason` is a fallback reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class UpstreamStats:
+    url: str
+    requests: int = 0
+    successes: int = 0
+    total_seconds: float = 0.0
+    failures: dict[str, int] = field(default_factory=dict)
+    model_name: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        mean = self.total_seconds / self.successes if self.successes else None
+        return {
+            "url": self.url,
+            "model_name": self.model_name,
+            "inference_count": self.successes,
+            "mean_latency_seconds": mean,
+            "errors": sum(self.failures.values()),
+            "errors_by_reason": dict(self.failures),
+            "requests": self.requests,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    use_primary: bool
+    reason: str | None
+    group: str | None
+
+
+class RouterPlane:
+    role = "router"
+
+    def __init__(
+        self,
+        config: RouterConfig,
+        *,
+        client: httpx.AsyncClient | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.mode = config.mode
+        self.breaker = CircuitBreaker(config.circuit_failure_threshold, config.circuit_reset_seconds)
+        self._client = client
+        self._rng = rng or random.Random()
+        self.primary = UpstreamStats(config.primary_url.rstrip("/"))
+        self.fallback = UpstreamStats(config.fallback_url.rstrip("/"))
+        self.groups: dict[str, dict[str, int]] = {"A": {}, "B": {}}
+        self.started = time.time()
+        self._ready_cache: tuple[float, bool] = (0.0, False)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+                timeout=httpx.Timeout(self.config.fallback_timeout_seconds),
+            )
+        return self._client
+
+    async def stop(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- routing ---------------------------------------------------------------------------
+    def decide(self, target: Target, ab_test_group: str | None) -> Decision:
+        if self.mode == "emergency":
+            return Decision(False, "mode_emergency", ab_test_group)
+        if self.mode == "stable":
+            return Decision(False, "mode_stable", ab_test_group)
+        if ab_test_group == "A":
+            return Decision(True, None, "A")
+        if ab_test_group == "B":
+            return Decision(False, "ab_test", "B")
+        if target is Target.FALLBACK:
+            return Decision(False, "requested", None)
+        if target is Target.PRIMARY or self.config.ab_primary_percent >= 100:
+            return Decision(True, None, None)
+        if self._rng.random() * 100 < self.config.ab_primary_percent:
+            return Decision(True, None, "A")
+        return Decision(False, "ab_test", "B")
+
+    async def classify(
+        self, upload: ImageUpload, *, target: Target = Target.AUTO, ab_test_group: str | None = None
+    ) -> Prediction:
+        decision = self.decide(target, ab_test_group)
+        reason = decision.reason
+        if decision.use_primary:
+            if not self.breaker.allow():
+                reason = "circuit_open"
+            else:
+                try:
+                    prediction = await self._forward(self.primary, upload, self.config.primary_timeout_seconds)
+                except UpstreamRejected:
+                    self.breaker.record_success()  # the primary works; the input was bad
+                    raise
+                except UpstreamFailure as exc:
+                    self.breaker.record_failure()
+                    reason = exc.reason
+                    log.warning("primary failed reason=%s error=%s", exc.reason, exc)
+                else:
+                    self.breaker.record_success()
+                    return self._finish(prediction, None, decision.group)
+        assert reason is not None
+        if reason != "requested":
+            metrics.FALLBACKS.labels(reason).inc()
+        try:
+            prediction = await self._forward(self.fallback, upload, self.config.fallback_timeout_seconds)
+        except UpstreamFailure as exc:
+            raise ModelNotReady(
+                f"no model could answer: primary skipped or failed ({reason}), fallback failed "
+                f"({exc.reason}: {exc})",
+                reason="no_model_available",
+            ) from exc
+        return self._finish(prediction, reason, decision.group)
+
+    def _finish(self, prediction: Prediction, reason: str | None, group: str | None) -> Prediction:
+        prediction.fallback_reason = reason
+        prediction.ab_test_group = group
+        if group in self.groups:
+            counts = self.groups[group]
+            counts[prediction.model_used] = counts.get(prediction.model_used, 0) + 1
+        return prediction
+
+    async def _forward(self, upstream: UpstreamStats, upload: ImageUpload, timeout: float) -> Prediction:
+        """POSTs the upload to a model server's /classify (the bytes object is passed, not copied)."""
+        upstream.requests += 1
+        start = time.perf_counter()
+        files = {"file": (upload.filename or "image", upload.data, upload.content_type or "application/octet-stream")}
+        try:
+            response = await self.client.post(f"{upstream.url}/classify", files=files, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise self._failure(upstream, "timeout", f"no answer within {timeout}s") from exc
+        except httpx.TransportError as exc:
+            raise self._failure(upstream, "unavailable", f"{type(exc).__name__}: {exc}") from exc
+        elapsed = time.perf_counter() - start
+        if response.status_code == 200:
+            try:
+                body = response.json()
+                prediction = Prediction(
+                    predicted_class=str(body["predicted_class"]),
+                    confidence=float(body["confidence"]),
+                    probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
+                    model_used=str(body["model_used"]),
+                    inference_time=float(body["inference_time"]),
+                )
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise self._failure(upstream, "error", f"invalid response: {exc}") from exc
+            upstream.successes += 1
+            upstream.total_seconds += elapsed
+            upstream.model_name = prediction.model_used
+            metrics.INFERENCES.labels(prediction.model_used).inc()
+            metrics.INFERENCE_DURATION.labels(prediction.model_used).observe(elapsed)
+            return prediction
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": "upstream_error", "detail": response.text[:200]}
+        if not isinstance(body, dict):
+            body = {"error": "upstream_error", "detail": str(body)[:200]}
+        if 400 <= response.status_code < 500 and response.status_code != 429:
+            raise UpstreamRejected(response.status_code, body)
+        reason = "unavailable" if response.status_code in (429, 503) else "error"
+        raise self._failure(upstream, reason, f"HTTP {response.status_code}: {body.get('detail', '')}")
+
+    def _failure(self, upstream: UpstreamStats, reason: str, message: str) -> UpstreamFailure:
+        upstream.failures[reason] = upstream.failures.get(reason, 0) + 1
+        role = "primary" if upstream is self.primary else "fallback"
+        metrics.MODEL_ERRORS.labels(upstream.model_name or role, reason).inc()
+        return UpstreamFailure(reason, message)
+
+    async def compare(self, upload: ImageUpload) -> dict[str, Any]:
+        calls: dict[str, UpstreamStats] = {"fallback": self.fallback}
+        errors: dict[str, str] = {}
+        if self.mode == "emergency":
+            errors["primary"] = "emergency mode: the primary is not called"
+        else:
+            calls = {"primary": self.primary, **calls}
+        outcomes = await asyncio.gather(
+            *(self._forward(u, upload, self.config.primary_timeout_seconds if n == "primary" else self.config.fallback_timeout_seconds) for n, u in calls.items()),
+            return_exceptions=True,
+        )
+        results: list[Prediction] = []
+        for name, outcome in zip(calls, outcomes, strict=True):
+            if isinstance(outcome, InferenceError):
+                raise outcome  # bad input: the same 4xx the model server gave
+            if isinstance(outcome, BaseException):
+                errors[name] = f"{getattr(outcome, 'reason', 'error')}: {outcome}"
+            else:
+                outcome.ab_test_group = "A" if name == "primary" else "B"
+                results.append(outcome)
+        if not results:
+            raise ModelNotReady(f"no model could answer: {errors}", reason="no_model_available")
+        agreement = len({p.predicted_class for p in results}) == 1 if len(results) > 1 else None
+        return {"results": results, "errors": errors, "agreement": agreement}
+
+    # -- state -----------------------------------------------------------------------------
+    async def _upstream_ready(self, upstream: UpstreamStats, timeout: float) -> bool:
+        try:
+            response = await self.client.get(f"{upstream.url}/v2/health/ready", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def is_ready(self) -> bool:
+        """Ready when the fallback is ready (cached for `readiness_cache_seconds`)."""
+        checked_at, ready = self._ready_cache
+        now = time.monotonic()
+        if now - checked_at < self.config.readiness_cache_seconds:
+            return ready
+        ready = await self._upstream_ready(self.fallback, 1.0)
+        self._ready_cache = (now, ready)
+        return ready
+
+    async def _primary_ready(self) -> bool | None:
+        if self.mode == "emergency":
+            return None
+        return await self._upstream_ready(self.primary, min(1.0, self.config.primary_timeout_seconds))
+
+    async def health(self) -> tuple[bool, dict[str, Any]]:
+        fallback_ready, primary_ready = await asyncio.gather(self.is_ready(), self._primary_ready())
+        if not fallback_ready:
+            status = "unhealthy"
+        elif primary_ready is False and self.mode == "primary":
+            status = "degraded"
+        else:
+            status = "healthy"
+        body = {
+            "status": status,
+            "role": self.role,
+            "mode": self.mode,
+            "models": {
+                "primary": {"ready": primary_ready, "url": self.primary.url, "model_name": self.primary.model_name},
+                "fallback": {"ready": fallback_ready, "url": self.fallback.url, "model_name": self.fallback.model_name},
+            },
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+        return fallback_ready, body
+
+    async def status(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "uptime_seconds": time.time() - self.started,
+            "models": {"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
+            "router": {
+                "mode": self.mode,
+                "ab_primary_percent": self.config.ab_primary_percent,
+                "primary_timeout_seconds": self.config.primary_timeout_seconds,
+                "rate_limit_per_minute": self.config.rate_limit_per_minute,
+                "circuit_breaker": self.breaker.snapshot(),
+            },
+            "timestamp": datetime.now(UTC).isoformat(),
+        }
+
+    def ab_status(self) -> dict[str, Any]:
+        return {
+            "enabled": self.mode == "primary" and self.config.ab_primary_percent < 100,
+            "mode": self.mode,
+            "primary_percent": self.config.ab_primary_percent,
+            "groups": {
+                group: {"requests": sum(counts.values()), "by_model": dict(counts)}
+                for group, counts in self.groups.items()
+            },
+            "detail": 'group "A" is the primary model, group "B" the fallback',
+        }
+
+    async def models(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(
+                name=ROUTER_MODEL_NAME,
+                platform="pizza-router",
+                ready=await self.is_ready(),
+                classes=CLASSES,
+                details={"primary": self.primary.url, "fallback": self.fallback.url},
+            )
+        ]
+
+    def metrics_summary(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "uptime_seconds": time.time() - self.started,
+            "models": {"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
+            "memory_usage_bytes": metrics.resident_memory_bytes(),
+            "mode": self.mode,
+        }

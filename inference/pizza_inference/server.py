@@ -1,0 +1,49 @@
+"""The model server: one backend behind the data plane, served by the shared API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pizza_inference.api.app import build_app
+from pizza_inference.backends import create_backend
+from pizza_inference.backends.base import ModelBackend
+from pizza_inference.config import ModelServerConfig
+from pizza_inference.dataplane import ModelDataPlane
+from pizza_inference.sources import resolve
+
+log = logging.getLogger(__name__)
+
+
+def make_loader(config: ModelServerConfig) -> ModelBackend:
+    """Resolves the source and loads the backend (runs on the loading thread)."""
+    path = resolve(config.source)
+    log.info("loading model name=%s backend=%s source=%s path=%s precision=%s",
+             config.model_name, config.backend, config.source, path, config.precision)
+    backend = create_backend(config.backend, path, precision=config.precision, device=config.device)
+    backend.load()
+    return backend
+
+
+def create_model_app(config: ModelServerConfig, *, dataplane: ModelDataPlane | None = None) -> FastAPI:
+    """The app; the model loads on a background thread at startup (liveness answers meanwhile)."""
+    plane = dataplane or ModelDataPlane(
+        lambda: make_loader(config),
+        model_name=config.model_name,
+        backend_kind=config.backend,
+        source=config.source,
+        max_batch_size=config.max_batch_size,
+        batch_timeout_s=config.batch_timeout_ms / 1000.0,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if plane.state == "loading" and plane.backend is None:
+            plane.load_in_background()
+        yield
+        await plane.stop()
+
+    return build_app(plane, title=f"pizza model server ({config.model_name})", lifespan=lifespan)

@@ -1,0 +1,5 @@
+"""`python -m pizza_operator` is `pizza-operator`."""
+
+from pizza_operator.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Versioned API of the operator: `v1alpha1` is the only served version."""

@@ -1,0 +1,439 @@
+"""The PizzaModelDeployment API, version v1alpha1: typed spec and status.
+
+These models are the source of truth: the CRD in `crds/` is generated from them
+(`python -m pizza_operator.crdgen`), and the operator reads every body through them.
+Field names are camelCase on the wire (`startupTimeoutSeconds`), snake_case in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic.alias_generators import to_camel
+
+GROUP = "pizza.ai"
+VERSION = "v1alpha1"
+KIND = "PizzaModelDeployment"
+PLURAL = "pizzamodeldeployments"
+SINGULAR = "pizzamodeldeployment"
+SHORT_NAMES = ["pmd"]
+
+Backend = Literal["cnn", "vlm", "image-classifier"]
+Precision = Literal["float32", "float16", "bfloat16", "int8"]
+Mode = Literal["primary", "stable", "emergency"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+SOURCE_SCHEMES = ("hf://", "pvc://", "builtin://", "file:///")
+SOURCE_RULE = "self.matches('^(hf://|pvc://|builtin://|file:///)')"
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+# A Kubernetes quantity ("500m", "16Gi", 2): int-or-string, like core/v1 ResourceRequirements.
+Quantity = Annotated[
+    int | str,
+    Field(
+        json_schema_extra={
+            "x-kubernetes-int-or-string": True,
+            "pattern": r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+            r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$",
+        }
+    ),
+]
+
+
+class ApiModel(BaseModel):
+    """Base: camelCase aliases on the wire, unknown fields ignored (the API server prunes them)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    def to_wire(self) -> dict[str, Any]:
+        """The object as the API server stores it (camelCase, no unset optionals)."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+class ModelRef(ApiModel):
+    """Which model a component serves and how it is loaded."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        description="Model name reported by the server (PIZZA_MODEL_NAME), e.g. spatial-mllm.",
+    )
+    backend: Backend = Field(
+        description="Model backend: cnn (MicroPizzaNet), vlm (vision-language model) or "
+        "image-classifier (a transformers image classifier)."
+    )
+    source: str = Field(
+        min_length=1,
+        max_length=512,
+        description="Where the weights come from: hf://ID[@REVISION], pvc://CLAIM/PATH "
+        "(mounted read-only at /models/CLAIM), builtin://NAME (weights inside the image) "
+        "or file:///PATH.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": SOURCE_RULE,
+                    "message": "source must start with hf://, pvc://, builtin:// or file:///",
+                },
+                {
+                    "rule": "!self.startsWith('pvc://') || "
+                    "self.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.+$')",
+                    "message": "a pvc source must be pvc://CLAIM/PATH with a valid claim name",
+                },
+            ]
+        },
+    )
+    precision: Precision = Field(
+        default="float32",
+        description="Numeric precision the weights are served in: float32, float16, bfloat16 "
+        "or int8 (int8 only with the cnn backend).",
+    )
+
+
+MODEL_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(self.precision) || self.precision != 'int8' || self.backend == 'cnn'",
+        "message": "precision int8 is only available with backend cnn",
+        "fieldPath": ".precision",
+    }
+]
+
+
+class Resources(ApiModel):
+    """Compute resources of each container, as in core/v1 ResourceRequirements."""
+
+    requests: dict[str, Quantity] | None = Field(
+        default=None, description="Minimum resources the scheduler reserves (cpu, memory)."
+    )
+    limits: dict[str, Quantity] | None = Field(
+        default=None, description="Maximum resources the container may use (cpu, memory)."
+    )
+
+
+class Toleration(ApiModel):
+    """A toleration, as in core/v1 Toleration."""
+
+    key: str | None = Field(default=None, description="Taint key the toleration applies to.")
+    operator: Literal["Exists", "Equal"] | None = Field(
+        default=None, description="Exists or Equal (the default)."
+    )
+    value: str | None = Field(default=None, description="Taint value to match (with Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        default=None, description="Taint effect to match; empty matches all effects."
+    )
+    toleration_seconds: int | None = Field(
+        default=None, description="How long a NoExecute taint is tolerated before eviction."
+    )
+
+
+def _primary_resources() -> Resources:
+    return Resources(requests={"cpu": "4", "memory": "16Gi"}, limits={"memory": "16Gi"})
+
+
+def _fallback_resources() -> Resources:
+    return Resources(requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"})
+
+
+class PrimarySpec(ApiModel):
+    """The GPU primary: the large vision-language model."""
+
+    model: ModelRef = Field(
+        description="The model the primary serves.",
+        json_schema_extra={"x-kubernetes-validations": MODEL_RULES},
+    )
+    replicas: int = Field(default=1, ge=0, le=64, description="Number of primary pods.")
+    gpu: int = Field(
+        default=1, ge=0, le=8, description="GPUs (nvidia.com/gpu) requested by each pod."
+    )
+    resources: Resources = Field(
+        default_factory=_primary_resources,
+        description="CPU and memory of each primary pod; set GPUs with gpu, not here.",
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the primary pods must run on."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list,
+        description="Extra tolerations; the nvidia.com/gpu toleration is always added.",
+    )
+    startup_timeout_seconds: int = Field(
+        default=1200,
+        ge=30,
+        le=7200,
+        description="How long a pod may take to load the model before it is restarted "
+        "(sizes the startup probe).",
+    )
+
+
+class FallbackSpec(ApiModel):
+    """The CPU fallback: the INT8 CNN."""
+
+    model: ModelRef = Field(
+        description="The model the fallback serves.",
+        json_schema_extra={"x-kubernetes-validations": MODEL_RULES},
+    )
+    replicas: int = Field(default=2, ge=0, le=64, description="Number of fallback pods.")
+    gpu: int | None = Field(
+        default=None,
+        description="Not allowed: the fallback runs on CPU (declared only to refuse it).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self == 0", "message": "the fallback runs on CPU: gpu is not allowed"}
+            ]
+        },
+    )
+    resources: Resources = Field(
+        default_factory=_fallback_resources,
+        description="CPU and memory of each fallback pod.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.limits) || !('nvidia.com/gpu' in self.limits)",
+                    "message": "the fallback runs on CPU: nvidia.com/gpu is not allowed",
+                },
+                {
+                    "rule": "!has(self.requests) || !('nvidia.com/gpu' in self.requests)",
+                    "message": "the fallback runs on CPU: nvidia.com/gpu is not allowed",
+                },
+            ]
+        },
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the fallback pods must run on."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Tolerations of the fallback pods."
+    )
+
+
+class AbTest(ApiModel):
+    """A/B split of the router between primary and fallback."""
+
+    primary_percent: int = Field(
+        default=100, ge=0, le=100, description="Percent of requests sent to the primary first."
+    )
+
+
+class RouterSpec(ApiModel):
+    """The router: the entry point that forwards to the primary and falls back per request."""
+
+    replicas: int = Field(default=2, ge=0, le=64, description="Number of router pods.")
+    primary_timeout_seconds: float = Field(
+        default=5,
+        gt=0,
+        le=300,
+        description="Seconds to wait for the primary before answering from the fallback.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=100, ge=1, le=1_000_000, description="Requests a minute each client may make."
+    )
+    ab_test: AbTest = Field(default_factory=AbTest, description="A/B split.")
+    resources: Resources = Field(
+        default_factory=lambda: Resources(
+            requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "256Mi"}
+        ),
+        description="CPU and memory of each router pod.",
+    )
+
+
+class PrometheusRef(ApiModel):
+    """Where the automatic-rollback analysis reads metrics."""
+
+    address: str = Field(
+        default="",
+        max_length=512,
+        description="Prometheus base URL (http://HOST:PORT); empty scrapes the pods directly.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self == '' || self.matches('^https?://')",
+                    "message": "address must be empty or an http(s) URL",
+                }
+            ]
+        },
+    )
+
+
+class AnalysisSpec(ApiModel):
+    """Health analysis that drives automatic rollback."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.window) || !has(self.interval) || "
+                    "duration(self.window) >= duration(self.interval)",
+                    "message": "window must be at least one interval",
+                    "fieldPath": ".window",
+                }
+            ]
+        }
+    )
+
+    interval: str = Field(
+        default="10s",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How often the analysis runs (a duration: 10s, 1m).",
+    )
+    window: str = Field(
+        default="1m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="The window rates are computed over (a duration).",
+    )
+    error_rate_threshold: float = Field(
+        default=0.05, ge=0, le=1, description="Error rate (0..1) above which a check fails."
+    )
+    latency_p95_threshold_seconds: float = Field(
+        default=5, gt=0, le=3600, description="p95 latency in seconds above which a check fails."
+    )
+    min_requests: int = Field(
+        default=20, ge=0, description="Requests a window needs before it is judged."
+    )
+    failure_threshold: int = Field(
+        default=3, ge=1, le=100, description="Failed checks in a row that trigger a rollback."
+    )
+    prometheus: PrometheusRef = Field(default_factory=PrometheusRef, description="Metrics source.")
+
+
+class StableSpec(ApiModel):
+    """The stable mode: CNN only, maximum reliability."""
+
+    fallback_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Fallback pods in stable mode; unset keeps spec.fallback.replicas.",
+    )
+
+
+class EmergencySpec(ApiModel):
+    """The emergency mode: a minimal server with basic function."""
+
+    replicas: int = Field(default=1, ge=1, le=64, description="Fallback pods in emergency mode.")
+
+
+class RollbackSpec(ApiModel):
+    """Automatic rollback: previous, stable and emergency."""
+
+    automatic: bool = Field(default=True, description="Roll back automatically on failure.")
+    revision_history_limit: int = Field(
+        default=10, ge=0, le=100, description="Known-good revisions kept for rollback."
+    )
+    stable: StableSpec = Field(default_factory=StableSpec, description="Stable mode settings.")
+    emergency: EmergencySpec = Field(
+        default_factory=EmergencySpec, description="Emergency mode settings."
+    )
+
+
+class PizzaModelDeploymentSpec(ApiModel):
+    """Desired state: a GPU primary, a CPU fallback and the router in front of them."""
+
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Inference server image; empty uses the operator's --default-image.",
+    )
+    primary: PrimarySpec = Field(description="The GPU primary (vision-language model).")
+    fallback: FallbackSpec = Field(description="The CPU fallback (INT8 CNN).")
+    router: RouterSpec = Field(default_factory=RouterSpec, description="The router.")
+    analysis: AnalysisSpec = Field(
+        default_factory=AnalysisSpec, description="Health analysis for automatic rollback."
+    )
+    rollback: RollbackSpec = Field(
+        default_factory=RollbackSpec, description="Automatic rollback settings."
+    )
+    paused: bool = Field(
+        default=False, description="Stop changing the children (status is still reported)."
+    )
+
+
+class Condition(ApiModel):
+    """A condition, following the Kubernetes API conventions."""
+
+    type: str = Field(description="Condition type: Ready, PrimaryAvailable, ...")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(description="One-word CamelCase reason.")
+    message: str = Field(default="", description="Human-readable details.")
+    last_transition_time: str = Field(description="When the status last changed (RFC 3339).")
+    observed_generation: int | None = Field(
+        default=None, description="The generation this condition was computed for."
+    )
+
+
+class ComponentStatus(ApiModel):
+    """Replica counts of one component."""
+
+    ready_replicas: int = Field(default=0, description="Pods that are ready.")
+    replicas: int = Field(default=0, description="Pods wanted.")
+    summary: str = Field(default="0/0", description="ready/desired, for kubectl get.")
+
+
+class PizzaModelDeploymentStatus(ApiModel):
+    """Observed state, written by the operator."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The spec generation the status describes."
+    )
+    mode: Mode | None = Field(
+        default=None,
+        description="Serving mode: primary (GPU model first), stable (CNN only) or emergency.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, PrimaryAvailable, FallbackAvailable, Progressing, Degraded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    primary: ComponentStatus | None = Field(default=None, description="The primary's replicas.")
+    fallback: ComponentStatus | None = Field(default=None, description="The fallback's replicas.")
+    router: ComponentStatus | None = Field(default=None, description="The router's replicas.")
+    error_rate: float | None = Field(
+        default=None, description="Latest observed error rate (0..1), set by the analysis."
+    )
+
+
+class ObjectMeta(ApiModel):
+    """The part of metadata the operator reads."""
+
+    name: str
+    namespace: str = "default"
+    uid: str = ""
+    generation: int = 0
+    labels: dict[str, str] = Field(default_factory=dict)
+    deletion_timestamp: str | None = None
+
+
+class PizzaModelDeployment(ApiModel):
+    """A PizzaModelDeployment as read from the API server."""
+
+    api_version: str = f"{GROUP}/{VERSION}"
+    kind: str = KIND
+    metadata: ObjectMeta
+    spec: PizzaModelDeploymentSpec
+    status: PizzaModelDeploymentStatus = Field(default_factory=PizzaModelDeploymentStatus)
+
+    @classmethod
+    def from_body(cls, body: Any) -> PizzaModelDeployment:
+        """Parse a body (a dict or kopf Body) into the typed model."""
+        plain = _plain(body)
+        return cls.model_validate(
+            {
+                "apiVersion": plain.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": plain.get("kind", KIND),
+                "metadata": plain.get("metadata") or {},
+                "spec": plain.get("spec") or {},
+                "status": plain.get("status") or {},
+            }
+        )
+
+
+def _plain(value: Any) -> Any:
+    """Deep-copy mappings and sequences (kopf bodies are read-only views) into dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

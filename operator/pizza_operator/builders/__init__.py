@@ -1,0 +1,42 @@
+"""Pure builders: the desired children of a PizzaModelDeployment, as plain dicts (no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
+from pizza_operator.builders.deployments import (
+    build_fallback_deployment,
+    build_primary_deployment,
+    build_router_deployment,
+)
+from pizza_operator.builders.disruption import build_pdbs
+from pizza_operator.builders.services import (
+    build_fallback_service,
+    build_primary_service,
+    build_router_service,
+)
+
+__all__ = [
+    "build_children",
+    "build_fallback_deployment",
+    "build_fallback_service",
+    "build_pdbs",
+    "build_primary_deployment",
+    "build_primary_service",
+    "build_router_deployment",
+    "build_router_service",
+]
+
+
+def build_children(pmd: PizzaModelDeployment, image: str, mode: Mode) -> list[dict[str, Any]]:
+    """Every child the resource should own right now, in apply order (Services first)."""
+    return [
+        build_primary_service(pmd),
+        build_fallback_service(pmd),
+        build_router_service(pmd),
+        build_primary_deployment(pmd, image, mode),
+        build_fallback_deployment(pmd, image, mode),
+        build_router_deployment(pmd, image, mode),
+        *build_pdbs(pmd, mode),
+    ]

@@ -1,0 +1,167 @@
+"""Pod templates: the restricted security profile, probes, volumes and environment."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pizza_operator.api.v1alpha1 import ModelRef, Resources, Toleration
+from pizza_operator.builders.naming import PORT, PORT_NAME
+
+RUN_AS = 65532
+LIVE_PATH = "/v2/health/live"
+READY_PATH = "/v2/health/ready"
+STARTUP_PERIOD_SECONDS = 10
+
+
+def pod_security_context() -> dict[str, Any]:
+    """Pod Security "restricted": non-root, seccomp RuntimeDefault."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context() -> dict[str, Any]:
+    """Pod Security "restricted" for the container, plus a read-only root filesystem."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def probes(startup_timeout_seconds: int | None) -> dict[str, Any]:
+    """Liveness (cheap), readiness (model loaded) and, for slow loaders, a startup probe."""
+    out: dict[str, Any] = {
+        "livenessProbe": {
+            "httpGet": {"path": LIVE_PATH, "port": PORT_NAME},
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": READY_PATH, "port": PORT_NAME},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+    }
+    if startup_timeout_seconds is not None:
+        out["startupProbe"] = {
+            "httpGet": {"path": READY_PATH, "port": PORT_NAME},
+            "periodSeconds": STARTUP_PERIOD_SECONDS,
+            "timeoutSeconds": 5,
+            "failureThreshold": max(1, math.ceil(startup_timeout_seconds / STARTUP_PERIOD_SECONDS)),
+        }
+    return out
+
+
+def model_env(model: ModelRef, device: str) -> list[dict[str, str]]:
+    """The inference server is configured through the environment only (docs/CONTRACTS.md)."""
+    return [
+        {"name": "PIZZA_BACKEND", "value": model.backend},
+        {"name": "PIZZA_SOURCE", "value": model.source},
+        {"name": "PIZZA_PRECISION", "value": model.precision},
+        {"name": "PIZZA_MODEL_NAME", "value": model.name},
+        {"name": "PIZZA_DEVICE", "value": device},
+        *server_env(),
+    ]
+
+
+def server_env() -> list[dict[str, str]]:
+    """Settings every server role shares."""
+    return [
+        {"name": "PIZZA_PORT", "value": str(PORT)},
+        {"name": "PIZZA_HOST", "value": "0.0.0.0"},
+        {"name": "HF_HOME", "value": "/tmp/hf"},
+    ]
+
+
+def pvc_claim(source: str) -> str | None:
+    """The claim of a pvc://CLAIM/PATH source, else None."""
+    if not source.startswith("pvc://"):
+        return None
+    return source.removeprefix("pvc://").split("/", 1)[0]
+
+
+def volumes_and_mounts(model: ModelRef | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A /tmp emptyDir always; a read-only /models/CLAIM mount for pvc:// sources."""
+    volumes: list[dict[str, Any]] = [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]
+    mounts: list[dict[str, Any]] = [{"name": "tmp", "mountPath": "/tmp"}]
+    claim = pvc_claim(model.source) if model is not None else None
+    if claim is not None:
+        volumes.append(
+            {"name": "weights", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        )
+        mounts.append({"name": "weights", "mountPath": f"/models/{claim}", "readOnly": True})
+    return volumes, mounts
+
+
+def resources_dict(resources: Resources, extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """core/v1 ResourceRequirements, with extended resources (GPUs) in requests and limits."""
+    requests = {k: str(v) for k, v in (resources.requests or {}).items()}
+    limits = {k: str(v) for k, v in (resources.limits or {}).items()}
+    for key, value in (extra or {}).items():
+        requests[key] = value
+        limits[key] = value
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def tolerations_list(tolerations: list[Toleration]) -> list[dict[str, Any]]:
+    return [t.to_wire() for t in tolerations]
+
+
+def pod_template(
+    *,
+    labels: dict[str, str],
+    image: str,
+    args: list[str],
+    env: list[dict[str, str]],
+    resources: dict[str, Any],
+    model: ModelRef | None = None,
+    startup_timeout_seconds: int | None = None,
+    node_selector: dict[str, str] | None = None,
+    tolerations: list[dict[str, Any]] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A pod template that Pod Security "restricted" admits."""
+    volumes, mounts = volumes_and_mounts(model)
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "env": env,
+        "ports": [{"name": PORT_NAME, "containerPort": PORT, "protocol": "TCP"}],
+        "resources": resources,
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+        **probes(startup_timeout_seconds),
+    }
+    spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(),
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if tolerations:
+        spec["tolerations"] = tolerations
+    metadata: dict[str, Any] = {"labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {"metadata": metadata, "spec": spec}

@@ -1,0 +1,65 @@
+"""Every kopf handler of the operator, each a line or two: read the body, call the reconciler.
+
+Create, update, resume and the periodic timer all call the same `Reconciler.reconcile()`;
+events of the children we own either restore a child changed by hand or refresh the status.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import kopf
+
+from pizza_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
+from pizza_operator.builders.naming import MANAGER
+from pizza_operator.reconcile import Reconciler
+
+RESYNC_SECONDS = float(os.environ.get("PIZZA_OPERATOR_RESYNC_SECONDS", "60"))
+PEERING_LIFETIME = int(os.environ.get("PIZZA_OPERATOR_PEERING_LIFETIME", "60"))
+OWNED = {"app.kubernetes.io/managed-by": MANAGER}
+
+
+def _reconciler(memo: Any) -> Reconciler:
+    reconciler: Reconciler = memo.reconciler
+    return reconciler
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Keep kopf's bookkeeping in pizza.ai annotations; post our own (few) Events."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.posting.enabled = False
+    settings.peering.lifetime = PEERING_LIFETIME
+    settings.execution.max_workers = 8
+    settings.watching.server_timeout = 300
+
+
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    outcome = _reconciler(memo).reconcile(body)
+    if outcome.invalid:
+        raise kopf.PermanentError(outcome.message)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _reconciler(memo).reconcile(body)
+
+
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+def forget(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    _reconciler(memo).forget(namespace or "", name)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("v1", "services", labels=OWNED)
+@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
+def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") is not None:  # the initial listing is covered by the resume handler
+        _reconciler(memo).on_child_event(event.get("type"), event["object"])

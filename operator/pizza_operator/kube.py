@@ -1,0 +1,209 @@
+"""The one door to the Kubernetes API: server-side apply, reads, status patches, events.
+
+Everything the operator writes goes through here, with field manager `pizza-operator`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import datetime
+import json
+import logging
+import socket
+import uuid
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
+
+FIELD_MANAGER = "pizza-operator"
+logger = logging.getLogger(__name__)
+
+# kind -> (API prefix, plural)
+_PATHS = {
+    "Deployment": ("/apis/apps/v1", "deployments"),
+    "Service": ("/api/v1", "services"),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
+    KIND: (f"/apis/{GROUP}/{VERSION}", PLURAL),
+    "KopfPeering": ("/apis/kopf.dev/v1", "kopfpeerings"),
+}
+
+
+def load_config() -> None:
+    """In-cluster service account when running in a pod, else the current kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Kube:
+    """A thin synchronous client; one per operator process (thread-safe connection pool)."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or client.ApiClient()
+        self.instance = socket.gethostname()
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, Any]] | None = None,
+    ) -> tuple[dict[str, Any], int]:
+        params = self.api.param_serialize(
+            method,
+            path,
+            query_params=query or [],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(*params)
+        raw = response.read()  # type: ignore[no-untyped-call]
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw or "")
+        if response.status >= 400:
+            raise ApiException.from_response(http_resp=response, body=text, data=None)
+        data: dict[str, Any] = json.loads(text) if text else {}
+        return data, int(response.status)
+
+    @staticmethod
+    def object_path(kind: str, namespace: str, name: str | None = None) -> str:
+        prefix, plural = _PATHS[kind]
+        path = f"{prefix}/namespaces/{namespace}/{plural}"
+        return f"{path}/{name}" if name else path
+
+    def apply(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Server-side apply, forcing ownership of the fields we set. Returns (live, created)."""
+        meta = obj["metadata"]
+        path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
+        live, code = self._call(
+            "PATCH",
+            path,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+        )
+        return live, code == 201
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object over the live one: drops fields others added that block an apply
+        (a hand-edited Service port that now clashes with ours). Allocated fields such as a
+        Service's clusterIP are kept by the API server."""
+        meta = obj["metadata"]
+        path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
+        live, _ = self._call("GET", path)
+        body = json.loads(json.dumps(obj))
+        body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+        replaced, _ = self._call("PUT", path, body=body, query=[("fieldManager", FIELD_MANAGER)])
+        return replaced
+
+    def apply_dry_run(self, obj: dict[str, Any]) -> None:
+        """Server-side apply with dryRun=All: admission and validation, nothing persisted."""
+        meta = obj["metadata"]
+        path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
+        self._call(
+            "PATCH",
+            path,
+            body=obj,
+            content_type="application/apply-patch+yaml",
+            query=[("fieldManager", FIELD_MANAGER), ("force", "true"), ("dryRun", "All")],
+        )
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", self.object_path(kind, namespace, name))[0]
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(
+        self, kind: str, namespace: str, selector: dict[str, str]
+    ) -> builtins.list[dict[str, Any]]:
+        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        data, _ = self._call(
+            "GET", self.object_path(kind, namespace), query=[("labelSelector", label_selector)]
+        )
+        items: builtins.list[dict[str, Any]] = data.get("items", [])
+        return items
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        try:
+            self._call("DELETE", self.object_path(kind, namespace, name))
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge-patch the status subresource of a PizzaModelDeployment."""
+        path = self.object_path(KIND, namespace, name) + "/status"
+        self._call(
+            "PATCH",
+            path,
+            body={"status": status},
+            content_type="application/merge-patch+json",
+            query=[("fieldManager", FIELD_MANAGER)],
+        )
+
+    def post_event(self, owner: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event on the resource (what `kubectl describe` shows). Never raises."""
+        meta = owner["metadata"]
+        now = now_rfc3339()
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": owner.get("apiVersion", f"{GROUP}/{VERSION}"),
+                "kind": owner.get("kind", KIND),
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid", ""),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": self.instance[:128],
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
+        except ApiException as exc:
+            logger.warning("event not posted reason=%s status=%s", reason, exc.status)
+
+    def ensure_peering(self, name: str, namespaces: builtins.list[str]) -> None:
+        """Create the kopf peering object(s) the replicas meet in (cluster-wide: no namespaces)."""
+        if namespaces:
+            targets = [
+                (self.object_path("KopfPeering", ns), {"namespace": ns}) for ns in namespaces
+            ]
+        else:
+            targets = [("/apis/kopf.dev/v1/clusterkopfpeerings", {})]
+        for path, extra_meta in targets:
+            kind = "KopfPeering" if namespaces else "ClusterKopfPeering"
+            body = {
+                "apiVersion": "kopf.dev/v1",
+                "kind": kind,
+                "metadata": {"name": name, **extra_meta},
+            }
+            try:
+                self._call("POST", path, body=body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise

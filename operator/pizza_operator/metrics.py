@@ -1,0 +1,47 @@
+"""The operator's own Prometheus metrics (served on --metrics-port)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from pizza_operator.api.v1alpha1 import Mode
+
+MODES: tuple[Mode, ...] = ("primary", "stable", "emergency")
+
+RECONCILES = Counter(
+    "pizza_operator_reconciles_total",
+    "Reconciles of PizzaModelDeployments, by kind (full or status) and result.",
+    ["kind", "result"],
+)
+RECONCILE_DURATION = Histogram(
+    "pizza_operator_reconcile_duration_seconds",
+    "Time one reconcile took, by kind (full or status).",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+ERRORS = Counter(
+    "pizza_operator_reconcile_errors_total",
+    "Reconciles that failed, by reason (InvalidSpec, ApiError, ...).",
+    ["reason"],
+)
+MODE = Gauge(
+    "pizza_operator_mode",
+    "1 for the serving mode each PizzaModelDeployment is in, 0 for the others.",
+    ["namespace", "name", "mode"],
+)
+
+
+def set_mode(namespace: str, name: str, mode: Mode) -> None:
+    for candidate in MODES:
+        MODE.labels(namespace=namespace, name=name, mode=candidate).set(
+            1 if candidate == mode else 0
+        )
+
+
+def forget(namespace: str, name: str) -> None:
+    """Drop the series of a deleted resource."""
+    for candidate in MODES:
+        with contextlib.suppress(KeyError):
+            MODE.remove(namespace, name, candidate)

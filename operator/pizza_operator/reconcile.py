@@ -1,0 +1,376 @@
+"""The reconcile loop: from a PizzaModelDeployment to its children and its status.
+
+Level-based: create, update, resume, the periodic timer and child events all converge through
+`Reconciler.reconcile()`, which reads the resource, builds every child with the pure builders,
+server-side applies them and writes the status. Nothing depends on which event fired.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+
+from pizza_operator import metrics
+from pizza_operator.api.v1alpha1 import GROUP, KIND, VERSION, Mode, PizzaModelDeployment
+from pizza_operator.builders import build_children
+from pizza_operator.builders.naming import COMPONENTS, MANAGER, Component
+from pizza_operator.config import OperatorConfig
+from pizza_operator.kube import Kube, now_rfc3339
+from pizza_operator.status import Observed, build_status, condition, observe
+from pizza_operator.validation import find_problems, resolve_image
+
+logger = logging.getLogger(__name__)
+
+_MUTABLE_BY_USERS = ("Deployment",)  # kinds whose spec a user may get wrong (dry-run first)
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What a reconcile did; handlers turn an invalid spec into kopf.PermanentError."""
+
+    invalid: bool = False
+    message: str = ""
+    ready: bool = False
+
+
+class Reconciler:
+    """Holds the API door and a little memory: what we applied last (to spot hand edits)."""
+
+    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+        self.kube = kube
+        self.config = config
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        # (kind, namespace, name) -> generation (or resourceVersion for Services) after our apply
+        self._applied: dict[tuple[str, str, str], str] = {}
+        self._pruned: set[tuple[str, str, str]] = set()
+
+    @contextmanager
+    def _lock(self, namespace: str, name: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault((namespace, name), threading.Lock())
+        with lock:
+            yield
+
+    # ---- the one reconcile -------------------------------------------------------------------
+
+    def reconcile(self, body: Mapping[str, Any]) -> Outcome:
+        """Converge the children and the status of one resource to its spec."""
+        pmd = PizzaModelDeployment.from_body(body)
+        if pmd.metadata.deletion_timestamp:
+            return Outcome()
+        started = time.monotonic()
+        result = "ok"
+        try:
+            with self._lock(pmd.metadata.namespace, pmd.metadata.name):
+                outcome = self._converge(pmd)
+            if outcome.invalid:
+                result = "invalid"
+                metrics.ERRORS.labels(reason="InvalidSpec").inc()
+            return outcome
+        except ApiException as exc:
+            result = "error"
+            metrics.ERRORS.labels(reason="ApiError").inc()
+            if exc.status == 404:
+                return Outcome()  # the resource is gone; nothing to converge
+            raise kopf.TemporaryError(
+                f"API error {exc.status} {exc.reason} reconciling "
+                f"{pmd.metadata.namespace}/{pmd.metadata.name}",
+                delay=5,
+            ) from exc
+        finally:
+            metrics.RECONCILES.labels(kind="full", result=result).inc()
+            metrics.RECONCILE_DURATION.labels(kind="full").observe(time.monotonic() - started)
+
+    def _converge(self, pmd: PizzaModelDeployment) -> Outcome:
+        ns, name = pmd.metadata.namespace, pmd.metadata.name
+        mode: Mode = pmd.status.mode or "primary"
+        problems = find_problems(pmd, self.config.default_image)
+        children = build_children(pmd, resolve_image(pmd, self.config.default_image), mode)
+        owner = _owner(pmd)
+        kopf.append_owner_reference(children, owner=kopf.Body(owner))  # type: ignore[arg-type]
+        if not problems and pmd.status.observed_generation != pmd.metadata.generation:
+            problems = self._dry_run(children)
+        if problems:
+            return self._report_invalid(pmd, mode, problems)
+
+        if pmd.spec.paused:
+            observed = self._observe(ns, name)
+            created: list[str] = []
+        else:
+            observed, created = self._apply_all(children)
+            self._prune(pmd, children)
+        status_outcome = self._write_status(pmd, mode, observed)
+        if created:
+            first = pmd.status.observed_generation is None
+            self.kube.post_event(
+                owner,
+                "Normal" if first else "Warning",
+                "Created" if first else "Restored",
+                ("created " if first else "recreated missing ") + ", ".join(created),
+            )
+        logger.info(
+            "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s created=%d",
+            ns,
+            name,
+            pmd.metadata.generation,
+            mode,
+            status_outcome.ready,
+            len(created),
+        )
+        metrics.set_mode(ns, name, mode)
+        return status_outcome
+
+    def _dry_run(self, children: list[dict[str, Any]]) -> list[str]:
+        """Ask the API server whether it would accept the children the user can get wrong."""
+        problems = []
+        for child in children:
+            if child["kind"] not in _MUTABLE_BY_USERS:
+                continue
+            try:
+                self.kube.apply_dry_run(child)
+            except ApiException as exc:
+                if exc.status not in (400, 422):
+                    raise
+                problems.append(f"{child['kind']} {child['metadata']['name']}: {_reason(exc)}")
+        return problems
+
+    def _apply_all(
+        self, children: list[dict[str, Any]]
+    ) -> tuple[dict[Component, Observed], list[str]]:
+        observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
+        created: list[str] = []
+        for child in children:
+            live, was_created = self._apply_one(child)
+            key = _key(live)
+            self._applied[key] = _marker(live)
+            self._pruned.discard(key)
+            if was_created:
+                created.append(f"{child['kind']}/{child['metadata']['name']}")
+            component = _component(live)
+            if child["kind"] == "Deployment" and component is not None:
+                observed[component] = observe(live)
+        return observed, created
+
+    def _apply_one(self, child: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Apply; when hand edits make the merged object invalid, replace it, then apply again."""
+        try:
+            return self.kube.apply(child)
+        except ApiException as exc:
+            if exc.status != 422:
+                raise
+            logger.warning(
+                "replacing child=%s/%s namespace=%s reason=%r",
+                child["kind"],
+                child["metadata"]["name"],
+                child["metadata"]["namespace"],
+                _reason(exc),
+            )
+            self.kube.replace(child)
+            live, _ = self.kube.apply(child)
+            return live, False
+
+    def _prune(self, pmd: PizzaModelDeployment, children: list[dict[str, Any]]) -> None:
+        """Delete PodDisruptionBudgets no longer wanted (replicas dropped to one)."""
+        wanted = {c["metadata"]["name"] for c in children if c["kind"] == "PodDisruptionBudget"}
+        if len(wanted) == len(COMPONENTS):
+            return
+        for pdb in self.kube.list("PodDisruptionBudget", pmd.metadata.namespace, _selector(pmd)):
+            meta = pdb["metadata"]
+            owned = any(
+                ref.get("uid") == pmd.metadata.uid for ref in meta.get("ownerReferences", [])
+            )
+            if owned and meta["name"] not in wanted:
+                key = _key(pdb)
+                self._pruned.add(key)
+                self._applied.pop(key, None)
+                self.kube.delete("PodDisruptionBudget", meta["namespace"], meta["name"])
+
+    def _observe(self, namespace: str, name: str) -> dict[Component, Observed]:
+        observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
+        selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": MANAGER}
+        for deployment in self.kube.list("Deployment", namespace, selector):
+            component = _component(deployment)
+            if component is not None:
+                observed[component] = observe(deployment)
+        return observed
+
+    # ---- status --------------------------------------------------------------------------------
+
+    def _write_status(
+        self,
+        pmd: PizzaModelDeployment,
+        mode: Mode,
+        observed: Mapping[Component, Observed] | None,
+        problems: list[str] | None = None,
+    ) -> Outcome:
+        status = build_status(pmd, mode, observed, now_rfc3339(), problems)
+        wire = status.to_wire()
+        if pmd.status.mode is not None:
+            wire.pop("mode", None)  # the rollback controller owns a mode once it is set
+        before = pmd.status.to_wire()
+        if any(before.get(k) != v for k, v in wire.items()):
+            self.kube.patch_status(pmd.metadata.namespace, pmd.metadata.name, wire)
+        old_ready = condition(pmd.status, "Ready")
+        new_ready = condition(status, "Ready")
+        assert new_ready is not None
+        owner = _owner(pmd)
+        if new_ready.status == "True" and (old_ready is None or old_ready.status != "True"):
+            self.kube.post_event(owner, "Normal", "Ready", _summary(status))
+        elif new_ready.reason == "InvalidSpec":
+            if old_ready is None or (old_ready.reason, old_ready.message) != (
+                new_ready.reason,
+                new_ready.message,
+            ):
+                self.kube.post_event(owner, "Warning", "InvalidSpec", new_ready.message)
+        elif old_ready is not None and old_ready.status == "True":
+            self.kube.post_event(owner, "Warning", "NotReady", new_ready.message)
+        return Outcome(
+            invalid=new_ready.reason == "InvalidSpec",
+            message=new_ready.message,
+            ready=new_ready.status == "True",
+        )
+
+    def _report_invalid(
+        self, pmd: PizzaModelDeployment, mode: Mode, problems: list[str]
+    ) -> Outcome:
+        logger.warning(
+            "invalid spec namespace=%s name=%s problems=%r",
+            pmd.metadata.namespace,
+            pmd.metadata.name,
+            problems,
+        )
+        return self._write_status(pmd, mode, None, problems)
+
+    def refresh_status(self, namespace: str, name: str) -> None:
+        """Status only, from the live Deployments (a child's status changed, nothing else)."""
+        started = time.monotonic()
+        result = "ok"
+        try:
+            with self._lock(namespace, name):
+                body = self.kube.get(KIND, namespace, name)
+                if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+                    return
+                pmd = PizzaModelDeployment.from_body(body)
+                ready = condition(pmd.status, "Ready")
+                if ready is not None and ready.reason == "InvalidSpec":
+                    return  # children are the last good ones; the status stays InvalidSpec
+                mode: Mode = pmd.status.mode or "primary"
+                self._write_status(pmd, mode, self._observe(namespace, name))
+                metrics.set_mode(namespace, name, mode)
+        except ApiException:
+            result = "error"
+            metrics.ERRORS.labels(reason="ApiError").inc()
+            raise
+        finally:
+            metrics.RECONCILES.labels(kind="status", result=result).inc()
+            metrics.RECONCILE_DURATION.labels(kind="status").observe(time.monotonic() - started)
+
+    # ---- child events ------------------------------------------------------------------------
+
+    def on_child_event(self, event_type: str | None, child: Mapping[str, Any]) -> None:
+        """A Deployment, Service or PDB we own changed: restore it or refresh the status."""
+        meta = child.get("metadata", {})
+        owner_name = next(
+            (
+                ref["name"]
+                for ref in meta.get("ownerReferences", [])
+                if ref.get("kind") == KIND and ref.get("apiVersion") == f"{GROUP}/{VERSION}"
+            ),
+            None,
+        )
+        if owner_name is None:
+            return
+        key = _key(child)
+        namespace = meta["namespace"]
+        if event_type == "DELETED" and key in self._pruned:
+            self._pruned.discard(key)
+            return
+        if event_type == "DELETED" or self._drifted(key, child):
+            body = self.kube.get(KIND, namespace, owner_name)
+            if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+                return
+            logger.info(
+                "restoring child=%s/%s event=%s owner=%s",
+                child.get("kind"),
+                meta.get("name"),
+                event_type,
+                owner_name,
+            )
+            outcome = self.reconcile(body)
+            if outcome.invalid:
+                return
+        elif child.get("kind") == "Deployment":
+            self.refresh_status(namespace, owner_name)
+
+    def _drifted(self, key: tuple[str, str, str], child: Mapping[str, Any]) -> bool:
+        """Changed by someone else since our last apply (spec generation or Service version)."""
+        marker = self._applied.get(key)
+        return marker is not None and _marker(child) != marker
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The resource is gone: drop its memory and metric series."""
+        with self._guard:
+            self._locks.pop((namespace, name), None)
+        for key in [k for k in self._applied if k[1] == namespace and k[2].startswith(name)]:
+            self._applied.pop(key, None)
+        metrics.forget(namespace, name)
+
+
+def _owner(pmd: PizzaModelDeployment) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {
+            "name": pmd.metadata.name,
+            "namespace": pmd.metadata.namespace,
+            "uid": pmd.metadata.uid,
+        },
+    }
+
+
+def _selector(pmd: PizzaModelDeployment) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/instance": pmd.metadata.name,
+        "app.kubernetes.io/managed-by": MANAGER,
+    }
+
+
+def _key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata", {})
+    return (str(obj.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+def _marker(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata", {})
+    if obj.get("kind") == "Service":
+        return str(meta.get("resourceVersion", ""))
+    return str(meta.get("generation", ""))
+
+
+def _component(obj: Mapping[str, Any]) -> Component | None:
+    value = obj.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/component", "")
+    return next((c for c in COMPONENTS if c == value), None)
+
+
+def _summary(status: Any) -> str:
+    parts = [
+        f"{c} {getattr(status, c).summary}" for c in COMPONENTS if getattr(status, c) is not None
+    ]
+    return "every component is ready: " + ", ".join(parts)
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message", exc.reason))
+    except ValueError:
+        return str(exc.reason)

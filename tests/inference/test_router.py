@@ -1,0 +1,247 @@
+"""The router against real model servers (a controllable INT8 CNN primary, the INT8 CNN fallback)."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+
+from pizza_inference.config import RouterConfig
+from pizza_inference.dataplane import ModelDataPlane
+from pizza_inference.router.app import create_router_app
+from pizza_inference.server import create_model_app
+from tests.inference.conftest import cnn_config
+from tests.inference.faults import ControllableBackend
+from tests.inference.servers import ServerThread, free_port, image_bytes, serve, wait_ready
+
+pytestmark = pytest.mark.slow
+
+IMAGE = image_bytes("JPEG", (80, 80), seed=7)
+
+
+@pytest.fixture(scope="module")
+def primary(cnn_checkpoint: Path) -> Iterator[tuple[ServerThread, ControllableBackend]]:
+    backend = ControllableBackend(cnn_checkpoint)
+    plane = ModelDataPlane(lambda: backend, model_name="primary-cnn", backend_kind="cnn", source="test")
+    server = ServerThread(create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)).start()
+    wait_ready(server.url)
+    yield server, backend
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def healthy_primary(primary: tuple[ServerThread, ControllableBackend]) -> Iterator[None]:
+    yield
+    primary[1].mode = "ok"
+
+
+@contextmanager
+def router(primary_url: str, fallback_url: str, **overrides: object) -> Iterator[str]:
+    values: dict[str, object] = {"primary_url": primary_url, "fallback_url": fallback_url, "rate_limit_per_minute": 0}
+    values.update(overrides)
+    with serve(create_router_app(RouterConfig(**values))) as server:  # type: ignore[arg-type]
+        yield server.url
+
+
+def post(url: str, path: str = "/classify", data: bytes = IMAGE, **form: str) -> httpx.Response:
+    return httpx.post(f"{url}{path}", files={"file": ("p.jpg", data, "image/jpeg")}, data=form, timeout=30)
+
+
+def fallbacks(reason: str) -> float:
+    return REGISTRY.get_sample_value("pizza_api_fallback_total", {"reason": reason}) or 0.0
+
+
+def test_primary_answers_when_healthy(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+    server, backend = primary
+    with router(server.url, cnn_server.url) as url:
+        before = backend.calls
+        body = post(url).json()
+        assert body["model_used"] == "primary-cnn" and body["fallback_reason"] is None
+        assert backend.calls == before + 1
+        spatial = post(url, "/predict/spatial").json()
+        assert spatial["model_used"] == "primary-cnn"
+        standard = post(url, "/predict/standard").json()
+        assert standard["model_used"] == "standard-cnn" and standard["fallback_reason"] == "requested"
+        not_spatial = post(url, use_spatial="false").json()
+        assert not_spatial["model_used"] == "standard-cnn"
+        # same image, same INT8 weights on both servers: the same probabilities
+        assert body["probabilities"] == standard["probabilities"]
+
+
+def test_fallback_on_primary_error(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+    server, backend = primary
+    backend.mode = "fail"
+    with router(server.url, cnn_server.url) as url:
+        before = fallbacks("error")
+        response = post(url)
+        assert response.status_code == 200
+        assert response.json()["model_used"] == "standard-cnn" and response.json()["fallback_reason"] == "error"
+        assert fallbacks("error") == before + 1
+        errors = httpx.get(f"{url}/status").json()["models"]["primary"]["errors_by_reason"]
+        assert errors == {"error": 1}
+
+
+def test_fallback_on_timeout(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+    server, backend = primary
+    backend.mode, backend.delay_s = "slow", 1.0
+    with router(server.url, cnn_server.url, primary_timeout_seconds=0.3) as url:
+        start = time.monotonic()
+        body = post(url).json()
+        assert body["fallback_reason"] == "timeout" and body["model_used"] == "standard-cnn"
+        assert time.monotonic() - start < 1.0
+    time.sleep(0.8)  # let the primary finish its slow batch
+
+
+def test_fallback_when_primary_is_down_or_unready(cnn_server: ServerThread, tmp_path: Path) -> None:
+    with router(f"http://127.0.0.1:{free_port()}", cnn_server.url) as url:
+        assert post(url).json()["fallback_reason"] == "unavailable"
+        health = httpx.get(f"{url}/health")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+    unready = create_model_app(cnn_config(tmp_path / "missing"))
+    with serve(unready) as broken, router(broken.url, cnn_server.url) as url:
+        assert post(url).json()["fallback_reason"] == "unavailable"
+
+
+def test_circuit_breaker_opens_and_recovers(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
+    server, backend = primary
+    backend.mode = "fail"
+    with router(server.url, cnn_server.url, circuit_failure_threshold=2, circuit_reset_seconds=0.5) as url:
+        assert [post(url).json()["fallback_reason"] for _ in range(2)] == ["error", "error"]
+        calls = backend.calls
+        assert post(url).json()["fallback_reason"] == "circuit_open"
+        assert backend.calls == calls, "an open circuit must not call the primary"
+        breaker = httpx.get(f"{url}/status").json()["router"]["circuit_breaker"]
+        assert breaker["state"] == "open" and breaker["times_opened"] == 1
+        backend.mode = "ok"
+        time.sleep(0.6)
+        body = post(url).json()
+        assert body["model_used"] == "primary-cnn" and body["fallback_reason"] is None
+        assert httpx.get(f"{url}/status").json()["router"]["circuit_breaker"]["state"] == "closed"
+
+
+@contextmanager
+def counting_listener() -> Iterator[tuple[str, list[int]]]:
+    """A TCP listener that counts connections (stands where a primary would be)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    sock.settimeout(0.1)
+    accepted = [0]
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            accepted[0] += 1
+            conn.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", accepted
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
+
+
+def test_stable_and_emergency_modes_never_call_the_primary(cnn_server: ServerThread) -> None:
+    with counting_listener() as (primary_url, accepted):
+        for mode in ("stable", "emergency"):
+            with router(primary_url, cnn_server.url, mode=mode) as url:
+                body = post(url).json()
+                assert body["model_used"] == "standard-cnn" and body["fallback_reason"] == f"mode_{mode}"
+                assert post(url, ab_test_group="A").json()["fallback_reason"] == f"mode_{mode}"
+                if mode == "emergency":
+                    assert httpx.get(f"{url}/health").json()["models"]["primary"]["ready"] is None
+                    compare = httpx.post(f"{url}/ab-test/compare", files={"file": ("p.jpg", IMAGE, "image/jpeg")})
+                    assert "primary" in compare.json()["errors"]
+                    assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+                    httpx.get(f"{url}/status")
+        assert accepted[0] == 0, "stable and emergency modes must not send requests to the primary"
+        with router(primary_url, cnn_server.url) as url:  # the listener does see a primary-mode router
+            assert post(url).json()["fallback_reason"] in ("unavailable", "error")
+        assert accepted[0] >= 1
+
+
+def test_rate_limit_per_client(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+    with router(primary[0].url, cnn_server.url, rate_limit_per_minute=3) as url:
+        before = REGISTRY.get_sample_value(
+            "pizza_api_requests_total", {"method": "POST", "endpoint": "/classify", "status": "429"}
+        ) or 0.0
+        assert [post(url).status_code for _ in range(3)] == [200, 200, 200]
+        limited = post(url)
+        assert limited.status_code == 429
+        assert int(limited.headers["Retry-After"]) >= 1
+        assert limited.json()["error"] == "rate_limited" and "3 requests a minute" in limited.json()["detail"]
+        assert httpx.get(f"{url}/health").status_code == 200  # probes are not limited
+        after = REGISTRY.get_sample_value(
+            "pizza_api_requests_total", {"method": "POST", "endpoint": "/classify", "status": "429"}
+        )
+        assert after == before + 1
+
+
+def test_ab_split(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+    with router(primary[0].url, cnn_server.url, ab_primary_percent=50) as url:
+        assert post(url, ab_test_group="A").json()["model_used"] == "primary-cnn"
+        b = post(url, ab_test_group="B").json()
+        assert b["model_used"] == "standard-cnn" and b["fallback_reason"] == "ab_test" and b["ab_test_group"] == "B"
+        answers = [post(url).json() for _ in range(30)]
+        groups = {a["ab_test_group"] for a in answers}
+        assert groups == {"A", "B"}
+        assert all((a["ab_test_group"] == "A") == (a["model_used"] == "primary-cnn") for a in answers)
+        status = httpx.get(f"{url}/ab-test/status").json()
+        assert status["enabled"] and status["primary_percent"] == 50
+        assert status["groups"]["A"]["requests"] + status["groups"]["B"]["requests"] == 32
+
+
+def test_bad_input_is_passed_through_not_fallen_back(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
+    with router(primary[0].url, cnn_server.url) as url:
+        before = sum(fallbacks(r) for r in ("error", "unavailable", "timeout"))
+        response = post(url, data=b"definitely not a jpeg")
+        assert response.status_code == 400 and response.json()["error"] == "not_an_image"
+        assert sum(fallbacks(r) for r in ("error", "unavailable", "timeout")) == before
+        empty = post(url, data=b"")
+        assert empty.status_code == 400 and empty.json()["error"] == "empty_file"
+
+
+def test_readiness_follows_the_fallback(cnn_server: ServerThread, tmp_path: Path) -> None:
+    with serve(create_model_app(cnn_config(tmp_path / "missing"))) as broken:
+        with router(cnn_server.url, broken.url) as url:
+            assert httpx.get(f"{url}/v2/health/ready").status_code == 503
+            assert httpx.get(f"{url}/health").json()["status"] == "unhealthy"
+        with router(f"http://127.0.0.1:{free_port()}", broken.url) as url:
+            response = post(url)
+            assert response.status_code == 503 and response.json()["error"] == "no_model_available"
+    with router(f"http://127.0.0.1:{free_port()}", cnn_server.url) as url:
+        assert httpx.get(f"{url}/v2/health/ready").status_code == 200
+
+
+def test_compare_and_open_inference_protocol(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
+    with router(primary[0].url, cnn_server.url) as url:
+        compare = httpx.post(f"{url}/ab-test/compare", files={"file": ("p.jpg", IMAGE, "image/jpeg")}).json()
+        assert [r["model_used"] for r in compare["results"]] == ["primary-cnn", "standard-cnn"]
+        assert compare["agreement"] is True  # same weights behind both
+        request = {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
+                               "data": [base64.b64encode(IMAGE).decode()]}]}
+        response = httpx.post(f"{url}/v2/models/pizza-classifier/infer", json=request, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["parameters"]["model_used"] == ["primary-cnn"]
+        assert httpx.get(f"{url}/v2/models/pizza-classifier/ready").json()["ready"] is True

@@ -1,0 +1,192 @@
+"""Helpers of the operator's cluster tests: real kubectl, a real operator subprocess."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier.yaml"
+KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
+T = TypeVar("T")
+
+
+def kubectl(
+    *args: str, check: bool = True, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real kubectl against $KUBECONFIG (set by the kube_cluster fixture)."""
+    proc = subprocess.run(
+        [KUBECTL, *args], input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc
+
+
+def kubectl_json(*args: str) -> Any:
+    return json.loads(kubectl(*args, "-o", "json").stdout)
+
+
+def apply(obj: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    return kubectl("apply", "-f", "-", stdin=yaml.safe_dump(obj))
+
+
+def eventually(
+    check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.5, what: str = ""
+) -> T:
+    """Poll until check() returns something truthy; fail with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(AssertionError):
+            last = check()
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check} (last={last!r})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+class OperatorProcess:
+    """`python -m pizza_operator` as a subprocess, with its own metrics and liveness ports."""
+
+    def __init__(self, log_dir: Path, peering: str, *extra: str, name: str = "op") -> None:
+        self.metrics_port = free_port()
+        self.liveness_port = free_port()
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.argv = [
+            sys.executable,
+            "-m",
+            "pizza_operator",
+            "--peering",
+            peering,
+            "--metrics-port",
+            str(self.metrics_port),
+            "--liveness-port",
+            str(self.liveness_port),
+            "--resync-seconds",
+            "5",
+            "--default-image",
+            "pizza-operator:test",
+            *extra,
+        ]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait: bool = True) -> OperatorProcess:
+        env = {**os.environ, "PIZZA_OPERATOR_PEERING_LIFETIME": "20", "PYTHONUNBUFFERED": "1"}
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+        if wait:
+            eventually(self.alive, timeout=60, what=f"operator liveness ({self.log_path})")
+        return self
+
+    def alive(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"operator exited {self.proc.returncode}: {self.log()[-3000:]}")
+        try:
+            return http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics")[1]
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels` (0 when absent)."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+
+def pmd_manifest(name: str, namespace: str, **spec_overrides: Any) -> dict[str, Any]:
+    """The sample resource, with small CPU/memory so many fit on the fake nodes."""
+    body: dict[str, Any] = yaml.safe_load(
+        (ROOT / "manifests/samples/pizza-classifier.yaml").read_text()
+    )
+    body["metadata"] = {"name": name, "namespace": namespace}
+    spec = body["spec"]
+    spec["primary"]["resources"] = {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"memory": "256Mi"},
+    }
+    spec["fallback"]["resources"] = {
+        "requests": {"cpu": "50m", "memory": "64Mi"},
+        "limits": {"memory": "128Mi"},
+    }
+    spec.update(spec_overrides)
+    return body
+
+
+def children(namespace: str, name: str) -> dict[str, dict[str, Any]]:
+    """Every Deployment, Service and PDB labelled for the resource, by kind/name."""
+    out: dict[str, dict[str, Any]] = {}
+    selector = f"app.kubernetes.io/instance={name}"
+    data = kubectl_json("get", "deploy,svc,pdb", "-n", namespace, "-l", selector)
+    for item in data["items"]:
+        out[f"{item['kind']}/{item['metadata']['name']}"] = item
+    return out
+
+
+def condition(namespace: str, name: str, type_: str) -> dict[str, Any] | None:
+    body = kubectl_json("get", "pmd", name, "-n", namespace)
+    for cond in body.get("status", {}).get("conditions", []):
+        if cond["type"] == type_:
+            return dict(cond)
+    return None
+
+
+def events(namespace: str, name: str) -> list[dict[str, Any]]:
+    data = kubectl_json(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )
+    items: list[dict[str, Any]] = data["items"]
+    return items

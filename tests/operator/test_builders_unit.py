@@ -1,0 +1,223 @@
+"""Pure builders, without a cluster: one class per builder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pizza_operator.api.v1alpha1 import PizzaModelDeployment
+from pizza_operator.builders import (
+    build_children,
+    build_fallback_deployment,
+    build_fallback_service,
+    build_pdbs,
+    build_primary_deployment,
+    build_primary_service,
+    build_router_deployment,
+    build_router_service,
+)
+
+pytestmark = pytest.mark.unit
+IMAGE = "registry.example/pizza:1"
+
+
+def _env(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e["value"] for e in container["env"]}
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def _assert_restricted(deployment: dict[str, Any]) -> None:
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert {"name": "tmp", "mountPath": "/tmp"} in pod["containers"][0]["volumeMounts"]
+    assert pod["automountServiceAccountToken"] is False
+
+
+def _with(pmd_body: dict[str, Any], path: str, value: Any) -> PizzaModelDeployment:
+    node = pmd_body
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    return PizzaModelDeployment.from_body(pmd_body)
+
+
+class TestBuildPrimaryDeployment:
+    def test_gpu_requests_limits_and_toleration(self, pmd: PizzaModelDeployment) -> None:
+        dep = build_primary_deployment(pmd, IMAGE, "primary")
+        res = _container(dep)["resources"]
+        assert res["limits"]["nvidia.com/gpu"] == "1"
+        assert res["requests"]["nvidia.com/gpu"] == "1"
+        assert res["requests"]["cpu"] == "4"
+        tolerations = dep["spec"]["template"]["spec"]["tolerations"]
+        assert {
+            "key": "nvidia.com/gpu",
+            "operator": "Exists",
+            "effect": "NoSchedule",
+        } in tolerations
+
+    def test_rollout_cannot_deadlock_on_gpus(self, pmd: PizzaModelDeployment) -> None:
+        strategy = build_primary_deployment(pmd, IMAGE, "primary")["spec"]["strategy"]
+        assert strategy["type"] == "Recreate" or strategy["rollingUpdate"]["maxSurge"] == 0
+
+    def test_startup_probe_sized_by_timeout(self, body: dict[str, Any]) -> None:
+        pmd = _with(body, "spec.primary.startupTimeoutSeconds", 1200)
+        probe = _container(build_primary_deployment(pmd, IMAGE, "primary"))["startupProbe"]
+        assert probe["periodSeconds"] * probe["failureThreshold"] >= 1200
+        assert probe["httpGet"] == {"path": "/v2/health/ready", "port": "http"}
+
+    def test_probes_and_port(self, pmd: PizzaModelDeployment) -> None:
+        container = _container(build_primary_deployment(pmd, IMAGE, "primary"))
+        assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+        assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+        assert container["ports"] == [{"name": "http", "containerPort": 8001, "protocol": "TCP"}]
+
+    def test_environment_follows_the_contract(self, pmd: PizzaModelDeployment) -> None:
+        dep = build_primary_deployment(pmd, IMAGE, "primary")
+        env = _env(dep)
+        assert env["PIZZA_BACKEND"] == "vlm"
+        assert env["PIZZA_SOURCE"] == "hf://Diankun/Spatial-MLLM-subset-sft"
+        assert env["PIZZA_PRECISION"] == "float16"
+        assert env["PIZZA_MODEL_NAME"] == "spatial-mllm"
+        assert env["PIZZA_PORT"] == "8001"
+        assert _container(dep)["args"] == ["model"]
+        assert _container(dep)["image"] == IMAGE
+
+    def test_user_placement_is_kept(self, body: dict[str, Any]) -> None:
+        body["spec"]["primary"]["nodeSelector"] = {"pool": "a100"}
+        body["spec"]["primary"]["tolerations"] = [{"key": "dedicated", "operator": "Exists"}]
+        pod = build_primary_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
+        spec = pod["spec"]["template"]["spec"]
+        assert spec["nodeSelector"] == {"pool": "a100"}
+        assert {"key": "dedicated", "operator": "Exists"} in spec["tolerations"]
+
+    def test_pvc_source_is_mounted_read_only(self, body: dict[str, Any]) -> None:
+        pmd = _with(body, "spec.primary.model.source", "pvc://weights/spatial")
+        pod = build_primary_deployment(pmd, IMAGE, "primary")["spec"]["template"]["spec"]
+        assert {
+            "name": "weights",
+            "persistentVolumeClaim": {"claimName": "weights", "readOnly": True},
+        } in pod["volumes"]
+        assert {"name": "weights", "mountPath": "/models/weights", "readOnly": True} in pod[
+            "containers"
+        ][0]["volumeMounts"]
+
+    def test_restricted_and_labelled(self, pmd: PizzaModelDeployment) -> None:
+        dep = build_primary_deployment(pmd, IMAGE, "primary")
+        _assert_restricted(dep)
+        labels = dep["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == "pizza-classifier"
+        assert labels["app.kubernetes.io/component"] == "primary"
+        assert labels["app.kubernetes.io/managed-by"] == "pizza-operator"
+        assert labels["app.kubernetes.io/name"]
+        assert dep["metadata"]["name"] == "pizza-classifier-primary"
+
+    def test_scaled_to_zero_outside_primary_mode(self, pmd: PizzaModelDeployment) -> None:
+        assert build_primary_deployment(pmd, IMAGE, "primary")["spec"]["replicas"] == 1
+        assert build_primary_deployment(pmd, IMAGE, "stable")["spec"]["replicas"] == 0
+        assert build_primary_deployment(pmd, IMAGE, "emergency")["spec"]["replicas"] == 0
+
+    def test_model_change_changes_pod_template(self, body: dict[str, Any]) -> None:
+        before = build_primary_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
+        after = build_primary_deployment(
+            _with(body, "spec.primary.model.name", "spatial-mllm-v2"), IMAGE, "primary"
+        )
+        assert before["spec"]["template"] != after["spec"]["template"]
+
+
+class TestBuildFallbackDeployment:
+    def test_cpu_only(self, pmd: PizzaModelDeployment) -> None:
+        dep = build_fallback_deployment(pmd, IMAGE, "primary")
+        pod = dep["spec"]["template"]["spec"]
+        assert "nvidia.com/gpu" not in str(pod)
+        assert _env(dep)["PIZZA_DEVICE"] == "cpu"
+        assert _env(dep)["PIZZA_PRECISION"] == "int8"
+        assert dep["spec"]["replicas"] == 2
+
+    def test_restricted(self, pmd: PizzaModelDeployment) -> None:
+        _assert_restricted(build_fallback_deployment(pmd, IMAGE, "primary"))
+
+    def test_modes(self, body: dict[str, Any]) -> None:
+        body["spec"]["rollback"] = {"emergency": {"replicas": 1}, "stable": {"fallbackReplicas": 4}}
+        pmd = PizzaModelDeployment.from_body(body)
+        assert build_fallback_deployment(pmd, IMAGE, "stable")["spec"]["replicas"] == 4
+        assert build_fallback_deployment(pmd, IMAGE, "emergency")["spec"]["replicas"] == 1
+
+
+class TestBuildRouterDeployment:
+    def test_environment(self, pmd: PizzaModelDeployment) -> None:
+        dep = build_router_deployment(pmd, IMAGE, "primary")
+        env = _env(dep)
+        assert env["PIZZA_PRIMARY_URL"] == "http://pizza-classifier-primary:8001"
+        assert env["PIZZA_FALLBACK_URL"] == "http://pizza-classifier-fallback:8001"
+        assert env["PIZZA_ROUTER_MODE"] == "primary"
+        assert env["PIZZA_PRIMARY_TIMEOUT_SECONDS"] == "5"
+        assert env["PIZZA_RATE_LIMIT_PER_MINUTE"] == "100"
+        assert env["PIZZA_AB_PRIMARY_PERCENT"] == "100"
+        assert _container(dep)["args"] == ["router"]
+
+    def test_mode_reaches_router(self, pmd: PizzaModelDeployment) -> None:
+        assert _env(build_router_deployment(pmd, IMAGE, "stable"))["PIZZA_ROUTER_MODE"] == "stable"
+
+    def test_restricted(self, pmd: PizzaModelDeployment) -> None:
+        _assert_restricted(build_router_deployment(pmd, IMAGE, "primary"))
+
+
+class TestBuildServices:
+    def test_router_service_is_named_like_the_resource(self, pmd: PizzaModelDeployment) -> None:
+        svc = build_router_service(pmd)
+        assert svc["metadata"]["name"] == "pizza-classifier"
+        assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "router"
+        assert svc["spec"]["ports"][0]["port"] == 8001
+        assert svc["spec"]["ports"][0]["targetPort"] == "http"
+
+    def test_primary_and_fallback(self, pmd: PizzaModelDeployment) -> None:
+        assert build_primary_service(pmd)["metadata"]["name"] == "pizza-classifier-primary"
+        assert build_fallback_service(pmd)["metadata"]["name"] == "pizza-classifier-fallback"
+
+    def test_selector_matches_pods(self, pmd: PizzaModelDeployment) -> None:
+        svc = build_fallback_service(pmd)
+        pod_labels = build_fallback_deployment(pmd, IMAGE, "primary")["spec"]["template"][
+            "metadata"
+        ]["labels"]
+        assert svc["spec"]["selector"].items() <= pod_labels.items()
+
+
+class TestBuildPdbs:
+    def test_only_where_more_than_one_replica(self, pmd: PizzaModelDeployment) -> None:
+        names = [p["metadata"]["name"] for p in build_pdbs(pmd, "primary")]
+        assert names == ["pizza-classifier-fallback", "pizza-classifier-router"]
+
+    def test_primary_with_two_replicas(self, body: dict[str, Any]) -> None:
+        pmd = _with(body, "spec.primary.replicas", 2)
+        pdbs = build_pdbs(pmd, "primary")
+        assert pdbs[0]["metadata"]["name"] == "pizza-classifier-primary"
+        assert pdbs[0]["spec"]["maxUnavailable"] == 1
+
+    def test_emergency_has_no_fallback_pdb(self, pmd: PizzaModelDeployment) -> None:
+        names = [p["metadata"]["name"] for p in build_pdbs(pmd, "emergency")]
+        assert names == ["pizza-classifier-router"]
+
+
+class TestBuildChildren:
+    def test_every_child_is_namespaced_and_labelled(self, pmd: PizzaModelDeployment) -> None:
+        children = build_children(pmd, IMAGE, "primary")
+        assert len(children) == 8
+        for child in children:
+            assert child["metadata"]["namespace"] == "pizzas"
+            assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pizza-operator"
+
+    def test_pure(self, pmd: PizzaModelDeployment) -> None:
+        assert build_children(pmd, IMAGE, "primary") == build_children(pmd, IMAGE, "primary")

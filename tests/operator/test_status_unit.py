@@ -1,0 +1,120 @@
+"""Pure status computation and operator-only validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pizza_operator.api.v1alpha1 import PizzaModelDeployment
+from pizza_operator.status import Observed, build_status, condition, observe
+from pizza_operator.validation import find_problems, resolve_image
+
+pytestmark = pytest.mark.unit
+
+READY = Observed(desired=2, ready=2, updated=2, total=2, current=True, exists=True)
+
+
+def _observed(**overrides: Observed) -> dict[str, Observed]:
+    base = {"primary": READY, "fallback": READY, "router": READY}
+    base.update(overrides)
+    return base  # type: ignore[return-value]
+
+
+class TestObserve:
+    def test_reads_a_deployment(self) -> None:
+        dep = {
+            "metadata": {"generation": 3},
+            "spec": {"replicas": 2},
+            "status": {
+                "observedGeneration": 3,
+                "readyReplicas": 2,
+                "updatedReplicas": 2,
+                "replicas": 2,
+            },
+        }
+        assert observe(dep).rolled_out
+
+    def test_old_generation_is_not_rolled_out(self) -> None:
+        dep = {
+            "metadata": {"generation": 4},
+            "spec": {"replicas": 1},
+            "status": {
+                "observedGeneration": 3,
+                "readyReplicas": 1,
+                "updatedReplicas": 1,
+                "replicas": 1,
+            },
+        }
+        assert not observe(dep).rolled_out
+
+    def test_missing(self) -> None:
+        assert not observe(None).exists
+
+
+class TestBuildStatus:
+    def test_all_ready(self, pmd: PizzaModelDeployment) -> None:
+        status = build_status(pmd, "primary", _observed(), "2026-01-01T00:00:00Z")
+        ready = condition(status, "Ready")
+        assert ready is not None and ready.status == "True"
+        assert ready.observed_generation == 1
+        assert status.observed_generation == 1
+        assert status.primary is not None and status.primary.summary == "2/2"
+        types = [c.type for c in status.conditions]
+        assert types == [
+            "Ready",
+            "PrimaryAvailable",
+            "FallbackAvailable",
+            "Progressing",
+            "Degraded",
+        ]
+
+    def test_primary_loading_is_degraded_not_ready(self, pmd: PizzaModelDeployment) -> None:
+        loading = Observed(desired=1, ready=0, updated=1, total=1, current=True, exists=True)
+        status = build_status(pmd, "primary", _observed(primary=loading), "t")
+        assert condition(status, "Ready").status == "False"  # type: ignore[union-attr]
+        assert condition(status, "PrimaryAvailable").status == "False"  # type: ignore[union-attr]
+        degraded = condition(status, "Degraded")
+        assert degraded is not None and degraded.reason == "PartiallyAvailable"
+        assert "primary 0/1" in condition(status, "Ready").message  # type: ignore[union-attr]
+
+    def test_transition_time_kept_while_status_unchanged(self, body: dict[str, Any]) -> None:
+        pmd = PizzaModelDeployment.from_body(body)
+        first = build_status(pmd, "primary", _observed(), "2026-01-01T00:00:00Z")
+        body["status"] = first.to_wire()
+        again = build_status(PizzaModelDeployment.from_body(body), "primary", _observed(), "later")
+        assert again.to_wire() == first.to_wire()
+
+    def test_invalid_spec(self, pmd: PizzaModelDeployment) -> None:
+        status = build_status(pmd, "primary", None, "t", ["spec.image: empty"])
+        ready = condition(status, "Ready")
+        assert ready is not None and ready.reason == "InvalidSpec"
+        assert ready.message == "spec.image: empty"
+
+    def test_other_fields_are_kept(self, body: dict[str, Any]) -> None:
+        body["status"] = {"errorRate": 0.25}
+        status = build_status(PizzaModelDeployment.from_body(body), "primary", _observed(), "t")
+        assert status.error_rate == 0.25
+
+
+class TestFindProblems:
+    def test_sample_is_fine(self, pmd: PizzaModelDeployment) -> None:
+        assert find_problems(pmd, "img") == []
+
+    def test_no_image_anywhere(self, pmd: PizzaModelDeployment) -> None:
+        assert resolve_image(pmd, "") == ""
+        assert any(p.startswith("spec.image") for p in find_problems(pmd, ""))
+
+    def test_request_above_limit(self, body: dict[str, Any]) -> None:
+        body["spec"]["fallback"]["resources"] = {
+            "requests": {"memory": "2Gi"},
+            "limits": {"memory": "1Gi"},
+        }
+        problems = find_problems(PizzaModelDeployment.from_body(body), "img")
+        assert problems == [
+            "spec.fallback.resources.requests.memory: request '2Gi' exceeds limit '1Gi'"
+        ]
+
+    def test_gpu_in_primary_resources(self, body: dict[str, Any]) -> None:
+        body["spec"]["primary"]["resources"]["limits"]["nvidia.com/gpu"] = 1
+        problems = find_problems(PizzaModelDeployment.from_body(body), "img")
+        assert problems == ["spec.primary.resources: set nvidia.com/gpu with spec.primary.gpu"]
