@@ -14,8 +14,9 @@ NODE_IP = "10.1.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 # Controllers the operator and its tests rely on. The rest (cloud, CSR signing, bootstrap tokens,
-# PV binding, HPA without a metrics API) only cost start-up time and CPU here.
+# IPAM, attach/detach, HPA without a metrics API) only cost start-up time and CPU here.
 CONTROLLERS = (
+    "clusterrole-aggregation-controller",  # aggregate-to-admin/edit/view labels on ClusterRoles
     "cronjob-controller",
     "daemonset-controller",
     "deployment-controller",
@@ -27,6 +28,9 @@ CONTROLLERS = (
     "job-controller",
     "namespace-controller",
     "node-lifecycle-controller",
+    "persistentvolume-binder-controller",  # binds claims to PVs created by tests (no provisioner)
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",  # else deleting a PVC hangs on its finalizer
     "pod-garbage-collector-controller",
     "replicaset-controller",
     "replicationcontroller-controller",
@@ -35,7 +39,9 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "serviceaccount-token-controller",
     "statefulset-controller",
+    "taint-eviction-controller",  # NoExecute taints evict pods
     "ttl-after-finished-controller",
+    "validatingadmissionpolicy-status-controller",
 )
 
 # Cluster-wide Pod Security defaults for namespaces without labels: enforce "baseline", warn and

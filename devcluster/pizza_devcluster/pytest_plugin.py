@@ -41,6 +41,8 @@ class KubeCluster:
 
 def guard_context(kubeconfig: Path) -> str:
     """Fail unless the kubeconfig's current context is a local test cluster; return the context."""
+    if not kubeconfig.is_file():
+        pytest.fail(f"kubeconfig {kubeconfig} does not exist", pytrace=False)
     context = current_context(kubeconfig)
     if not is_local_test_context(context):
         pytest.fail(
@@ -60,10 +62,13 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
         kubeconfig = Path(previous.split(os.pathsep)[0]).expanduser()
         yield KubeCluster(kubeconfig, guard_context(kubeconfig))
         return
+    missing = ""
     try:
         find_binaries()
     except BinariesMissingError as error:
-        pytest.fail(str(error), pytrace=False)
+        missing = str(error)
+    if missing:
+        pytest.fail(missing, pytrace=False)
     cluster = LocalCluster(tmp_path_factory.mktemp("kube-cluster"))
     cluster.start()
     try:

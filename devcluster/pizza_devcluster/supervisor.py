@@ -38,7 +38,19 @@ class ClusterState:
 
     @property
     def supervisor_alive(self) -> bool:
-        return self.supervisor_pid is not None and pid_alive(self.supervisor_pid)
+        """The recorded supervisor still runs (and its pid was not reused by another program)."""
+        pid = self.supervisor_pid
+        if pid is None or not pid_alive(pid):
+            return False
+        cmdline = _cmdline(pid)
+        return b"pizza_devcluster" in cmdline or b"pizza-devcluster" in cmdline
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return b""
 
 
 def read_state(data_dir: Path) -> ClusterState:
@@ -76,8 +88,8 @@ def run_foreground(data_dir: Path, timeout: float) -> int:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / PID_FILE).write_text(f"{os.getpid()}\n")
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # SIGINT: even if inherited
+        signal.signal(signum, _raise_keyboard_interrupt)  # as ignored (`cmd &` in a script)
     cluster = LocalCluster(data_dir, start_timeout=timeout)
     started = time.monotonic()
     try:
@@ -160,11 +172,7 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def _belongs_to(pid: int, data_dir: Path) -> bool:
     """True when `pid`'s command line mentions `data_dir` (guards against reused pids)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return False
-    return str(data_dir).encode() in cmdline
+    return str(data_dir).encode() in _cmdline(pid)
 
 
 def stop(data_dir: Path, timeout: float = 30.0) -> list[int]:

@@ -3,12 +3,15 @@
 The worker takes the first waiting item, then collects more until the batch is full or
 `timeout_s` has passed since the first one, and runs `fn` on a single worker thread (so the model
 never blocks the event loop and never runs twice at once). While a batch runs, new requests queue
-and form the next batch. Depends on the standard library only.
+and form the next batch. When the caller says how many items are on their way (`arriving`, e.g.
+requests still being decoded), the worker waits only while some are: a lone request is not held
+back for the timeout. Depends on the standard library only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +29,7 @@ class DynamicBatcher(Generic[T, R]):
         max_batch_size: int = 32,
         timeout_s: float = 0.002,
         on_batch: Callable[[int, float], None] | None = None,
+        arriving: Callable[[], int] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -35,6 +39,7 @@ class DynamicBatcher(Generic[T, R]):
         self.max_batch_size = max_batch_size
         self.timeout_s = timeout_s
         self._on_batch = on_batch
+        self._arriving = arriving
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batcher")
@@ -53,16 +58,23 @@ class DynamicBatcher(Generic[T, R]):
         """Runs `fn` on `items` on the worker thread, bypassing the queue (warm-up, benchmarks)."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, self._fn, items)
 
-    async def _collect(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> list[tuple[T, asyncio.Future[R]]]:
+    async def _collect(
+        self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]
+    ) -> list[tuple[T, asyncio.Future[R]]]:
         batch = [await queue.get()]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
+        yielded = False
         while len(batch) < self.max_batch_size:
             if not queue.empty():
                 batch.append(queue.get_nowait())
                 continue
+            if not yielded:  # let handlers that are ready to run submit their items first
+                yielded = True
+                await asyncio.sleep(0)
+                continue
             remaining = deadline - loop.time()
-            if remaining <= 0:
+            if remaining <= 0 or (self._arriving is not None and self._arriving() <= 0):
                 break
             try:
                 batch.append(await asyncio.wait_for(queue.get(), remaining))
@@ -81,7 +93,9 @@ class DynamicBatcher(Generic[T, R]):
             try:
                 results = await loop.run_in_executor(self._executor, self._fn, [i for i, _ in live])
                 if len(results) != len(live):
-                    raise RuntimeError(f"model returned {len(results)} results for {len(live)} inputs")
+                    raise RuntimeError(
+                        f"model returned {len(results)} results for {len(live)} inputs"
+                    )
             except Exception as exc:
                 for _, fut in live:
                     if not fut.done():
@@ -96,9 +110,7 @@ class DynamicBatcher(Generic[T, R]):
     async def stop(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._worker
-            except (asyncio.CancelledError, Exception):
-                pass
             self._worker = None
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,4 +1,4 @@
-"""`pizza-serve model|router`: every flag also read from its environment variable (docs/CONTRACTS.md)."""
+"""`pizza-serve model|router`: every flag also read from an environment variable (CONTRACTS.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,11 @@ from pizza_inference.config import ROUTER_MODES, ModelServerConfig, RouterConfig
 
 BACKENDS = ("cnn", "vlm", "image-classifier")
 PRECISIONS = ("float32", "float16", "bfloat16", "int8")
-DEFAULT_MODEL_NAMES = {"cnn": "standard-cnn", "vlm": "spatial-mllm", "image-classifier": "image-classifier"}
+DEFAULT_MODEL_NAMES = {
+    "cnn": "standard-cnn",
+    "vlm": "spatial-mllm",
+    "image-classifier": "image-classifier",
+}
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -21,7 +25,15 @@ def _env(name: str, default: Any = None) -> Any:
     return default if value is None or value == "" else value
 
 
-def _add(parser: argparse.ArgumentParser, flag: str, env: str, *, default: Any = None, required: bool = False, **kw: Any) -> None:
+def _add(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    env: str,
+    *,
+    default: Any = None,
+    required: bool = False,
+    **kw: Any,
+) -> None:
     value = _env(env, default)
     help_text = kw.pop("help", "")
     parser.add_argument(
@@ -39,21 +51,85 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = roles.add_parser("model", help="serve one model (primary or fallback)")
     _add(model, "--backend", "PIZZA_BACKEND", required=True, choices=BACKENDS, help="model backend")
-    _add(model, "--source", "PIZZA_SOURCE", required=True, help="hf://ID[@REV], pvc://CLAIM/PATH, builtin://NAME, file:///PATH")
-    _add(model, "--precision", "PIZZA_PRECISION", default="float32", choices=PRECISIONS, help="weights precision")
+    _add(
+        model,
+        "--source",
+        "PIZZA_SOURCE",
+        required=True,
+        help="hf://ID[@REV], pvc://CLAIM/PATH, builtin://NAME, file:///PATH",
+    )
+    _add(
+        model,
+        "--precision",
+        "PIZZA_PRECISION",
+        default="float32",
+        choices=PRECISIONS,
+        help="weights precision",
+    )
     _add(model, "--model-name", "PIZZA_MODEL_NAME", help="model_used name (default by backend)")
-    _add(model, "--device", "PIZZA_DEVICE", default="auto", choices=("auto", "cpu", "cuda"), help="device")
-    _add(model, "--max-batch-size", "PIZZA_MAX_BATCH_SIZE", default=32, type=int, help="dynamic batch size")
-    _add(model, "--batch-timeout-ms", "PIZZA_BATCH_TIMEOUT_MS", default=2.0, type=float, help="batch wait")
+    _add(
+        model,
+        "--device",
+        "PIZZA_DEVICE",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="device",
+    )
+    _add(
+        model,
+        "--max-batch-size",
+        "PIZZA_MAX_BATCH_SIZE",
+        default=32,
+        type=int,
+        help="dynamic batch size",
+    )
+    _add(
+        model,
+        "--batch-timeout-ms",
+        "PIZZA_BATCH_TIMEOUT_MS",
+        default=2.0,
+        type=float,
+        help="batch wait",
+    )
     _add_listen(model)
 
     router = roles.add_parser("router", help="route to the primary, fall back per request")
     _add(router, "--primary", "PIZZA_PRIMARY_URL", required=True, help="primary model server URL")
-    _add(router, "--fallback", "PIZZA_FALLBACK_URL", required=True, help="fallback model server URL")
-    _add(router, "--mode", "PIZZA_ROUTER_MODE", default="primary", choices=ROUTER_MODES, help="routing mode")
-    _add(router, "--primary-timeout-seconds", "PIZZA_PRIMARY_TIMEOUT_SECONDS", default=5.0, type=float, help="primary timeout")
-    _add(router, "--rate-limit-per-minute", "PIZZA_RATE_LIMIT_PER_MINUTE", default=100, type=int, help="per client; 0 disables")
-    _add(router, "--ab-primary-percent", "PIZZA_AB_PRIMARY_PERCENT", default=100.0, type=float, help="share sent to the primary")
+    _add(
+        router, "--fallback", "PIZZA_FALLBACK_URL", required=True, help="fallback model server URL"
+    )
+    _add(
+        router,
+        "--mode",
+        "PIZZA_ROUTER_MODE",
+        default="primary",
+        choices=ROUTER_MODES,
+        help="routing mode",
+    )
+    _add(
+        router,
+        "--primary-timeout-seconds",
+        "PIZZA_PRIMARY_TIMEOUT_SECONDS",
+        default=5.0,
+        type=float,
+        help="primary timeout",
+    )
+    _add(
+        router,
+        "--rate-limit-per-minute",
+        "PIZZA_RATE_LIMIT_PER_MINUTE",
+        default=100,
+        type=int,
+        help="per client; 0 disables",
+    )
+    _add(
+        router,
+        "--ab-primary-percent",
+        "PIZZA_AB_PRIMARY_PERCENT",
+        default=100.0,
+        type=float,
+        help="share sent to the primary",
+    )
     _add_listen(router)
     return parser
 
@@ -65,7 +141,7 @@ def _add_listen(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_config(argv: Sequence[str] | None = None) -> ModelServerConfig | RouterConfig:
-    """Parses flags (env vars as defaults) into a config; argparse exits with a message on errors."""
+    """Flags (env vars as defaults) -> config; argparse exits with a message on errors."""
     parser = build_parser()
     args = parser.parse_args(argv)
     # argparse does not apply `type`/`choices` to env defaults given as strings: check them here.
@@ -105,20 +181,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(argv)
     args_level = build_parser().parse_known_args(argv)[0].log_level
     logging.basicConfig(
-        level=str(args_level).upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
+        level=str(args_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
     )
     os.environ.setdefault("HF_HOME", "/tmp/hf")
-    import uvicorn
+    import uvicorn  # noqa: PLC0415
 
     if isinstance(config, ModelServerConfig):
-        from pizza_inference.server import create_model_app
+        from pizza_inference.server import create_model_app  # noqa: PLC0415
 
         app = create_model_app(config)
     else:
-        from pizza_inference.router.app import create_router_app
+        from pizza_inference.router.app import create_router_app  # noqa: PLC0415
 
         app = create_router_app(config)
-    uvicorn.run(app, host=config.host, port=config.port, log_level=str(args_level).lower(), access_log=False)
+    uvicorn.run(
+        app, host=config.host, port=config.port, log_level=str(args_level).lower(), access_log=False
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 from pizza_inference import metrics
 from pizza_inference.backends.base import ModelBackend
 from pizza_inference.batching import DynamicBatcher
-from pizza_inference.errors import InferenceFailed, ModelNotReady
+from pizza_inference.errors import InferenceFailedError, ModelNotReadyError
 from pizza_inference.images import decode_image
 from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
 
@@ -30,7 +30,10 @@ INLINE_DECODE_BYTES = 256 * 1024
 def warmup_image() -> Image.Image:
     """A deterministic 64x64 RGB gradient used for the warm-up inference."""
     ramp = np.linspace(0, 255, 64, dtype=np.uint8)
-    array = np.stack([np.tile(ramp, (64, 1)), np.tile(ramp[:, None], (1, 64)), np.full((64, 64), 128, np.uint8)], axis=-1)
+    array = np.stack(
+        [np.tile(ramp, (64, 1)), np.tile(ramp[:, None], (1, 64)), np.full((64, 64), 128, np.uint8)],
+        axis=-1,
+    )
     return Image.fromarray(array, "RGB")
 
 
@@ -42,7 +45,11 @@ class ModelStats:
 
     def as_dict(self) -> dict[str, Any]:
         mean = self.total_seconds / self.inferences if self.inferences else None
-        return {"inference_count": self.inferences, "mean_latency_seconds": mean, "errors": self.errors}
+        return {
+            "inference_count": self.inferences,
+            "mean_latency_seconds": mean,
+            "errors": self.errors,
+        }
 
 
 class ModelDataPlane:
@@ -69,8 +76,13 @@ class ModelDataPlane:
         self.error: str | None = None
         self.started = time.time()
         self.stats = ModelStats()
+        self._arriving = 0
+        """Requests between arrival and joining the batch queue (the batcher waits for them)."""
         self.batcher: DynamicBatcher[Image.Image, np.ndarray] = DynamicBatcher(
-            self._predict_batch, max_batch_size=max_batch_size, timeout_s=batch_timeout_s
+            self._predict_batch,
+            max_batch_size=max_batch_size,
+            timeout_s=batch_timeout_s,
+            arriving=lambda: self._arriving,
         )
         self._lock = threading.Lock()
 
@@ -132,7 +144,7 @@ class ModelDataPlane:
     def _require_ready(self) -> ModelBackend:
         if self.state != "ready" or self.backend is None:
             detail = self.error or "the model is still loading"
-            raise ModelNotReady(f"model {self.model_name} is not ready: {detail}")
+            raise ModelNotReadyError(f"model {self.model_name} is not ready: {detail}")
         return self.backend
 
     async def decode(self, upload: ImageUpload) -> Image.Image:
@@ -148,7 +160,9 @@ class ModelDataPlane:
             self.stats.errors += 1
             metrics.MODEL_ERRORS.labels(self.model_name, "inference").inc()
             log.exception("inference failed model=%s", self.model_name)
-            raise InferenceFailed(f"model {self.model_name} failed: {type(exc).__name__}: {exc}") from exc
+            raise InferenceFailedError(
+                f"model {self.model_name} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         elapsed = time.perf_counter() - start
         self.stats.inferences += 1
         self.stats.total_seconds += elapsed
@@ -164,7 +178,11 @@ class ModelDataPlane:
         """Classifies one upload. A model server has one model, so `target` does not change it."""
         start = time.perf_counter()
         self._require_ready()
-        image = await self.decode(upload)
+        self._arriving += 1
+        try:
+            image = await self.decode(upload)
+        finally:
+            self._arriving -= 1
         prediction = await self.predict_image(image, start)
         prediction.ab_test_group = ab_test_group
         return prediction
@@ -197,7 +215,9 @@ class ModelDataPlane:
         body = {
             "status": status,
             "role": self.role,
-            "models": {self.model_name: {"loaded": ready, "state": self.state, "error": self.error}},
+            "models": {
+                self.model_name: {"loaded": ready, "state": self.state, "error": self.error}
+            },
             "timestamp": datetime.now(UTC).isoformat(),
         }
         return ready, body

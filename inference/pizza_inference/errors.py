@@ -31,43 +31,43 @@ class InferenceError(Exception):
         return {"error": self.reason, "detail": self.message}
 
 
-class InvalidInput(InferenceError):
+class InvalidInputError(InferenceError):
     """The request or its image cannot be used (not an image, truncated, bomb, empty...)."""
 
     status_code = 400
     default_reason = "invalid_input"
 
 
-class PayloadTooLarge(InferenceError):
+class PayloadTooLargeError(InferenceError):
     status_code = 413
     default_reason = "file_too_large"
 
 
-class UnsupportedMediaType(InferenceError):
+class UnsupportedMediaTypeError(InferenceError):
     status_code = 415
     default_reason = "unsupported_media_type"
 
 
-class ModelNotFound(InferenceError):
+class ModelNotFoundError(InferenceError):
     status_code = 404
     default_reason = "model_not_found"
 
 
-class ModelNotReady(InferenceError):
+class ModelNotReadyError(InferenceError):
     """The model is still loading, failed to load, or the router has no model to answer."""
 
     status_code = 503
     default_reason = "model_not_ready"
 
 
-class InferenceFailed(InferenceError):
+class InferenceFailedError(InferenceError):
     """The model raised while predicting (a server-side fault: counted as a 5xx)."""
 
     status_code = 500
     default_reason = "inference_failed"
 
 
-class RateLimited(InferenceError):
+class RateLimitedError(InferenceError):
     status_code = 429
     default_reason = "rate_limited"
 
@@ -82,7 +82,7 @@ class RateLimited(InferenceError):
         return {**super().body(), "retry_after_seconds": self.retry_after_s}
 
 
-class UpstreamRejected(InferenceError):
+class UpstreamRejectedError(InferenceError):
     """A model server behind the router rejected the request with a 4xx: passed on as is."""
 
     def __init__(self, status_code: int, body: dict[str, Any]) -> None:
@@ -96,10 +96,10 @@ class UpstreamRejected(InferenceError):
 
 def install_error_handlers(app: Any) -> None:
     """Registers the JSON error handlers on a FastAPI app (imports FastAPI lazily)."""
-    from fastapi import Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException
+    from fastapi import Request  # noqa: PLC0415
+    from fastapi.exceptions import RequestValidationError  # noqa: PLC0415
+    from fastapi.responses import JSONResponse  # noqa: PLC0415
+    from starlette.exceptions import HTTPException  # noqa: PLC0415
 
     async def on_inference_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, InferenceError)
@@ -112,7 +112,11 @@ def install_error_handlers(app: Any) -> None:
             for e in exc.errors()
         ]
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors)
-        body = {"error": "invalid_request", "detail": f"invalid request: {fields}", "errors": errors}
+        body = {
+            "error": "invalid_request",
+            "detail": f"invalid request: {fields}",
+            "errors": errors,
+        }
         return JSONResponse(body, status_code=422)
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:

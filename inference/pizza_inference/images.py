@@ -7,19 +7,23 @@ import warnings
 
 from PIL import Image, UnidentifiedImageError
 
-from pizza_inference.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from pizza_inference.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 """Upload limit of the prior system, kept: 10 MB."""
 
 MAX_IMAGE_PIXELS = 40_000_000
-"""Largest decoded image (width x height) we accept; above it a small file is a decompression bomb."""
+"""Largest decoded image (width x height) we accept; more is treated as a decompression bomb."""
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
 ALLOWED_CONTENT_TYPES = frozenset(
     {"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "application/octet-stream"}
 )
-"""Declared part types we accept; the bytes are sniffed anyway (octet-stream is what many clients send)."""
+"""Declared part types we accept (many clients send octet-stream); the bytes are sniffed anyway."""
 
 
 def check_content_type(content_type: str | None) -> None:
@@ -28,7 +32,7 @@ def check_content_type(content_type: str | None) -> None:
         return
     base = content_type.split(";", 1)[0].strip().lower()
     if base not in ALLOWED_CONTENT_TYPES:
-        raise UnsupportedMediaType(
+        raise UnsupportedMediaTypeError(
             f"content type {base!r} is not accepted: upload a JPEG or PNG image",
             reason="unsupported_media_type",
         )
@@ -36,9 +40,9 @@ def check_content_type(content_type: str | None) -> None:
 
 def check_size(size: int) -> None:
     if size == 0:
-        raise InvalidInput("the uploaded file is empty", reason="empty_file")
+        raise InvalidInputError("the uploaded file is empty", reason="empty_file")
     if size > MAX_IMAGE_BYTES:
-        raise PayloadTooLarge(
+        raise PayloadTooLargeError(
             f"the uploaded file has {size} bytes, the limit is {MAX_IMAGE_BYTES} (10 MB)",
             reason="file_too_large",
         )
@@ -53,21 +57,23 @@ def decode_image(data: bytes, content_type: str | None = None) -> Image.Image:
         try:
             image = Image.open(io.BytesIO(data), formats=None)
         except UnidentifiedImageError as exc:
-            raise InvalidInput("the file is not an image", reason="not_an_image") from exc
+            raise InvalidInputError("the file is not an image", reason="not_an_image") from exc
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InvalidInput(str(exc), reason="decompression_bomb") from exc
+            raise InvalidInputError(str(exc), reason="decompression_bomb") from exc
         except Exception as exc:  # a broken header: PIL raises many kinds
-            raise InvalidInput(f"the file is not a readable image: {exc}", reason="not_an_image") from exc
+            raise InvalidInputError(
+                f"the file is not a readable image: {exc}", reason="not_an_image"
+            ) from exc
         if image.format not in ALLOWED_FORMATS:
-            raise UnsupportedMediaType(
+            raise UnsupportedMediaTypeError(
                 f"image format {image.format} is not accepted: upload a JPEG or PNG image",
                 reason="unsupported_image_format",
             )
         width, height = image.size
         if width <= 0 or height <= 0:
-            raise InvalidInput("the image has no pixels", reason="invalid_image")
+            raise InvalidInputError("the image has no pixels", reason="invalid_image")
         if width * height > MAX_IMAGE_PIXELS:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"the image is {width}x{height} pixels, more than {MAX_IMAGE_PIXELS}:"
                 " refusing a possible decompression bomb",
                 reason="decompression_bomb",
@@ -75,9 +81,9 @@ def decode_image(data: bytes, content_type: str | None = None) -> Image.Image:
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise InvalidInput(str(exc), reason="decompression_bomb") from exc
+            raise InvalidInputError(str(exc), reason="decompression_bomb") from exc
         except (OSError, SyntaxError, ValueError) as exc:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"the image could not be decoded (truncated or corrupt): {exc}",
                 reason="truncated_image",
             ) from exc

@@ -15,7 +15,7 @@ import sys
 import prometheus_client
 from prometheus_client import Counter, Gauge, Histogram
 
-prometheus_client.disable_created_metrics()
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Histogram buckets from 1 ms to 10 s."""
@@ -53,7 +53,9 @@ GPU_MEMORY_USAGE = Gauge(
     "pizza_api_gpu_memory_usage_bytes", "CUDA memory allocated by this process (0 without CUDA)"
 )
 FALLBACKS = Counter(
-    "pizza_api_fallback_total", "Requests the router answered from the fallback, by reason", ["reason"]
+    "pizza_api_fallback_total",
+    "Requests the router answered from the fallback, by reason",
+    ["reason"],
 )
 
 METRICS_PATHS = frozenset({"/metrics", "/prometheus-metrics"})

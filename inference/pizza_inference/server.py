@@ -21,14 +21,22 @@ log = logging.getLogger(__name__)
 def make_loader(config: ModelServerConfig) -> ModelBackend:
     """Resolves the source and loads the backend (runs on the loading thread)."""
     path = resolve(config.source)
-    log.info("loading model name=%s backend=%s source=%s path=%s precision=%s",
-             config.model_name, config.backend, config.source, path, config.precision)
+    log.info(
+        "loading model name=%s backend=%s source=%s path=%s precision=%s",
+        config.model_name,
+        config.backend,
+        config.source,
+        path,
+        config.precision,
+    )
     backend = create_backend(config.backend, path, precision=config.precision, device=config.device)
     backend.load()
     return backend
 
 
-def create_model_app(config: ModelServerConfig, *, dataplane: ModelDataPlane | None = None) -> FastAPI:
+def create_model_app(
+    config: ModelServerConfig, *, dataplane: ModelDataPlane | None = None
+) -> FastAPI:
     """The app; the model loads on a background thread at startup (liveness answers meanwhile)."""
     plane = dataplane or ModelDataPlane(
         lambda: make_loader(config),

@@ -16,7 +16,7 @@ WEIGHTS_ROOT = Path(__file__).resolve().parent / "weights"
 """Folder of the shipped weights (`builtin://NAME` -> `WEIGHTS_ROOT/NAME`)."""
 
 MODELS_ROOT = Path("/models")
-"""Where the operator mounts persistent volume claims (`pvc://CLAIM/PATH` -> `/models/CLAIM/PATH`)."""
+"""Where the operator mounts volume claims (`pvc://CLAIM/PATH` -> `/models/CLAIM/PATH`)."""
 
 SCHEMES = ("hf", "pvc", "builtin", "file")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -51,7 +51,9 @@ def parse_source(text: str) -> Source:
     """Parses a source string; raises `SourceError` naming what is wrong."""
     scheme, sep, rest = text.partition("://")
     if not sep or scheme not in SCHEMES:
-        raise SourceError(f"source {text!r} must start with one of {', '.join(s + '://' for s in SCHEMES)}")
+        raise SourceError(
+            f"source {text!r} must start with one of {', '.join(s + '://' for s in SCHEMES)}"
+        )
     if scheme == "hf":
         repo, _, revision = rest.partition("@")
         if not _HF_ID.match(repo):
@@ -75,7 +77,9 @@ def parse_source(text: str) -> Source:
     return Source("file", rest)
 
 
-def local_path(source: Source, *, models_root: Path = MODELS_ROOT, weights_root: Path = WEIGHTS_ROOT) -> Path:
+def local_path(
+    source: Source, *, models_root: Path = MODELS_ROOT, weights_root: Path = WEIGHTS_ROOT
+) -> Path:
     """The local folder of a non-hf source (no I/O)."""
     if source.scheme == "pvc":
         return models_root / source.location
@@ -110,7 +114,7 @@ def _resolve_hf(source: Source, timeout_s: float) -> Path:
     os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", str(int(timeout_s)))
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
-        from huggingface_hub import snapshot_download
+        from huggingface_hub import snapshot_download  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - transformers depends on it
         raise SourceError(f"{source}: huggingface_hub is not installed") from exc
     try:
@@ -118,6 +122,8 @@ def _resolve_hf(source: Source, timeout_s: float) -> Path:
             repo_id=source.location, revision=source.revision, local_files_only=offline
         )
     except Exception as exc:
-        mode = "offline (HF_HUB_OFFLINE set): not in the local cache" if offline else "download failed"
+        mode = (
+            "offline (HF_HUB_OFFLINE set): not in the local cache" if offline else "download failed"
+        )
         raise SourceError(f"{source}: {mode}: {type(exc).__name__}: {exc}") from exc
     return Path(folder)

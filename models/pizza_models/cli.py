@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pizza_inference import CLASSES
+
 from pizza_models.generator import RENDER_SIZE, samples
 
 

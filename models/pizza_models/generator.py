@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter
-
 from pizza_inference import CLASSES
 
 RENDER_SIZE = 96
@@ -153,7 +152,8 @@ def _background(rng: np.random.Generator, size: int) -> Array:
     else:  # plain plate or paper with soft shading
         base = _jitter(rng, (0.9, 0.9, 0.88), 0.08)
         canvas = base * (1 - 0.15 * _smooth_noise(rng, size, 3))[..., None]
-    return np.clip(np.broadcast_to(canvas, (size, size, 3)), 0, 1).astype(np.float32)
+    out: Array = np.clip(np.broadcast_to(canvas, (size, size, 3)), 0, 1).astype(np.float32)
+    return out
 
 
 def _pie_frame(
@@ -190,6 +190,7 @@ def _topping(
     rng: np.random.Generator,
     canvas: Array,
     pie: Pie,
+    *,
     kind: str,
     x0: float,
     y0: float,
@@ -241,6 +242,7 @@ def _surface(
     canvas: Array,
     pie: Pie,
     recipe: Recipe,
+    *,
     region: Array,
     bake: Array,
     inner: float,
@@ -270,11 +272,20 @@ def _surface(
     for kind, count in recipe.toppings.items():
         for x0, y0 in _random_points(rng, count, inner - 0.1):
             win = pie.window(float(x0), float(y0), 0.2)
-            _topping(rng, canvas[win], pie.crop(win), kind, float(x0), float(y0), region[win], edge)
+            _topping(
+                rng,
+                canvas[win],
+                pie.crop(win),
+                kind=kind,
+                x0=float(x0),
+                y0=float(y0),
+                region=region[win],
+                edge=edge,
+            )
 
 
 def _crust(
-    rng: np.random.Generator, canvas: Array, ring: Array, pie: Pie, bake: Array, width: float
+    rng: np.random.Generator, canvas: Array, ring: Array, pie: Pie, *, bake: Array, width: float
 ) -> None:
     color = (
         np.asarray(CRUST_RAW, np.float32) * (1 - bake[..., None])
@@ -314,13 +325,15 @@ def _cuts(rng: np.random.Generator, canvas: Array, pie: Pie, mask: Array, edge: 
 def _topping_set(rng: np.random.Generator, kinds: int, pieces: tuple[int, int]) -> dict[str, int]:
     chosen = rng.choice(TOPPING_KINDS, size=kinds, replace=False)
     total = int(rng.integers(pieces[0], pieces[1] + 1))
-    split = rng.multinomial(total - kinds, [1 / kinds] * kinds) + 1 if kinds else []
+    if not kinds:
+        return {}
+    split = rng.multinomial(total - kinds, [1 / kinds] * kinds) + 1
     return {str(k): int(n) for k, n in zip(chosen, split, strict=True)}
 
 
 def _whole_pie(rng: np.random.Generator, canvas: Array, label: str) -> None:
     size = canvas.shape[0]
-    radius = rng.uniform(0.40, 0.48) * size
+    radius = rng.uniform(0.42, 0.49) * size
     center = (
         size / 2 + rng.uniform(-0.06, 0.06) * size,
         size / 2 + rng.uniform(-0.06, 0.06) * size,
@@ -340,7 +353,7 @@ def _whole_pie(rng: np.random.Generator, canvas: Array, label: str) -> None:
         steep = rng.uniform(1.2, 2.5)
         bake = np.clip(0.5 + steep * 0.5 * along + 0.08 * (_smooth_noise(rng, size, 6) - 0.5), 0, 1)
 
-    _crust(rng, canvas, ring, pie, bake, width)
+    _crust(rng, canvas, ring, pie, bake=bake, width=width)
     if label == "mixed":
         angle = rng.uniform(0, 2 * np.pi)
         side = pie.x * np.cos(angle) + pie.y * np.sin(angle) - rng.uniform(-0.1, 0.1)
@@ -349,14 +362,14 @@ def _whole_pie(rng: np.random.Generator, canvas: Array, label: str) -> None:
         sauces = ["tomato", str(rng.choice(["bianca", "pesto"]))]
         kinds = rng.choice(TOPPING_KINDS, size=2, replace=False)
         for sauce, kind, half in zip(sauces, kinds, (half_a, half_b), strict=True):
-            count = int(rng.integers(4, 9))
+            count = int(rng.integers(3, 7))
             recipe = Recipe(sauce, rng.uniform(0.2, 0.5), {str(kind): count})
-            _surface(rng, canvas, pie, recipe, half, bake, inner, edge)
+            _surface(rng, canvas, pie, recipe, region=half, bake=bake, inner=inner, edge=edge)
         seam = _soft(np.abs(side) - 0.012, edge) * surface
         _paint(canvas, seam, (0.55, 0.40, 0.25), 0.6)
     else:
         recipe = _recipe_for(rng, label)
-        _surface(rng, canvas, pie, recipe, surface, bake, inner, edge)
+        _surface(rng, canvas, pie, recipe, region=surface, bake=bake, inner=inner, edge=edge)
     if label == "burnt":
         _char(rng, canvas, pie_mask, rng.uniform(0.15, 0.4))
     _cuts(rng, canvas, pie, pie_mask, edge)
@@ -366,9 +379,9 @@ def _recipe_for(rng: np.random.Generator, label: str) -> Recipe:
     if label == "basic":
         return Recipe("tomato", rng.uniform(0.55, 0.85), {"basil": int(rng.integers(0, 4))})
     if label == "combined":
-        sauce = "tomato" if rng.random() < 0.85 else "bianca"
+        sauce = "tomato"
         return Recipe(
-            sauce, rng.uniform(0.45, 0.75), _topping_set(rng, int(rng.integers(3, 5)), (18, 30))
+            sauce, rng.uniform(0.45, 0.75), _topping_set(rng, int(rng.integers(3, 5)), (24, 36))
         )
     if label == "burnt":
         sauce = "tomato" if rng.random() < 0.8 else "bianca"
@@ -386,7 +399,7 @@ def _recipe_for(rng: np.random.Generator, label: str) -> Recipe:
 def _slice(rng: np.random.Generator, canvas: Array) -> None:
     """One wedge of a pie, apex towards the middle of the picture."""
     size = canvas.shape[0]
-    radius = rng.uniform(0.6, 0.8) * size
+    radius = rng.uniform(0.55, 0.75) * size
     half_angle = rng.uniform(np.radians(18), np.radians(30))
     direction = rng.uniform(0, 2 * np.pi)
     # Put the wedge's middle near the centre of the picture.
@@ -406,8 +419,9 @@ def _slice(rng: np.random.Generator, canvas: Array) -> None:
     wedge = _soft(np.maximum(pie.r - 1, outside_sides), edge)
     inside_rim = _soft(pie.r - inner, edge)
     bake = np.full((size, size), rng.uniform(0.85, 1.0), np.float32)
-    _crust(rng, canvas, wedge * (1 - inside_rim), pie, bake, width)
-    _surface(rng, canvas, pie, _recipe_for(rng, "segment"), wedge * inside_rim, bake, inner, edge)
+    _crust(rng, canvas, wedge * (1 - inside_rim), pie, bake=bake, width=width)
+    recipe = _recipe_for(rng, "segment")
+    _surface(rng, canvas, pie, recipe, region=wedge * inside_rim, bake=bake, inner=inner, edge=edge)
     # The cut sides: a thin band where cheese was pulled and dough shows.
     band = wedge * inside_rim * (1 - _soft(outside_sides + 0.025, edge))
     _paint(canvas, band, (0.92, 0.82, 0.58), 0.5)

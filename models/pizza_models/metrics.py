@@ -43,9 +43,8 @@ def classification_report(
 ) -> dict[str, Any]:
     """Everything `make eval` reports for one model, as plain JSON-able values."""
     if probabilities.shape != (len(labels), len(classes)):
-        raise ValueError(
-            f"probabilities have shape {probabilities.shape}, expected {(len(labels), len(classes))}"
-        )
+        expected = (len(labels), len(classes))
+        raise ValueError(f"probabilities have shape {probabilities.shape}, expected {expected}")
     predictions = probabilities.argmax(axis=1)
     matrix = confusion_matrix(labels, predictions, len(classes))
     per_class: dict[str, dict[str, float | int]] = {}

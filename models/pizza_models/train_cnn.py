@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-
 from pizza_inference.cnn.micro_pizza_net import INPUT_SIZE, MicroPizzaNet
 from pizza_inference.cnn.preprocess import Normalization, compute_normalization, images_to_tensor
 from pizza_inference.cnn.quantize import quantize_int8
+from torch import nn
+
 from pizza_models.augment import random_dihedral
 from pizza_models.dataset import Split
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CNNTrainConfig:
     epochs: int = 40
-    batch_size: int = 128
+    batch_size: int = 64
     learning_rate: float = 0.02
     weight_decay: float = 1e-4
     seed: int = 0
@@ -83,8 +83,8 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def fold_temperature(model: MicroPizzaNet, temperature: float) -> None:
     """Divides the classifier's weights and bias by T: logits / T, with no extra layer to serve."""
     with torch.no_grad():
-        model.classifier.weight /= temperature
-        model.classifier.bias /= temperature
+        model.classifier.weight.div_(temperature)
+        model.classifier.bias.div_(temperature)
 
 
 def train_micro_pizza_net(train: Split, val: Split, config: CNNTrainConfig) -> CNNTrainResult:
@@ -133,7 +133,7 @@ def train_micro_pizza_net(train: Split, val: Split, config: CNNTrainConfig) -> C
     calibration = x_train[
         torch.randperm(len(x_train), generator=generator)[: config.calibration_images]
     ]
-    int8_model = quantize_int8(model, calibration.split(128))
+    int8_model = quantize_int8(model, torch.split(calibration, 128))
     return CNNTrainResult(
         model=model,
         int8_model=int8_model,

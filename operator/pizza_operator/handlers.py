@@ -52,9 +52,11 @@ def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _reconciler(memo).reconcile(body)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-def forget(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    _reconciler(memo).forget(namespace or "", name)
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def forget(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    if event.get("type") == "DELETED":  # children go by garbage collection; drop our memory
+        meta = event["object"]["metadata"]
+        _reconciler(memo).forget(meta.get("namespace", ""), meta["name"])
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)

@@ -98,7 +98,11 @@ class Reconciler:
         children = build_children(pmd, resolve_image(pmd, self.config.default_image), mode)
         owner = _owner(pmd)
         kopf.append_owner_reference(children, owner=kopf.Body(owner))  # type: ignore[arg-type]
-        if not problems and pmd.status.observed_generation != pmd.metadata.generation:
+        last_ready = condition(pmd.status, "Ready")
+        was_invalid = last_ready is not None and last_ready.reason == "InvalidSpec"
+        if not problems and (
+            pmd.status.observed_generation != pmd.metadata.generation or was_invalid
+        ):
             problems = self._dry_run(children)
         if problems:
             return self._report_invalid(pmd, mode, problems)
@@ -111,7 +115,7 @@ class Reconciler:
             self._prune(pmd, children)
         status_outcome = self._write_status(pmd, mode, observed)
         if created:
-            first = pmd.status.observed_generation is None
+            first = len(created) == len(children)
             self.kube.post_event(
                 owner,
                 "Normal" if first else "Warning",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import ssl
 import subprocess
 import urllib.error
@@ -22,7 +23,7 @@ from tests.cluster.helpers import pod, restricted_container, restricted_pod_spec
 
 pytestmark = pytest.mark.cluster
 
-KUBECTL = "/usr/bin/kubectl"
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 NODES = {"pizza-gpu-0", "pizza-cpu-0", "pizza-cpu-1"}
 
 
@@ -87,10 +88,11 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(
     )
 
 
-def _rejection(core: Any, namespace: str, body: dict[str, Any]) -> ApiException:
+def _rejection(core: Any, namespace: str, body: dict[str, Any]) -> tuple[int, str]:
+    """(HTTP status, message) of a pod creation the apiserver must refuse."""
     with pytest.raises(ApiException) as info:
         core.create_namespaced_pod(namespace, body)
-    return info.value
+    return info.value.status, json.loads(info.value.body)["message"]
 
 
 def test_restricted_namespace_rejects_privileged_and_root_pods(
@@ -101,15 +103,16 @@ def test_restricted_namespace_rejects_privileged_and_root_pods(
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
     privileged = restricted_pod_spec(restricted_container(securityContext={"privileged": True}))
-    error = _rejection(core, test_namespace, pod("privileged", privileged))
-    assert error.status == 403
-    assert 'violates PodSecurity "restricted:latest"' in error.body
-    assert "privileged" in error.body
+    status, message = _rejection(core, test_namespace, pod("privileged", privileged))
+    assert status == 403
+    assert 'violates PodSecurity "restricted:latest"' in message
+    assert 'privileged (container "app" must not set securityContext.privileged=true)' in message
 
     root = {"containers": [{"name": "app", "image": "registry.invalid/root:1"}]}
-    error = _rejection(core, test_namespace, pod("root", root))
-    assert error.status == 403
-    assert "runAsNonRoot" in error.body
+    status, message = _rejection(core, test_namespace, pod("root", root))
+    assert status == 403
+    assert 'violates PodSecurity "restricted:latest"' in message
+    assert "runAsNonRoot != true" in message
 
     created = core.create_namespaced_pod(test_namespace, pod("compliant", restricted_pod_spec()))
     assert created.metadata.name == "compliant"
@@ -129,8 +132,9 @@ def test_unlabelled_namespace_enforces_baseline(kube_api: Any) -> None:
                 }
             ]
         }
-        error = _rejection(core, name, pod("privileged", spec))
-        assert 'violates PodSecurity "baseline:latest"' in error.body
+        status, message = _rejection(core, name, pod("privileged", spec))
+        assert status == 403
+        assert 'violates PodSecurity "baseline:latest"' in message
     finally:
         core.delete_namespace(name)
 
@@ -230,3 +234,51 @@ def test_kubectl_get_nodes_shows_every_node_ready(kube_cluster: KubeCluster) -> 
         check=True,
     )
     assert json.loads(version.stdout)["serverVersion"]["gitVersion"].startswith("v1.")
+
+
+def test_a_claim_binds_to_a_matching_volume_and_can_be_deleted(
+    kube_api: Any, test_namespace: str
+) -> None:
+    """No provisioner runs: a PVC binds to a PV the test creates (PV binder controller), and a
+    deleted PVC goes away (PVC protection controller lifts its finalizer)."""
+    core = client.CoreV1Api(kube_api)
+    pv_name = f"pv-{test_namespace}"
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": pv_name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadOnlyMany"],
+                "storageClassName": "pizza-manual",
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": "/models/weights"},
+                "claimRef": {"namespace": test_namespace, "name": "weights"},
+            },
+        }
+    )
+    try:
+        core.create_namespaced_persistent_volume_claim(
+            test_namespace,
+            {
+                "metadata": {"name": "weights"},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "storageClassName": "pizza-manual",
+                    "resources": {"requests": {"storage": "1Gi"}},
+                },
+            },
+        )
+
+        def bound() -> Any:
+            claim = core.read_namespaced_persistent_volume_claim("weights", test_namespace)
+            return claim if claim.status.phase == "Bound" else None
+
+        assert wait_for(bound, 30, "the PVC to bind").spec.volume_name == pv_name
+        core.delete_namespaced_persistent_volume_claim("weights", test_namespace)
+        wait_for(
+            lambda: not core.list_namespaced_persistent_volume_claim(test_namespace).items,
+            30,
+            "the PVC to be deleted",
+        )
+    finally:
+        core.delete_persistent_volume(pv_name)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,8 @@ from pizza_devcluster.kubeconfig import (
     write_kubeconfig,
 )
 from pizza_devcluster.ports import free_ports, port_is_free
+from pizza_devcluster.pytest_plugin import guard_context
+from pizza_devcluster.supervisor import read_state
 
 pytestmark = pytest.mark.unit
 
@@ -130,3 +134,41 @@ class TestFindBinaries:
             path.write_text("#!/bin/sh\n")
             path.chmod(0o755)
         assert find_binaries(tmp_path).dir == tmp_path
+
+
+class TestSupervisorState:
+    def test_empty_dir_has_no_cluster(self, tmp_path: Path) -> None:
+        state = read_state(tmp_path)
+        assert state.supervisor_pid is None
+        assert not state.supervisor_alive
+        assert not state.ready and state.pids == {}
+
+    def test_a_reused_pid_is_not_taken_for_the_supervisor(self, tmp_path: Path) -> None:
+        (tmp_path / "supervisor.pid").write_text(f"{os.getpid()}\n")  # alive, but pytest
+        (tmp_path / "state.json").write_text(
+            json.dumps({"ready": True, "pids": {"etcd": 1}, "ports": [2379]})
+        )
+        state = read_state(tmp_path)
+        assert state.supervisor_pid == os.getpid()
+        assert not state.supervisor_alive
+        assert state.ready and state.pids == {"etcd": 1} and state.ports == [2379]
+
+
+class TestGuardContext:
+    def _kubeconfig(self, tmp_path: Path, context: str) -> Path:
+        path = tmp_path / "kubeconfig"
+        path.write_text(yaml.safe_dump({"current-context": context}))
+        return path
+
+    @pytest.mark.parametrize("context", ["pizza-local", "kind-kind"])
+    def test_allows_local_test_clusters(self, tmp_path: Path, context: str) -> None:
+        assert guard_context(self._kubeconfig(tmp_path, context)) == context
+
+    @pytest.mark.parametrize("context", ["production", "arn:aws:eks:eu-west-1:1:cluster/x"])
+    def test_refuses_anything_else(self, tmp_path: Path, context: str) -> None:
+        with pytest.raises(pytest.fail.Exception, match="refusing to run cluster tests"):
+            guard_context(self._kubeconfig(tmp_path, context))
+
+    def test_refuses_a_missing_kubeconfig(self, tmp_path: Path) -> None:
+        with pytest.raises(pytest.fail.Exception, match="does not exist"):
+            guard_context(tmp_path / "nope")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from pizza_inference.backends.base import ModelBackend
 from pizza_inference.backends.cnn import CNNBackend
 

@@ -34,7 +34,9 @@ class ServerThread:
     def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -79,7 +81,16 @@ def serve_subprocess(args: list[str], env: dict[str, str] | None = None) -> Iter
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), **(env or {})}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pizza_inference.cli", *args, "--port", str(port), "--host", "127.0.0.1"],
+        [
+            sys.executable,
+            "-m",
+            "pizza_inference.cli",
+            *args,
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -89,7 +100,9 @@ def serve_subprocess(args: list[str], env: dict[str, str] | None = None) -> Iter
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise RuntimeError(
+                    f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
             try:
                 httpx.get(f"{url}/v2/health/live", timeout=1)
                 break

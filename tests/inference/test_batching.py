@@ -4,7 +4,6 @@ import asyncio
 import threading
 
 import pytest
-
 from pizza_inference.batching import DynamicBatcher
 
 pytestmark = pytest.mark.unit
@@ -41,12 +40,12 @@ def test_a_failing_batch_fails_each_of_its_requests_and_the_next_batch_works() -
             raise ValueError("negative")
         return items
 
-    async def scenario() -> tuple[list[object], int]:
+    async def scenario() -> tuple[list[int | BaseException], int]:
         batcher: DynamicBatcher[int, int] = DynamicBatcher(flaky, max_batch_size=8, timeout_s=0.02)
         failed = await asyncio.gather(batcher.submit(-1), batcher.submit(3), return_exceptions=True)
         ok = await batcher.submit(5)
         await batcher.stop()
-        return failed, ok
+        return list(failed), ok
 
     failed, ok = asyncio.run(scenario())
     assert all(isinstance(f, ValueError) for f in failed)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import io
-import zlib
 import struct
+import zlib
 
 import pytest
 from PIL import Image
-
-from pizza_inference.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from pizza_inference.errors import (
+    InvalidInputError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
 from pizza_inference.images import MAX_IMAGE_BYTES, decode_image
+
 from tests.inference.servers import image_bytes
 
 pytestmark = pytest.mark.unit
@@ -19,7 +23,9 @@ def png_bomb(side: int = 10_000) -> bytes:
     raw = zlib.compress(b"".join(b"\x00" + bytes(side) for _ in range(side)), 9)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
@@ -40,16 +46,28 @@ def test_grayscale_png_is_converted() -> None:
 @pytest.mark.parametrize(
     ("data", "content_type", "error", "reason"),
     [
-        (b"", "image/jpeg", InvalidInput, "empty_file"),
-        (b"not an image at all", "image/jpeg", InvalidInput, "not_an_image"),
-        (image_bytes("PNG", (64, 64))[:-200], "image/png", InvalidInput, "truncated_image"),
-        (image_bytes("JPEG", (64, 64)), "text/plain", UnsupportedMediaType, "unsupported_media_type"),
-        (image_bytes("GIF", (16, 16)), "image/gif", UnsupportedMediaType, "unsupported_media_type"),
-        (image_bytes("GIF", (16, 16)), None, UnsupportedMediaType, "unsupported_image_format"),
-        (b"\xff" * (MAX_IMAGE_BYTES + 1), "image/jpeg", PayloadTooLarge, "file_too_large"),
+        (b"", "image/jpeg", InvalidInputError, "empty_file"),
+        (b"not an image at all", "image/jpeg", InvalidInputError, "not_an_image"),
+        (image_bytes("PNG", (64, 64))[:-200], "image/png", InvalidInputError, "truncated_image"),
+        (
+            image_bytes("JPEG", (64, 64)),
+            "text/plain",
+            UnsupportedMediaTypeError,
+            "unsupported_media_type",
+        ),
+        (
+            image_bytes("GIF", (16, 16)),
+            "image/gif",
+            UnsupportedMediaTypeError,
+            "unsupported_media_type",
+        ),
+        (image_bytes("GIF", (16, 16)), None, UnsupportedMediaTypeError, "unsupported_image_format"),
+        (b"\xff" * (MAX_IMAGE_BYTES + 1), "image/jpeg", PayloadTooLargeError, "file_too_large"),
     ],
 )
-def test_rejects(data: bytes, content_type: str | None, error: type[Exception], reason: str) -> None:
+def test_rejects(
+    data: bytes, content_type: str | None, error: type[Exception], reason: str
+) -> None:
     with pytest.raises(error) as info:
         decode_image(data, content_type)
     assert info.value.reason == reason  # type: ignore[attr-defined]
@@ -58,6 +76,6 @@ def test_rejects(data: bytes, content_type: str | None, error: type[Exception], 
 def test_rejects_decompression_bomb() -> None:
     bomb = png_bomb()
     assert len(bomb) < 200_000
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(InvalidInputError) as info:
         decode_image(bomb, "image/png")
     assert info.value.reason == "decompression_bomb"

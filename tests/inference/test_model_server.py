@@ -6,29 +6,37 @@ import base64
 import json
 import struct
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-
+from PIL import Image
 from pizza_inference import CLASSES
 from pizza_inference.backends.cnn import CNNBackend
 from pizza_inference.cnn.quantize import quantized_module_names
 from pizza_inference.dataplane import ModelDataPlane
 from pizza_inference.images import decode_image
 from pizza_inference.server import create_model_app
+
 from tests.inference.conftest import cnn_config
 from tests.inference.servers import ServerThread, image_bytes, serve, wait_ready
 
 pytestmark = pytest.mark.slow
 
 
-def classify(url: str, data: bytes, *, path: str = "/classify", ctype: str = "image/jpeg", **form: str) -> httpx.Response:
-    return httpx.post(f"{url}{path}", files={"file": ("pizza.jpg", data, ctype)}, data=form, timeout=30)
+def classify(
+    url: str, data: bytes, *, path: str = "/classify", ctype: str = "image/jpeg", **form: str
+) -> httpx.Response:
+    return httpx.post(
+        f"{url}{path}", files={"file": ("pizza.jpg", data, ctype)}, data=form, timeout=30
+    )
 
 
-def test_classify_returns_the_int8_models_own_probabilities(cnn_server: ServerThread, cnn_checkpoint: Path) -> None:
+def test_classify_returns_the_int8_models_own_probabilities(
+    cnn_server: ServerThread, cnn_checkpoint: Path
+) -> None:
     data = image_bytes("JPEG", (120, 90), seed=3)
     response = classify(cnn_server.url, data)
     assert response.status_code == 200, response.text
@@ -42,7 +50,9 @@ def test_classify_returns_the_int8_models_own_probabilities(cnn_server: ServerTh
 
     int8 = CNNBackend(cnn_checkpoint, precision="int8", device="cpu")
     int8.load()
-    assert quantized_module_names(int8.checkpoint.model), "the int8 backend must hold quantized modules"
+    assert quantized_module_names(int8.checkpoint.model), (
+        "the int8 backend must hold quantized modules"
+    )
     expected = int8.predict([decode_image(data)])[0]
     np.testing.assert_allclose(list(body["probabilities"].values()), expected, atol=1e-6)
     float32 = CNNBackend(cnn_checkpoint, precision="float32", device="cpu")
@@ -50,7 +60,9 @@ def test_classify_returns_the_int8_models_own_probabilities(cnn_server: ServerTh
     assert not np.allclose(float32.predict([decode_image(data)])[0], expected, atol=1e-7)
 
     without = classify(cnn_server.url, data, return_probabilities="false").json()
-    assert without["probabilities"] is None and without["predicted_class"] == body["predicted_class"]
+    assert (
+        without["probabilities"] is None and without["predicted_class"] == body["predicted_class"]
+    )
     status = httpx.get(f"{cnn_server.url}/status").json()["models"]["standard-cnn"]
     assert status["precision"] == "int8" and status["available"] and status["inference_count"] >= 2
 
@@ -65,7 +77,9 @@ def test_prior_endpoints(cnn_server: ServerThread) -> None:
     health = httpx.get(f"{cnn_server.url}/health")
     assert health.status_code == 200 and health.json()["status"] == "healthy"
     assert httpx.get(f"{cnn_server.url}/ab-test/status").json()["enabled"] is False
-    compare = httpx.post(f"{cnn_server.url}/ab-test/compare", files={"file": ("a.png", data, "image/png")}).json()
+    compare = httpx.post(
+        f"{cnn_server.url}/ab-test/compare", files={"file": ("a.png", data, "image/png")}
+    ).json()
     assert len(compare["results"]) == 1 and compare["agreement"] is None
 
 
@@ -80,8 +94,17 @@ def test_open_inference_protocol(cnn_server: ServerThread) -> None:
     assert httpx.get(f"{url}/v2/models/nope/ready").status_code == 404
 
     images = [image_bytes("JPEG", (50, 50), seed=s) for s in (1, 2, 3)]
-    request = {"id": "r1", "inputs": [{"name": "image", "shape": [3], "datatype": "BYTES",
-                                       "data": [base64.b64encode(i).decode() for i in images]}]}
+    request = {
+        "id": "r1",
+        "inputs": [
+            {
+                "name": "image",
+                "shape": [3],
+                "datatype": "BYTES",
+                "data": [base64.b64encode(i).decode() for i in images],
+            }
+        ],
+    }
     response = httpx.post(f"{url}/v2/models/standard-cnn/infer", json=request, timeout=30)
     assert response.status_code == 200, response.text
     body = response.json()
@@ -94,19 +117,34 @@ def test_open_inference_protocol(cnn_server: ServerThread) -> None:
 
     # binary tensor extension: JSON header, then length-prefixed raw bytes
     raw = b"".join(struct.pack("<I", len(i)) + i for i in images)
-    header = json.dumps({"inputs": [{"name": "image", "shape": [3], "datatype": "BYTES",
-                                     "parameters": {"binary_data_size": len(raw)}}]}).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": [3],
+                    "datatype": "BYTES",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    ).encode()
     response = httpx.post(
         f"{url}/v2/models/standard-cnn/infer",
         content=header + raw,
-        headers={"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(header))},
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Inference-Header-Content-Length": str(len(header)),
+        },
         timeout=30,
     )
     assert response.status_code == 200, response.text
     binary_rows = np.array(response.json()["outputs"][0]["data"]).reshape(3, 6)
     np.testing.assert_allclose(binary_rows, rows, atol=1e-6)
 
-    bad = {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["%%%not-base64"]}]}
+    bad = {
+        "inputs": [{"name": "image", "shape": [1], "datatype": "BYTES", "data": ["%%%not-base64"]}]
+    }
     response = httpx.post(f"{url}/v2/models/standard-cnn/infer", json=bad)
     assert response.status_code == 400 and response.json()["error"] == "invalid_tensor"
 
@@ -115,14 +153,22 @@ BAD_INPUTS = [
     ("not an image", b"hello, world", "image/jpeg", 400, "not_an_image"),
     ("truncated", image_bytes("PNG", (64, 64))[:-300], "image/png", 400, "truncated_image"),
     ("wrong content type", image_bytes("JPEG"), "text/plain", 415, "unsupported_media_type"),
-    ("gif", image_bytes("GIF", (20, 20)), "application/octet-stream", 415, "unsupported_image_format"),
+    (
+        "gif",
+        image_bytes("GIF", (20, 20)),
+        "application/octet-stream",
+        415,
+        "unsupported_image_format",
+    ),
     ("empty", b"", "image/jpeg", 400, "empty_file"),
     ("too large", b"\xff\xd8" + b"\x00" * (10 * 1024 * 1024), "image/jpeg", 413, "file_too_large"),
 ]
 
 
-@pytest.mark.parametrize(("name", "data", "ctype", "status", "reason"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_is_a_4xx_with_a_json_reason(
+@pytest.mark.parametrize(
+    ("name", "data", "ctype", "status", "reason"), BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS]
+)
+def test_bad_input_is_a_4xx_with_a_json_reason(  # noqa: PLR0917
     cnn_server: ServerThread, name: str, data: bytes, ctype: str, status: int, reason: str
 ) -> None:
     response = classify(cnn_server.url, data, ctype=ctype)
@@ -132,7 +178,7 @@ def test_bad_input_is_a_4xx_with_a_json_reason(
 
 
 def test_decompression_bomb_and_missing_field(cnn_server: ServerThread) -> None:
-    from tests.inference.test_images import png_bomb
+    from tests.inference.test_images import png_bomb  # noqa: PLC0415
 
     response = classify(cnn_server.url, png_bomb(), ctype="image/png")
     assert response.status_code == 400 and response.json()["error"] == "decompression_bomb"
@@ -150,26 +196,39 @@ def test_concurrent_requests_are_batched(cnn_checkpoint: Path) -> None:
     config = cnn_config(cnn_checkpoint, batch_timeout_ms=20.0)
     plane = ModelDataPlane(
         lambda: CNNBackend(cnn_checkpoint, precision="int8", device="cpu"),
-        model_name="standard-cnn", backend_kind="cnn", source=config.source,
-        max_batch_size=8, batch_timeout_s=0.02,
+        model_name="standard-cnn",
+        backend_kind="cnn",
+        source=config.source,
+        max_batch_size=8,
+        batch_timeout_s=0.02,
     )
     sizes: list[int] = []
     original = plane._predict_batch
-    plane.batcher._fn = lambda images: (sizes.append(len(images)), original(images))[1]
+
+    def recording(images: list[Image.Image]) -> Sequence[np.ndarray]:
+        sizes.append(len(images))
+        return original(images)
+
+    plane.batcher._fn = recording
     with serve(create_model_app(config, dataplane=plane)) as server:
         wait_ready(server.url)
         data = image_bytes()
 
         async def burst() -> list[int]:
             async with httpx.AsyncClient(timeout=30) as client:
-                import asyncio
+                import asyncio  # noqa: PLC0415
 
                 responses = await asyncio.gather(
-                    *(client.post(f"{server.url}/classify", files={"file": ("a.jpg", data, "image/jpeg")}) for _ in range(16))
+                    *(
+                        client.post(
+                            f"{server.url}/classify", files={"file": ("a.jpg", data, "image/jpeg")}
+                        )
+                        for _ in range(16)
+                    )
                 )
                 return [r.status_code for r in responses]
 
-        import asyncio
+        import asyncio  # noqa: PLC0415
 
         assert asyncio.run(burst()) == [200] * 16
     assert sum(sizes) == 16 and max(sizes) > 1
@@ -182,7 +241,9 @@ def test_not_ready_until_loaded_and_warmed_up(cnn_checkpoint: Path) -> None:
         gate.wait(30)
         return CNNBackend(cnn_checkpoint, precision="int8", device="cpu")
 
-    plane = ModelDataPlane(slow_loader, model_name="standard-cnn", backend_kind="cnn", source="test")
+    plane = ModelDataPlane(
+        slow_loader, model_name="standard-cnn", backend_kind="cnn", source="test"
+    )
     with serve(create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)) as server:
         assert httpx.get(f"{server.url}/v2/health/live").status_code == 200
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
@@ -200,10 +261,13 @@ def test_a_model_that_fails_to_load_leaves_the_server_unready(
 ) -> None:
     config = cnn_config(tmp_path / "no-such-checkpoint")
     with serve(create_model_app(config)) as server:
-        import time
+        import time  # noqa: PLC0415
 
         deadline = time.monotonic() + 10
-        while httpx.get(f"{server.url}/health").json()["status"] == "loading" and time.monotonic() < deadline:
+        while (
+            httpx.get(f"{server.url}/health").json()["status"] == "loading"
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)
         health = httpx.get(f"{server.url}/health")
         assert health.status_code == 503 and health.json()["status"] == "unhealthy"
@@ -217,7 +281,9 @@ def test_a_model_that_fails_to_load_leaves_the_server_unready(
 def test_int8_on_a_precision_the_cnn_does_not_have_fails_loudly(cnn_checkpoint: Path) -> None:
     plane = ModelDataPlane(
         lambda: CNNBackend(cnn_checkpoint, precision="bfloat16", device="cpu"),
-        model_name="standard-cnn", backend_kind="cnn", source="test",
+        model_name="standard-cnn",
+        backend_kind="cnn",
+        source="test",
     )
     plane.load()
     assert plane.state == "failed" and "float32 or int8" in (plane.error or "")

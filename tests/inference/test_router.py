@@ -1,4 +1,4 @@
-"""The router against real model servers (a controllable INT8 CNN primary, the INT8 CNN fallback)."""
+"""The router against real model servers (controllable INT8 CNN primary, INT8 CNN fallback)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
-
 from pizza_inference.config import RouterConfig
 from pizza_inference.dataplane import ModelDataPlane
 from pizza_inference.router.app import create_router_app
 from pizza_inference.server import create_model_app
+from prometheus_client import REGISTRY
+
 from tests.inference.conftest import cnn_config
 from tests.inference.faults import ControllableBackend
 from tests.inference.servers import ServerThread, free_port, image_bytes, serve, wait_ready
@@ -30,7 +30,9 @@ IMAGE = image_bytes("JPEG", (80, 80), seed=7)
 @pytest.fixture(scope="module")
 def primary(cnn_checkpoint: Path) -> Iterator[tuple[ServerThread, ControllableBackend]]:
     backend = ControllableBackend(cnn_checkpoint)
-    plane = ModelDataPlane(lambda: backend, model_name="primary-cnn", backend_kind="cnn", source="test")
+    plane = ModelDataPlane(
+        lambda: backend, model_name="primary-cnn", backend_kind="cnn", source="test"
+    )
     server = ServerThread(create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)).start()
     wait_ready(server.url)
     yield server, backend
@@ -45,21 +47,29 @@ def healthy_primary(primary: tuple[ServerThread, ControllableBackend]) -> Iterat
 
 @contextmanager
 def router(primary_url: str, fallback_url: str, **overrides: object) -> Iterator[str]:
-    values: dict[str, object] = {"primary_url": primary_url, "fallback_url": fallback_url, "rate_limit_per_minute": 0}
+    values: dict[str, object] = {
+        "primary_url": primary_url,
+        "fallback_url": fallback_url,
+        "rate_limit_per_minute": 0,
+    }
     values.update(overrides)
     with serve(create_router_app(RouterConfig(**values))) as server:  # type: ignore[arg-type]
         yield server.url
 
 
 def post(url: str, path: str = "/classify", data: bytes = IMAGE, **form: str) -> httpx.Response:
-    return httpx.post(f"{url}{path}", files={"file": ("p.jpg", data, "image/jpeg")}, data=form, timeout=30)
+    return httpx.post(
+        f"{url}{path}", files={"file": ("p.jpg", data, "image/jpeg")}, data=form, timeout=30
+    )
 
 
 def fallbacks(reason: str) -> float:
     return REGISTRY.get_sample_value("pizza_api_fallback_total", {"reason": reason}) or 0.0
 
 
-def test_primary_answers_when_healthy(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+def test_primary_answers_when_healthy(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
     server, backend = primary
     with router(server.url, cnn_server.url) as url:
         before = backend.calls
@@ -69,27 +79,36 @@ def test_primary_answers_when_healthy(primary: tuple[ServerThread, ControllableB
         spatial = post(url, "/predict/spatial").json()
         assert spatial["model_used"] == "primary-cnn"
         standard = post(url, "/predict/standard").json()
-        assert standard["model_used"] == "standard-cnn" and standard["fallback_reason"] == "requested"
+        assert (
+            standard["model_used"] == "standard-cnn" and standard["fallback_reason"] == "requested"
+        )
         not_spatial = post(url, use_spatial="false").json()
         assert not_spatial["model_used"] == "standard-cnn"
         # same image, same INT8 weights on both servers: the same probabilities
         assert body["probabilities"] == standard["probabilities"]
 
 
-def test_fallback_on_primary_error(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+def test_fallback_on_primary_error(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
     server, backend = primary
     backend.mode = "fail"
     with router(server.url, cnn_server.url) as url:
         before = fallbacks("error")
         response = post(url)
         assert response.status_code == 200
-        assert response.json()["model_used"] == "standard-cnn" and response.json()["fallback_reason"] == "error"
+        assert (
+            response.json()["model_used"] == "standard-cnn"
+            and response.json()["fallback_reason"] == "error"
+        )
         assert fallbacks("error") == before + 1
         errors = httpx.get(f"{url}/status").json()["models"]["primary"]["errors_by_reason"]
         assert errors == {"error": 1}
 
 
-def test_fallback_on_timeout(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+def test_fallback_on_timeout(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
     server, backend = primary
     backend.mode, backend.delay_s = "slow", 1.0
     with router(server.url, cnn_server.url, primary_timeout_seconds=0.3) as url:
@@ -115,7 +134,9 @@ def test_circuit_breaker_opens_and_recovers(
 ) -> None:
     server, backend = primary
     backend.mode = "fail"
-    with router(server.url, cnn_server.url, circuit_failure_threshold=2, circuit_reset_seconds=0.5) as url:
+    with router(
+        server.url, cnn_server.url, circuit_failure_threshold=2, circuit_reset_seconds=0.5
+    ) as url:
         assert [post(url).json()["fallback_reason"] for _ in range(2)] == ["error", "error"]
         calls = backend.calls
         assert post(url).json()["fallback_reason"] == "circuit_open"
@@ -163,30 +184,46 @@ def test_stable_and_emergency_modes_never_call_the_primary(cnn_server: ServerThr
         for mode in ("stable", "emergency"):
             with router(primary_url, cnn_server.url, mode=mode) as url:
                 body = post(url).json()
-                assert body["model_used"] == "standard-cnn" and body["fallback_reason"] == f"mode_{mode}"
+                assert (
+                    body["model_used"] == "standard-cnn"
+                    and body["fallback_reason"] == f"mode_{mode}"
+                )
                 assert post(url, ab_test_group="A").json()["fallback_reason"] == f"mode_{mode}"
                 if mode == "emergency":
                     assert httpx.get(f"{url}/health").json()["models"]["primary"]["ready"] is None
-                    compare = httpx.post(f"{url}/ab-test/compare", files={"file": ("p.jpg", IMAGE, "image/jpeg")})
+                    compare = httpx.post(
+                        f"{url}/ab-test/compare", files={"file": ("p.jpg", IMAGE, "image/jpeg")}
+                    )
                     assert "primary" in compare.json()["errors"]
                     assert httpx.get(f"{url}/v2/health/ready").status_code == 200
                     httpx.get(f"{url}/status")
         assert accepted[0] == 0, "stable and emergency modes must not send requests to the primary"
-        with router(primary_url, cnn_server.url) as url:  # the listener does see a primary-mode router
+        with router(
+            primary_url, cnn_server.url
+        ) as url:  # the listener does see a primary-mode router
             assert post(url).json()["fallback_reason"] in ("unavailable", "error")
         assert accepted[0] >= 1
 
 
-def test_rate_limit_per_client(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+def test_rate_limit_per_client(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
     with router(primary[0].url, cnn_server.url, rate_limit_per_minute=3) as url:
-        before = REGISTRY.get_sample_value(
-            "pizza_api_requests_total", {"method": "POST", "endpoint": "/classify", "status": "429"}
-        ) or 0.0
+        before = (
+            REGISTRY.get_sample_value(
+                "pizza_api_requests_total",
+                {"method": "POST", "endpoint": "/classify", "status": "429"},
+            )
+            or 0.0
+        )
         assert [post(url).status_code for _ in range(3)] == [200, 200, 200]
         limited = post(url)
         assert limited.status_code == 429
         assert int(limited.headers["Retry-After"]) >= 1
-        assert limited.json()["error"] == "rate_limited" and "3 requests a minute" in limited.json()["detail"]
+        assert (
+            limited.json()["error"] == "rate_limited"
+            and "3 requests a minute" in limited.json()["detail"]
+        )
         assert httpx.get(f"{url}/health").status_code == 200  # probes are not limited
         after = REGISTRY.get_sample_value(
             "pizza_api_requests_total", {"method": "POST", "endpoint": "/classify", "status": "429"}
@@ -194,15 +231,23 @@ def test_rate_limit_per_client(primary: tuple[ServerThread, ControllableBackend]
         assert after == before + 1
 
 
-def test_ab_split(primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread) -> None:
+def test_ab_split(
+    primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
+) -> None:
     with router(primary[0].url, cnn_server.url, ab_primary_percent=50) as url:
         assert post(url, ab_test_group="A").json()["model_used"] == "primary-cnn"
         b = post(url, ab_test_group="B").json()
-        assert b["model_used"] == "standard-cnn" and b["fallback_reason"] == "ab_test" and b["ab_test_group"] == "B"
+        assert (
+            b["model_used"] == "standard-cnn"
+            and b["fallback_reason"] == "ab_test"
+            and b["ab_test_group"] == "B"
+        )
         answers = [post(url).json() for _ in range(30)]
         groups = {a["ab_test_group"] for a in answers}
         assert groups == {"A", "B"}
-        assert all((a["ab_test_group"] == "A") == (a["model_used"] == "primary-cnn") for a in answers)
+        assert all(
+            (a["ab_test_group"] == "A") == (a["model_used"] == "primary-cnn") for a in answers
+        )
         status = httpx.get(f"{url}/ab-test/status").json()
         assert status["enabled"] and status["primary_percent"] == 50
         assert status["groups"]["A"]["requests"] + status["groups"]["B"]["requests"] == 32
@@ -236,11 +281,21 @@ def test_compare_and_open_inference_protocol(
     primary: tuple[ServerThread, ControllableBackend], cnn_server: ServerThread
 ) -> None:
     with router(primary[0].url, cnn_server.url) as url:
-        compare = httpx.post(f"{url}/ab-test/compare", files={"file": ("p.jpg", IMAGE, "image/jpeg")}).json()
+        compare = httpx.post(
+            f"{url}/ab-test/compare", files={"file": ("p.jpg", IMAGE, "image/jpeg")}
+        ).json()
         assert [r["model_used"] for r in compare["results"]] == ["primary-cnn", "standard-cnn"]
         assert compare["agreement"] is True  # same weights behind both
-        request = {"inputs": [{"name": "image", "shape": [1], "datatype": "BYTES",
-                               "data": [base64.b64encode(IMAGE).decode()]}]}
+        request = {
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": [base64.b64encode(IMAGE).decode()],
+                }
+            ]
+        }
         response = httpx.post(f"{url}/v2/models/pizza-classifier/infer", json=request, timeout=30)
         assert response.status_code == 200, response.text
         assert response.json()["parameters"]["model_used"] == ["primary-cnn"]

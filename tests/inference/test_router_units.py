@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from pizza_inference.config import RouterConfig
 from pizza_inference.router.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from pizza_inference.router.plane import RouterPlane
@@ -88,12 +87,19 @@ def test_ab_split_percentage() -> None:
     share = sum(d.use_primary for d in decisions) / len(decisions)
     assert 0.26 < share < 0.34
     assert {d.group for d in decisions} == {"A", "B"}
-    assert all(plane(ab_primary_percent=0).decide(Target.AUTO, None).reason == "ab_test" for _ in range(50))
+    assert all(
+        plane(ab_primary_percent=0).decide(Target.AUTO, None).reason == "ab_test" for _ in range(50)
+    )
 
 
 @pytest.mark.parametrize(
     "overrides",
-    [{"mode": "fast"}, {"ab_primary_percent": 101}, {"rate_limit_per_minute": -1}, {"primary_timeout_seconds": 0}],
+    [
+        {"mode": "fast"},
+        {"ab_primary_percent": 101},
+        {"rate_limit_per_minute": -1},
+        {"primary_timeout_seconds": 0},
+    ],
 )
 def test_config_rejects(overrides: dict[str, object]) -> None:
     with pytest.raises(ValueError):

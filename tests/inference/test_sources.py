@@ -4,7 +4,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pizza_inference.sources import Source, SourceError, local_path, parse_source, resolve
 
 pytestmark = pytest.mark.unit
@@ -14,7 +13,10 @@ pytestmark = pytest.mark.unit
     ("text", "expected"),
     [
         ("hf://Qwen/Qwen2.5-VL-3B-Instruct", Source("hf", "Qwen/Qwen2.5-VL-3B-Instruct")),
-        ("hf://Diankun/Spatial-MLLM-subset-sft@main", Source("hf", "Diankun/Spatial-MLLM-subset-sft", "main")),
+        (
+            "hf://Diankun/Spatial-MLLM-subset-sft@main",
+            Source("hf", "Diankun/Spatial-MLLM-subset-sft", "main"),
+        ),
         ("pvc://models-claim/qwen/3b", Source("pvc", "models-claim/qwen/3b")),
         ("builtin://micro-pizza-net", Source("builtin", "micro-pizza-net")),
         ("file:///opt/models/x", Source("file", "/opt/models/x")),
@@ -27,8 +29,18 @@ def test_parse(text: str, expected: Source) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "micro-pizza-net", "s3://bucket/x", "hf://", "hf://a/b/c", "hf://x@", "pvc://claim/../etc",
-     "pvc:///x", "builtin://../x", "file://relative/path"],
+    [
+        "",
+        "micro-pizza-net",
+        "s3://bucket/x",
+        "hf://",
+        "hf://a/b/c",
+        "hf://x@",
+        "pvc://claim/../etc",
+        "pvc:///x",
+        "builtin://../x",
+        "file://relative/path",
+    ],
 )
 def test_parse_rejects(text: str) -> None:
     with pytest.raises(SourceError):
@@ -37,7 +49,10 @@ def test_parse_rejects(text: str) -> None:
 
 def test_local_paths(tmp_path: Path) -> None:
     assert local_path(parse_source("pvc://claim/a/b")) == Path("/models/claim/a/b")
-    assert local_path(parse_source("builtin://micro-pizza-net")).parts[-2:] == ("weights", "micro-pizza-net")
+    assert local_path(parse_source("builtin://micro-pizza-net")).parts[-2:] == (
+        "weights",
+        "micro-pizza-net",
+    )
     assert resolve(f"file://{tmp_path}") == tmp_path
     with pytest.raises(SourceError, match="does not exist"):
         resolve(f"file://{tmp_path}/missing")

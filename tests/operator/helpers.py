@@ -122,11 +122,11 @@ class OperatorProcess:
     def metrics(self) -> str:
         return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics")[1]
 
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of `name` whose labels include `labels` (0 when absent)."""
+    def metric(self, metric: str, /, **labels: str) -> float:
+        """Sum of the samples of `metric` whose labels include `labels` (0 when absent)."""
         total = 0.0
         for line in self.metrics().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
+            if not line.startswith((metric + "{", metric + " ")):
                 continue
             if all(f'{k}="{v}"' in line for k, v in labels.items()):
                 total += float(line.rsplit(" ", 1)[1])
@@ -170,7 +170,9 @@ def children(namespace: str, name: str) -> dict[str, dict[str, Any]]:
     """Every Deployment, Service and PDB labelled for the resource, by kind/name."""
     out: dict[str, dict[str, Any]] = {}
     selector = f"app.kubernetes.io/instance={name}"
-    data = kubectl_json("get", "deploy,svc,pdb", "-n", namespace, "-l", selector)
+    data = kubectl_json(
+        "get", "deploy,svc,pdb", "-n", namespace, "-l", selector, "--show-managed-fields"
+    )
     for item in data["items"]:
         out[f"{item['kind']}/{item['metadata']['name']}"] = item
     return out

@@ -273,16 +273,6 @@ class TestInvalidSpec:
         # fixing the spec builds everything
         fixed = pmd_manifest(name, ns)
         apply(fixed)
-        kubectl(
-            "patch",
-            "pmd",
-            name,
-            "-n",
-            ns,
-            "--type=json",
-            "-p",
-            json.dumps([{"op": "remove", "path": "/spec/fallback/nodeSelector"}]),
-        )
         kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=90s")
         assert len(children(ns, name)) == 8
 

@@ -59,9 +59,12 @@ class TestChartOffline:
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "Pod",
             "Service",
             "ServiceAccount",
         ]
+        hook = next(d for d in docs if d["kind"] == "Pod")
+        assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
         deployment = next(d for d in docs if d["kind"] == "Deployment")
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
@@ -85,7 +88,7 @@ def test_rendered_chart_applies_to_the_api_server(crds_installed: Any, test_name
     rendered = _render(release, test_namespace, "--include-crds")
     kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
     # For real (without CRDs, already installed): the operator pod is admitted under "restricted".
-    rendered = _render(release, test_namespace)
+    rendered = _render(release, test_namespace, "--no-hooks")
     kubectl("apply", "-f", "-", stdin=rendered)
     try:
 

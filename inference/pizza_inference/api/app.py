@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from pizza_inference.api.oip import build_oip_router
 from pizza_inference.api.observability import RequestMetricsMiddleware, build_metrics_router
+from pizza_inference.api.oip import build_oip_router
 from pizza_inference.api.prior import build_prior_router
 from pizza_inference.errors import install_error_handlers
 from pizza_inference.service import InferenceService
@@ -37,6 +37,6 @@ def build_app(
     app.include_router(build_metrics_router())
     install_error_handlers(app)
     for cls, options in inner_middleware or []:
-        app.add_middleware(cls, **options)
+        app.add_middleware(cls, **options)  # type: ignore[arg-type]
     app.add_middleware(RequestMetricsMiddleware, templates=lambda: list(app.openapi()["paths"]))
     return app

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pizza_inference import metrics
 from pizza_inference.api.prior import service_of
 
-PROMETHEUS_DOC = {
+PROMETHEUS_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {
             "text/plain": {"schema": {"type": "string"}},
@@ -29,7 +29,9 @@ PROMETHEUS_DOC = {
 def wants_json(accept: str) -> bool:
     """True when the client prefers JSON over text (Prometheus sends text/plain or openmetrics)."""
     accept = accept.lower()
-    return "application/json" in accept and "text/plain" not in accept and "openmetrics" not in accept
+    return (
+        "application/json" in accept and "text/plain" not in accept and "openmetrics" not in accept
+    )
 
 
 def build_metrics_router() -> APIRouter:

@@ -32,7 +32,7 @@ from pizza_inference.api.schemas import (
     Tensor,
     TensorMetadata,
 )
-from pizza_inference.errors import InvalidInput, ModelNotFound
+from pizza_inference.errors import InvalidInputError, ModelNotFoundError
 from pizza_inference.service import ImageUpload, ModelInfo, Target
 
 BINARY_HEADER = "inference-header-content-length"
@@ -77,33 +77,41 @@ def parse_infer_body(body: bytes, header_length: str | None) -> tuple[InferReque
         try:
             length = int(header_length)
         except ValueError as exc:
-            raise InvalidInput(f"{BINARY_HEADER} must be an integer", reason="invalid_request") from exc
+            raise InvalidInputError(
+                f"{BINARY_HEADER} must be an integer", reason="invalid_request"
+            ) from exc
         if not 0 < length <= len(body):
-            raise InvalidInput(f"{BINARY_HEADER}={length} does not fit the body", reason="invalid_request")
+            raise InvalidInputError(
+                f"{BINARY_HEADER}={length} does not fit the body", reason="invalid_request"
+            )
         head, tail = body[:length], body[length:]
     else:
         head, tail = body, b""
     if not head:
-        raise InvalidInput("empty request body", reason="invalid_request")
+        raise InvalidInputError("empty request body", reason="invalid_request")
     try:
         document = json.loads(head)
         return InferRequest.model_validate(document), tail
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"the request is not valid JSON: {exc}", reason="invalid_request") from exc
+        raise InvalidInputError(
+            f"the request is not valid JSON: {exc}", reason="invalid_request"
+        ) from exc
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
-        raise InvalidInput(f"invalid inference request: {fields}", reason="invalid_request") from exc
+        raise InvalidInputError(
+            f"invalid inference request: {fields}", reason="invalid_request"
+        ) from exc
 
 
 def _split_binary_bytes(raw: bytes) -> list[bytes]:
     items, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
-            raise InvalidInput("truncated BYTES element length", reason="invalid_tensor")
+            raise InvalidInputError("truncated BYTES element length", reason="invalid_tensor")
         (n,) = struct.unpack_from("<I", raw, offset)
         offset += 4
         if offset + n > len(raw):
-            raise InvalidInput("truncated BYTES element", reason="invalid_tensor")
+            raise InvalidInputError("truncated BYTES element", reason="invalid_tensor")
         items.append(raw[offset : offset + n])
         offset += n
     return items
@@ -119,35 +127,48 @@ def _flatten(data: list[Any]) -> list[Any]:
 def images_from_request(request: InferRequest, tail: bytes) -> list[bytes]:
     """The encoded images of the single BYTES input."""
     if len(request.inputs) != 1:
-        raise InvalidInput("expected exactly one input tensor (the images)", reason="invalid_tensor")
+        raise InvalidInputError(
+            "expected exactly one input tensor (the images)", reason="invalid_tensor"
+        )
     tensor = request.inputs[0]
     if tensor.datatype != "BYTES":
-        raise InvalidInput(f"input {tensor.name} must be BYTES, got {tensor.datatype}", reason="invalid_tensor")
+        raise InvalidInputError(
+            f"input {tensor.name} must be BYTES, got {tensor.datatype}", reason="invalid_tensor"
+        )
     binary_size = (tensor.parameters or {}).get("binary_data_size")
     if binary_size is not None:
         if not isinstance(binary_size, int) or binary_size != len(tail):
-            raise InvalidInput("binary_data_size does not match the binary body", reason="invalid_tensor")
+            raise InvalidInputError(
+                "binary_data_size does not match the binary body", reason="invalid_tensor"
+            )
         images = _split_binary_bytes(tail)
     else:
         if tensor.data is None:
-            raise InvalidInput(f"input {tensor.name} has no data", reason="invalid_tensor")
+            raise InvalidInputError(f"input {tensor.name} has no data", reason="invalid_tensor")
         images = []
         for i, item in enumerate(_flatten(tensor.data)):
             if not isinstance(item, str):
-                raise InvalidInput(f"element {i} must be a base64 string", reason="invalid_tensor")
+                raise InvalidInputError(
+                    f"element {i} must be a base64 string", reason="invalid_tensor"
+                )
             try:
                 images.append(base64.b64decode(item, validate=True))
             except (binascii.Error, ValueError) as exc:
-                raise InvalidInput(f"element {i} is not valid base64", reason="invalid_tensor") from exc
+                raise InvalidInputError(
+                    f"element {i} is not valid base64", reason="invalid_tensor"
+                ) from exc
     count = 1
     for dim in tensor.shape:
         count *= dim
     if not images or count != len(images):
-        raise InvalidInput(
-            f"shape {tensor.shape} does not match the {len(images)} elements sent", reason="invalid_tensor"
+        raise InvalidInputError(
+            f"shape {tensor.shape} does not match the {len(images)} elements sent",
+            reason="invalid_tensor",
         )
     if len(images) > MAX_INFER_BATCH:
-        raise InvalidInput(f"at most {MAX_INFER_BATCH} images per request", reason="invalid_tensor")
+        raise InvalidInputError(
+            f"at most {MAX_INFER_BATCH} images per request", reason="invalid_tensor"
+        )
     return images
 
 
@@ -155,7 +176,7 @@ async def find_model(request: Request, name: str) -> ModelInfo:
     for info in await service_of(request).models():
         if info.name == name:
             return info
-    raise ModelNotFound(f"no model named {name!r} on this server")
+    raise ModelNotFoundError(f"no model named {name!r} on this server")
 
 
 def build_oip_router() -> APIRouter:
@@ -166,13 +187,17 @@ def build_oip_router() -> APIRouter:
         """Liveness: the process answers (no model work)."""
         return ReadyResponse(live=True)
 
-    @router.get("/health/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}})
+    @router.get(
+        "/health/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}}
+    )
     async def ready(request: Request) -> JSONResponse:
         """Readiness: model loaded and warm-up passed (router: the fallback is ready)."""
         ok = await service_of(request).is_ready()
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    @router.get("/models/{name}", response_model=ModelMetadataResponse, responses={404: ERRORS[400]})
+    @router.get(
+        "/models/{name}", response_model=ModelMetadataResponse, responses={404: ERRORS[400]}
+    )
     async def metadata(request: Request, name: str) -> ModelMetadataResponse:
         info = await find_model(request, name)
         n_classes = len(info.classes) if info.classes else -1
@@ -194,7 +219,9 @@ def build_oip_router() -> APIRouter:
     )
     async def model_ready(request: Request, name: str) -> JSONResponse:
         info = await find_model(request, name)
-        return JSONResponse({"name": name, "ready": info.ready}, status_code=200 if info.ready else 503)
+        return JSONResponse(
+            {"name": name, "ready": info.ready}, status_code=200 if info.ready else 503
+        )
 
     @router.post(
         "/models/{name}/infer",
@@ -203,16 +230,23 @@ def build_oip_router() -> APIRouter:
         openapi_extra=INFER_BODY,
     )
     async def infer(request: Request, name: str) -> InferResponse:
-        """Classifies N images given as one BYTES input; see the module doc for the tensor format."""
+        """Classifies N images given as one BYTES input (tensor format: see the module doc)."""
         await find_model(request, name)
-        infer_request, tail = parse_infer_body(await request.body(), request.headers.get(BINARY_HEADER))
+        infer_request, tail = parse_infer_body(
+            await request.body(), request.headers.get(BINARY_HEADER)
+        )
         images = images_from_request(infer_request, tail)
         service = service_of(request)
         predictions = await asyncio.gather(
-            *(service.classify(ImageUpload(data=d), target=Target.AUTO, ab_test_group=None) for d in images)
+            *(
+                service.classify(ImageUpload(data=d), target=Target.AUTO, ab_test_group=None)
+                for d in images
+            )
         )
         classes = list(predictions[0].probabilities)
-        flat = [predictions_row for p in predictions for predictions_row in p.probabilities.values()]
+        flat = [
+            predictions_row for p in predictions for predictions_row in p.probabilities.values()
+        ]
         return InferResponse(
             model_name=name,
             id=infer_request.id,
@@ -222,7 +256,12 @@ def build_oip_router() -> APIRouter:
                 "fallback_reason": [p.fallback_reason for p in predictions],
             },
             outputs=[
-                Tensor(name="probabilities", shape=[len(predictions), len(classes)], datatype="FP32", data=flat),
+                Tensor(
+                    name="probabilities",
+                    shape=[len(predictions), len(classes)],
+                    datatype="FP32",
+                    data=flat,
+                ),
                 Tensor(
                     name="predicted_class",
                     shape=[len(predictions)],

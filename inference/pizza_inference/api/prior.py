@@ -20,8 +20,7 @@ from pizza_inference.api.uploads import read_upload
 from pizza_inference.service import InferenceService, Target
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse}
-    for code in (400, 413, 415, 422, 429, 500, 503)
+    code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 429, 500, 503)
 }
 
 ImageFile = Annotated[UploadFile, File(description="JPEG or PNG image, at most 10 MB")]
@@ -48,12 +47,14 @@ def build_prior_router() -> APIRouter:
         return_probabilities: ReturnProbabilities = True,
         ab_test_group: ABGroup = None,
     ) -> ClassifyResponse:
-        """Classifies a pizza image; the router picks the model (primary, with per-request fallback)."""
+        """Classifies a pizza image (the router: primary, with per-request fallback)."""
         upload = await read_upload(file)
         group = ab_test_group.upper() if ab_test_group else None
         target = Target.AUTO if use_spatial else Target.FALLBACK
         prediction = await service_of(request).classify(upload, target=target, ab_test_group=group)
-        return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+        return ClassifyResponse.from_prediction(
+            prediction, return_probabilities=return_probabilities
+        )
 
     @router.post("/predict/spatial", response_model=ClassifyResponse, responses=ERRORS)
     async def predict_spatial(
@@ -61,8 +62,12 @@ def build_prior_router() -> APIRouter:
     ) -> ClassifyResponse:
         """Asks for the primary model (the router still falls back per request and says so)."""
         upload = await read_upload(file)
-        prediction = await service_of(request).classify(upload, target=Target.PRIMARY, ab_test_group=None)
-        return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+        prediction = await service_of(request).classify(
+            upload, target=Target.PRIMARY, ab_test_group=None
+        )
+        return ClassifyResponse.from_prediction(
+            prediction, return_probabilities=return_probabilities
+        )
 
     @router.post("/predict/standard", response_model=ClassifyResponse, responses=ERRORS)
     async def predict_standard(
@@ -70,10 +75,16 @@ def build_prior_router() -> APIRouter:
     ) -> ClassifyResponse:
         """Asks for the fallback (standard CNN) model."""
         upload = await read_upload(file)
-        prediction = await service_of(request).classify(upload, target=Target.FALLBACK, ab_test_group=None)
-        return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+        prediction = await service_of(request).classify(
+            upload, target=Target.FALLBACK, ab_test_group=None
+        )
+        return ClassifyResponse.from_prediction(
+            prediction, return_probabilities=return_probabilities
+        )
 
-    @router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+    @router.get(
+        "/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}}
+    )
     async def health(request: Request) -> JSONResponse:
         """healthy (200) only when a model can answer; loading/unhealthy otherwise (503)."""
         ready, body = await service_of(request).health()

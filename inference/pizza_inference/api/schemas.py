@@ -27,7 +27,9 @@ class ClassifyResponse(BaseModel):
     probabilities: dict[str, float] | None = Field(
         default=None, description="probability per class (when return_probabilities is true)"
     )
-    model_used: str = Field(description="name of the model that answered, e.g. spatial-mllm, standard-cnn")
+    model_used: str = Field(
+        description="name of the model that answered, e.g. spatial-mllm, standard-cnn"
+    )
     inference_time: float = Field(description="seconds spent on this image (queueing included)")
     ab_test_group: str | None = None
     timestamp: str
@@ -38,7 +40,9 @@ class ClassifyResponse(BaseModel):
     )
 
     @classmethod
-    def from_prediction(cls, p: Prediction, *, return_probabilities: bool = True) -> ClassifyResponse:
+    def from_prediction(
+        cls, p: Prediction, *, return_probabilities: bool = True
+    ) -> ClassifyResponse:
         return cls(
             predicted_class=p.predicted_class,
             confidence=p.confidence,

@@ -7,22 +7,26 @@ from pathlib import Path
 from pizza_inference.backends.base import ModelBackend, ModelLoadError
 
 BACKENDS = ("cnn", "vlm", "image-classifier")
-DEFAULT_MODEL_NAMES = {"cnn": "standard-cnn", "vlm": "spatial-mllm", "image-classifier": "image-classifier"}
+DEFAULT_MODEL_NAMES = {
+    "cnn": "standard-cnn",
+    "vlm": "spatial-mllm",
+    "image-classifier": "image-classifier",
+}
 """`model_used` names by backend; the first two are the prior system's."""
 
 
 def create_backend(kind: str, path: Path, *, precision: str, device: str = "auto") -> ModelBackend:
     """A not yet loaded backend of `kind`; only that backend's libraries are imported."""
     if kind == "cnn":
-        from pizza_inference.backends.cnn import CNNBackend
+        from pizza_inference.backends.cnn import CNNBackend  # noqa: PLC0415
 
         return CNNBackend(path, precision=precision, device=device)
     if kind == "vlm":
-        from pizza_inference.backends.vlm import VLMBackend
+        from pizza_inference.backends.vlm import VLMBackend  # noqa: PLC0415
 
         return VLMBackend(path, precision=precision, device=device)
     if kind == "image-classifier":
-        from pizza_inference.backends.image_classifier import ImageClassifierBackend
+        from pizza_inference.backends.image_classifier import ImageClassifierBackend  # noqa: PLC0415
 
         return ImageClassifierBackend(path, precision=precision, device=device)
     raise ModelLoadError(f"backend must be one of {', '.join(BACKENDS)}, got {kind!r}")

@@ -28,7 +28,9 @@ class ModelBackend(ABC):
 
     def __init__(self, path: Path, *, precision: str, device: str = "auto") -> None:
         if precision not in PRECISIONS:
-            raise ModelLoadError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise ModelLoadError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
+            )
         if device not in DEVICES:
             raise ModelLoadError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         self.path = Path(path)
@@ -62,7 +64,7 @@ class ModelBackend(ABC):
 
 def pick_device(requested: str) -> str:
     """'cuda' when asked for (error without CUDA) or when 'auto' finds it, else 'cpu'."""
-    import torch
+    import torch  # noqa: PLC0415
 
     if requested == "cuda":
         if not torch.cuda.is_available():

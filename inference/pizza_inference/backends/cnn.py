@@ -30,6 +30,9 @@ class CNNBackend(ModelBackend):
             )
         if self.requested_device == "cuda":
             raise ModelLoadError("the cnn backend runs on CPU only (INT8 kernels are CPU kernels)")
+        # MicroPizzaNet is far too small to gain from intra-op threads; one thread leaves the other
+        # cores to the HTTP server instead of spinning OpenMP workers against it.
+        torch.set_num_threads(1)
         checkpoint = load_cnn(self.path, self.precision)
         if checkpoint.precision != self.precision:
             raise ModelLoadError(

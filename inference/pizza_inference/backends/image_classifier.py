@@ -10,7 +10,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pizza_inference.backends.base import ModelBackend, ModelLoadError, check_probabilities, pick_device
+from pizza_inference.backends.base import (
+    ModelBackend,
+    ModelLoadError,
+    check_probabilities,
+    pick_device,
+)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -25,17 +30,18 @@ class ImageClassifierBackend(ModelBackend):
         self._dtype = torch.float32
 
     def load(self) -> None:
-        from transformers import AutoImageProcessor, AutoModelForImageClassification
+        from transformers import AutoImageProcessor, AutoModelForImageClassification  # noqa: PLC0415
 
         if self.precision not in DTYPES:
             raise ModelLoadError(
-                f"the image-classifier backend serves float32, float16 or bfloat16, not {self.precision!r}"
+                "the image-classifier backend serves float32, float16 or bfloat16,"
+                f" not {self.precision!r}"
             )
         device = pick_device(self.requested_device)
         dtype = DTYPES[self.precision]
         if device == "cpu" and dtype != torch.float32:
             raise ModelLoadError(f"{self.precision} needs CUDA; use float32 on CPU")
-        processor = AutoImageProcessor.from_pretrained(self.path)
+        processor = AutoImageProcessor.from_pretrained(self.path)  # type: ignore[no-untyped-call]
         model = AutoModelForImageClassification.from_pretrained(self.path, dtype=dtype)
         model.to(device).eval()
         id2label = model.config.id2label

@@ -20,7 +20,12 @@ import torch
 from PIL import Image
 
 from pizza_inference import CLASSES
-from pizza_inference.backends.base import ModelBackend, ModelLoadError, check_probabilities, pick_device
+from pizza_inference.backends.base import (
+    ModelBackend,
+    ModelLoadError,
+    check_probabilities,
+    pick_device,
+)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 IMAGE_SIZE = 448
@@ -32,8 +37,10 @@ def max_pixels_of(image_processor: Any) -> int | None:
     value = getattr(image_processor, "max_pixels", None)
     if value is None:
         size = getattr(image_processor, "size", None)
-        get = size.get if isinstance(size, dict) else lambda k: getattr(size, k, None)
-        value = get("max_pixels") or get("longest_edge")
+        for key in ("max_pixels", "longest_edge"):
+            value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+            if value:
+                break
     return int(value) if value else None
 
 
@@ -42,6 +49,7 @@ def square_size(image_processor: Any, limit: int = IMAGE_SIZE) -> int:
     max_pixels = max_pixels_of(image_processor)
     side = limit if max_pixels is None else min(limit, int(max_pixels**0.5))
     return max(28, side - side % 28)
+
 
 QUESTION = (
     "What kind of pizza is shown in the image? Answer with one word: "
@@ -90,24 +98,34 @@ class VLMBackend(ModelBackend):
         precision: str,
         image_size: int | None = None,
     ) -> VLMBackend:
-        """A ready backend around an already built model (benchmarks build random weights in place)."""
+        """A ready backend around a model built in memory (benchmarks: random weights)."""
         device = str(model.device.type)
-        backend = cls(Path("<in-memory>"), precision=precision, device=device, image_size=image_size)
+        backend = cls(
+            Path("<in-memory>"), precision=precision, device=device, image_size=image_size
+        )
         backend._attach(model, tokenizer, image_processor, device)
         return backend
 
     def load(self) -> None:
-        from transformers import AutoImageProcessor, AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+        from transformers import (  # noqa: PLC0415
+            AutoImageProcessor,
+            AutoTokenizer,
+            Qwen2_5_VLForConditionalGeneration,
+        )
 
         if self.precision not in DTYPES:
-            raise ModelLoadError(f"the vlm backend serves float32, float16 or bfloat16, not {self.precision!r}")
+            raise ModelLoadError(
+                f"the vlm backend serves float32, float16 or bfloat16, not {self.precision!r}"
+            )
         device = pick_device(self.requested_device)
         dtype = DTYPES[self.precision]
         if device == "cpu" and dtype != torch.float32:
-            raise ModelLoadError(f"{self.precision} needs CUDA (device resolved to cpu); use float32 on CPU")
+            raise ModelLoadError(
+                f"{self.precision} needs CUDA (device resolved to cpu); use float32 on CPU"
+            )
         tokenizer = AutoTokenizer.from_pretrained(self.path)
-        image_processor = AutoImageProcessor.from_pretrained(self.path)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.path, dtype=dtype)
+        image_processor = AutoImageProcessor.from_pretrained(self.path)  # type: ignore[no-untyped-call]
+        model: Any = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.path, dtype=dtype)
         model.to(device).eval()
         self._attach(model, tokenizer, image_processor, device)
 
@@ -115,7 +133,9 @@ class VLMBackend(ModelBackend):
         ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|image_pad|>")}
         for token, token_id in ids.items():
             if token_id is None or token_id == tokenizer.unk_token_id:
-                raise ModelLoadError(f"the tokenizer has no {token} token: not a Qwen2.5-VL tokenizer")
+                raise ModelLoadError(
+                    f"the tokenizer has no {token} token: not a Qwen2.5-VL tokenizer"
+                )
         if ids["<|image_pad|>"] != model.config.image_token_id:
             raise ModelLoadError("tokenizer and model disagree on the <|image_pad|> token id")
         end = ids["<|im_end|>"]
@@ -128,7 +148,9 @@ class VLMBackend(ModelBackend):
         self._merge = int(getattr(image_processor, "merge_size", 2))
         forward = inspect.signature(model.model.forward).parameters
         self._send_token_types = "mm_token_type_ids" in forward
-        token_lists = [tokenizer.encode(name, add_special_tokens=False) + [end] for name in self.classes]
+        token_lists = [
+            [*tokenizer.encode(name, add_special_tokens=False), end] for name in self.classes
+        ]
         width = max(len(t) for t in token_lists)
         candidates = torch.zeros((len(token_lists), width), dtype=torch.long)
         for i, tokens in enumerate(token_lists):
@@ -190,7 +212,9 @@ class VLMBackend(ModelBackend):
         steps = torch.arange(prefix_length, prefix_length + width, device=self.device)
         positions = steps.unsqueeze(0) + rope_deltas.to(self.device).repeat_interleave(c, dim=0)
         position_ids = positions.unsqueeze(0).expand(3, n * c, width)
-        attention_mask = torch.ones((n * c, prefix_length + width), dtype=torch.long, device=self.device)
+        attention_mask = torch.ones(
+            (n * c, prefix_length + width), dtype=torch.long, device=self.device
+        )
         answers = model(
             input_ids=tokens,
             past_key_values=cache,
@@ -201,7 +225,9 @@ class VLMBackend(ModelBackend):
         # logits at answer position j-1 predict answer token j (j >= 1)
         log_probs = torch.log_softmax(answers.logits[:, :-1, :].float(), dim=-1)
         picked = log_probs.gather(2, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)  # (N*C, W-1)
-        valid = torch.arange(1, width, device=self.device).unsqueeze(0) < lengths.repeat(n).unsqueeze(1)
+        valid = torch.arange(1, width, device=self.device).unsqueeze(0) < lengths.repeat(
+            n
+        ).unsqueeze(1)
         rest = (picked * valid).sum(dim=1).view(n, c)
         return scores + rest
 

@@ -1,7 +1,8 @@
 """Random-weight Qwen2.5-VL checkpoints with a locally built tokenizer (tests and benchmarks).
 
 Nothing is downloaded: the byte-level BPE tokenizer is trained here on a few sentences and carries
-the Qwen special tokens; the image processor is transformers' Qwen2-VL one. `save_tiny_qwen25vl` writes a
+the Qwen special tokens; the image processor is transformers' Qwen2-VL one.
+`save_tiny_qwen25vl` writes a
 `save_pretrained` folder that the `vlm` backend loads like any real checkpoint.
 Imports: torch, transformers, tokenizers only.
 """
@@ -35,7 +36,11 @@ QWEN25_VL_3B_TEXT = {
     "max_position_embeddings": 128000,
     "rms_norm_eps": 1e-6,
     "tie_word_embeddings": True,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 1000000.0,
+        "mrope_section": [16, 24, 24],
+    },
 }
 """Text model of Qwen2.5-VL-3B-Instruct (config.json of the public checkpoint)."""
 
@@ -63,7 +68,11 @@ TINY_TEXT = {
     "max_position_embeddings": 4096,
     "rms_norm_eps": 1e-6,
     "tie_word_embeddings": False,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 1000000.0,
+        "mrope_section": [2, 3, 3],
+    },
 }
 TINY_VISION = {
     "depth": 2,
@@ -94,8 +103,8 @@ _CORPUS = [
 
 def build_tokenizer(vocab_size: int = 300) -> Any:
     """A byte-level BPE `PreTrainedTokenizerFast` with the Qwen special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: PLC0415
+    from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
 
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -107,7 +116,7 @@ def build_tokenizer(vocab_size: int = 300) -> Any:
         show_progress=False,
     )
     tokenizer.train_from_iterator(_CORPUS * 4, trainer=trainer)
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=tokenizer,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
@@ -118,16 +127,20 @@ def build_tokenizer(vocab_size: int = 300) -> Any:
 def build_image_processor(max_pixels: int = 1024 * 1024) -> Any:
     """Qwen2-VL image processor (the PIL one: the fast one needs torchvision)."""
     try:
-        from transformers import Qwen2VLImageProcessorPil as ImageProcessor
+        from transformers import Qwen2VLImageProcessorPil as ImageProcessor  # noqa: PLC0415
     except ImportError:  # older transformers
-        from transformers import Qwen2VLImageProcessor as ImageProcessor  # type: ignore[assignment]
+        from transformers import Qwen2VLImageProcessor as ImageProcessor  # type: ignore[assignment]  # noqa: PLC0415
     return ImageProcessor(
-        min_pixels=56 * 56, max_pixels=max_pixels, patch_size=14, merge_size=2, temporal_patch_size=2
+        min_pixels=56 * 56,
+        max_pixels=max_pixels,
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
     )
 
 
 def build_config(tokenizer: Any, *, text: dict[str, Any], vision: dict[str, Any]) -> Any:
-    from transformers import Qwen2_5_VLConfig
+    from transformers import Qwen2_5_VLConfig  # noqa: PLC0415
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = dict(text)
@@ -146,13 +159,17 @@ def build_config(tokenizer: Any, *, text: dict[str, Any], vision: dict[str, Any]
     )
 
 
-def build_model(config: Any, *, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0) -> Any:
+def build_model(
+    config: Any, *, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0
+) -> Any:
     """Random-initialised `Qwen2_5_VLForConditionalGeneration`, built directly on `device`."""
-    from transformers import Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration  # noqa: PLC0415
 
     torch.manual_seed(seed)
     with torch.device(device):
-        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype)
+        model = Qwen2_5_VLForConditionalGeneration._from_config(  # type: ignore[no-untyped-call]
+            config, dtype=dtype
+        )
     return model.eval()
 
 

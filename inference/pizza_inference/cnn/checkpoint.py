@@ -116,6 +116,7 @@ def load_cnn(directory: Path, precision: str) -> CNNCheckpoint:
     with warnings.catch_warnings():
         # Rebuilding quantized tensors goes through the deprecated TypedStorage internally.
         warnings.filterwarnings("ignore", message=r".*TypedStorage is deprecated.*")
+        warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions.*")
         state = torch.load(weights, map_location="cpu", weights_only=True)
     model: nn.Module
     if precision == "float32":

@@ -14,7 +14,7 @@ import httpx
 
 from pizza_inference import CLASSES, metrics
 from pizza_inference.config import RouterConfig
-from pizza_inference.errors import InferenceError, ModelNotReady, UpstreamRejected
+from pizza_inference.errors import InferenceError, ModelNotReadyError, UpstreamRejectedError
 from pizza_inference.router.breaker import CircuitBreaker
 from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
 
@@ -24,7 +24,7 @@ ROUTER_MODEL_NAME = "pizza-classifier"
 """The name the router answers to on the Open Inference Protocol (it routes to real models)."""
 
 
-class UpstreamFailure(Exception):
+class UpstreamFailureError(Exception):
     """The model server could not answer; `reason` is a fallback reason."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -73,7 +73,9 @@ class RouterPlane:
     ) -> None:
         self.config = config
         self.mode = config.mode
-        self.breaker = CircuitBreaker(config.circuit_failure_threshold, config.circuit_reset_seconds)
+        self.breaker = CircuitBreaker(
+            config.circuit_failure_threshold, config.circuit_reset_seconds
+        )
         self._client = client
         self._rng = rng or random.Random()
         self.primary = UpstreamStats(config.primary_url.rstrip("/"))
@@ -125,11 +127,13 @@ class RouterPlane:
                 reason = "circuit_open"
             else:
                 try:
-                    prediction = await self._forward(self.primary, upload, self.config.primary_timeout_seconds)
-                except UpstreamRejected:
+                    prediction = await self._forward(
+                        self.primary, upload, self.config.primary_timeout_seconds
+                    )
+                except UpstreamRejectedError:
                     self.breaker.record_success()  # the primary works; the input was bad
                     raise
-                except UpstreamFailure as exc:
+                except UpstreamFailureError as exc:
                     self.breaker.record_failure()
                     reason = exc.reason
                     log.warning("primary failed reason=%s error=%s", exc.reason, exc)
@@ -140,9 +144,11 @@ class RouterPlane:
         if reason != "requested":
             metrics.FALLBACKS.labels(reason).inc()
         try:
-            prediction = await self._forward(self.fallback, upload, self.config.fallback_timeout_seconds)
-        except UpstreamFailure as exc:
-            raise ModelNotReady(
+            prediction = await self._forward(
+                self.fallback, upload, self.config.fallback_timeout_seconds
+            )
+        except UpstreamFailureError as exc:
+            raise ModelNotReadyError(
                 f"no model could answer: primary skipped or failed ({reason}), fallback failed "
                 f"({exc.reason}: {exc})",
                 reason="no_model_available",
@@ -157,13 +163,23 @@ class RouterPlane:
             counts[prediction.model_used] = counts.get(prediction.model_used, 0) + 1
         return prediction
 
-    async def _forward(self, upstream: UpstreamStats, upload: ImageUpload, timeout: float) -> Prediction:
-        """POSTs the upload to a model server's /classify (the bytes object is passed, not copied)."""
+    async def _forward(
+        self, upstream: UpstreamStats, upload: ImageUpload, timeout: float
+    ) -> Prediction:
+        """POSTs the upload to a model server's /classify (the same bytes object, no copy)."""
         upstream.requests += 1
         start = time.perf_counter()
-        files = {"file": (upload.filename or "image", upload.data, upload.content_type or "application/octet-stream")}
+        files = {
+            "file": (
+                upload.filename or "image",
+                upload.data,
+                upload.content_type or "application/octet-stream",
+            )
+        }
         try:
-            response = await self.client.post(f"{upstream.url}/classify", files=files, timeout=timeout)
+            response = await self.client.post(
+                f"{upstream.url}/classify", files=files, timeout=timeout
+            )
         except httpx.TimeoutException as exc:
             raise self._failure(upstream, "timeout", f"no answer within {timeout}s") from exc
         except httpx.TransportError as exc:
@@ -194,15 +210,17 @@ class RouterPlane:
         if not isinstance(body, dict):
             body = {"error": "upstream_error", "detail": str(body)[:200]}
         if 400 <= response.status_code < 500 and response.status_code != 429:
-            raise UpstreamRejected(response.status_code, body)
+            raise UpstreamRejectedError(response.status_code, body)
         reason = "unavailable" if response.status_code in (429, 503) else "error"
-        raise self._failure(upstream, reason, f"HTTP {response.status_code}: {body.get('detail', '')}")
+        raise self._failure(
+            upstream, reason, f"HTTP {response.status_code}: {body.get('detail', '')}"
+        )
 
-    def _failure(self, upstream: UpstreamStats, reason: str, message: str) -> UpstreamFailure:
+    def _failure(self, upstream: UpstreamStats, reason: str, message: str) -> UpstreamFailureError:
         upstream.failures[reason] = upstream.failures.get(reason, 0) + 1
         role = "primary" if upstream is self.primary else "fallback"
         metrics.MODEL_ERRORS.labels(upstream.model_name or role, reason).inc()
-        return UpstreamFailure(reason, message)
+        return UpstreamFailureError(reason, message)
 
     async def compare(self, upload: ImageUpload) -> dict[str, Any]:
         calls: dict[str, UpstreamStats] = {"fallback": self.fallback}
@@ -212,7 +230,16 @@ class RouterPlane:
         else:
             calls = {"primary": self.primary, **calls}
         outcomes = await asyncio.gather(
-            *(self._forward(u, upload, self.config.primary_timeout_seconds if n == "primary" else self.config.fallback_timeout_seconds) for n, u in calls.items()),
+            *(
+                self._forward(
+                    u,
+                    upload,
+                    self.config.primary_timeout_seconds
+                    if n == "primary"
+                    else self.config.fallback_timeout_seconds,
+                )
+                for n, u in calls.items()
+            ),
             return_exceptions=True,
         )
         results: list[Prediction] = []
@@ -225,7 +252,9 @@ class RouterPlane:
                 outcome.ab_test_group = "A" if name == "primary" else "B"
                 results.append(outcome)
         if not results:
-            raise ModelNotReady(f"no model could answer: {errors}", reason="no_model_available")
+            raise ModelNotReadyError(
+                f"no model could answer: {errors}", reason="no_model_available"
+            )
         agreement = len({p.predicted_class for p in results}) == 1 if len(results) > 1 else None
         return {"results": results, "errors": errors, "agreement": agreement}
 
@@ -250,7 +279,9 @@ class RouterPlane:
     async def _primary_ready(self) -> bool | None:
         if self.mode == "emergency":
             return None
-        return await self._upstream_ready(self.primary, min(1.0, self.config.primary_timeout_seconds))
+        return await self._upstream_ready(
+            self.primary, min(1.0, self.config.primary_timeout_seconds)
+        )
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         fallback_ready, primary_ready = await asyncio.gather(self.is_ready(), self._primary_ready())
@@ -265,8 +296,16 @@ class RouterPlane:
             "role": self.role,
             "mode": self.mode,
             "models": {
-                "primary": {"ready": primary_ready, "url": self.primary.url, "model_name": self.primary.model_name},
-                "fallback": {"ready": fallback_ready, "url": self.fallback.url, "model_name": self.fallback.model_name},
+                "primary": {
+                    "ready": primary_ready,
+                    "url": self.primary.url,
+                    "model_name": self.primary.model_name,
+                },
+                "fallback": {
+                    "ready": fallback_ready,
+                    "url": self.fallback.url,
+                    "model_name": self.fallback.model_name,
+                },
             },
             "timestamp": datetime.now(UTC).isoformat(),
         }

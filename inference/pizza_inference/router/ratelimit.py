@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pizza_inference.errors import RateLimitedError
+
 LIMITED_METHODS = frozenset({"POST"})
 """Inference requests are POSTs; probes, status and metrics are not limited."""
 
@@ -66,13 +68,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         seconds = max(1, math.ceil(retry_after))
-        body = json.dumps(
-            {
-                "error": "rate_limited",
-                "detail": f"more than {self.limiter.per_minute} requests a minute from {key}",
-                "retry_after_seconds": seconds,
-            }
-        ).encode()
+        error = RateLimitedError(
+            f"more than {self.limiter.per_minute} requests a minute from {key}",
+            retry_after_s=seconds,
+        )
+        body = json.dumps(error.body()).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -1,0 +1,103 @@
+"""`make models`: render the data, train MicroPizzaNet (float32 + INT8) and the primary, save
+them into inference/pizza_inference/weights/, then evaluate them on the test split (`make eval`).
+
+Deterministic: fixed generator seeds and torch seeds. CPU only, two threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from pizza_inference.cnn.checkpoint import save_cnn
+
+from pizza_models import evaluate
+from pizza_models.dataset import DEFAULT_PER_CLASS, SPLIT_SEEDS, load_split
+from pizza_models.paths import CNN_DIR, PRIMARY_DIR, TRAIN_COMMAND
+from pizza_models.train_cnn import CNNTrainConfig, train_micro_pizza_net
+from pizza_models.train_primary import PrimaryTrainConfig, train_primary
+
+log = logging.getLogger("pizza_models.train_all")
+
+
+def _data_description(per_class: dict[str, int]) -> dict[str, object]:
+    return {
+        "generator": "pizza_models.generator",
+        "seeds": {name: SPLIT_SEEDS[name] for name in ("train", "val")},
+        "per_class": per_class,
+    }
+
+
+def train_all(
+    train_per_class: int, val_per_class: int, cnn_epochs: int, primary_epochs: int
+) -> None:
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    train = load_split("train", train_per_class)
+    val = load_split("val", val_per_class)
+    data_seconds = time.perf_counter() - start
+    log.info("rendered train=%d val=%d in %.1f s", len(train.images), len(val.images), data_seconds)
+    data = _data_description({"train": train_per_class, "val": val_per_class})
+
+    cnn_config = CNNTrainConfig(epochs=cnn_epochs)
+    cnn = train_micro_pizza_net(train, val, cnn_config)
+    training = {
+        **dataclasses.asdict(cnn_config),
+        **cnn.summary(),
+        "data": data,
+        "data_seconds": round(data_seconds, 1),
+        "command": TRAIN_COMMAND,
+    }
+    if CNN_DIR.exists():
+        shutil.rmtree(CNN_DIR)
+    save_cnn(CNN_DIR, cnn.model, cnn.normalization, cnn.int8_model, {"training": training})
+    log.info("saved MicroPizzaNet to %s: %s", CNN_DIR, cnn.summary())
+
+    primary_config = PrimaryTrainConfig(epochs=primary_epochs)
+    with tempfile.TemporaryDirectory() as staging:
+        primary = train_primary(train, val, primary_config, Path(staging))
+    if PRIMARY_DIR.exists():
+        shutil.rmtree(PRIMARY_DIR)
+    primary.model.save_pretrained(PRIMARY_DIR)
+    primary.processor.save_pretrained(PRIMARY_DIR)
+    for path in PRIMARY_DIR.iterdir():
+        path.chmod(0o644)  # readable by the serving image's non-root user
+    primary_training = {
+        **dataclasses.asdict(primary_config),
+        **primary.summary(),
+        "parameters": sum(p.numel() for p in primary.model.parameters()),
+        "data": data,
+        "command": TRAIN_COMMAND,
+    }
+    (PRIMARY_DIR / "training.json").write_text(
+        json.dumps(primary_training, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    log.info("saved %s to %s: %s", PRIMARY_DIR.name, PRIMARY_DIR, primary.summary())
+    log.info("training done in %.1f s", time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pizza_models.train_all", description=__doc__)
+    parser.add_argument("--train-per-class", type=int, default=DEFAULT_PER_CLASS["train"])
+    parser.add_argument("--val-per-class", type=int, default=DEFAULT_PER_CLASS["val"])
+    parser.add_argument("--cnn-epochs", type=int, default=CNNTrainConfig.epochs)
+    parser.add_argument("--primary-epochs", type=int, default=PrimaryTrainConfig.epochs)
+    parser.add_argument("--skip-eval", action="store_true", help="do not run `make eval` after")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    train_all(args.train_per_class, args.val_per_class, args.cnn_epochs, args.primary_epochs)
+    if not args.skip_eval:
+        return evaluate.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
