@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import transformers
 from PIL import Image
-
 from pizza_inference.backends.vlm import VLMBackend
 from pizza_inference.backends.vlm_synthetic import (
     QWEN25_VL_3B_TEXT,
@@ -143,7 +142,8 @@ def main() -> None:
     )
     results["image_size"] = backend.image_size
     log(
-        f"model ready: {results['parameters'] / 1e9:.2f} B parameters, images at {backend.image_size} px"
+        f"model ready: {results['parameters'] / 1e9:.2f} B parameters,"
+        f" images at {backend.image_size} px"
     )
 
     one = images(1)

@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
-
-from pizza_inference.backends.cnn import CNNBackend
-
 from common import cnn_checkpoint, pizza_like_jpeg  # type: ignore[import-not-found]
+from PIL import Image
+from pizza_inference.backends.cnn import CNNBackend
 
 
 def time_predict(backend: CNNBackend, images: list[Image.Image], repeats: int) -> list[float]:

@@ -9,6 +9,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,10 +41,10 @@ def pizza_like_jpeg(size: int = 256, seed: int = 0) -> bytes:
 
 
 def cnn_checkpoint(workdir: Path) -> tuple[Path, str]:
-    """The shipped MicroPizzaNet when present, else a random-weight checkpoint (same architecture)."""
+    """The shipped MicroPizzaNet when present, else a random-weight one (same architecture)."""
     if (BUILTIN_CNN / "checkpoint.json").is_file():
         return BUILTIN_CNN, "builtin://micro-pizza-net"
-    from pizza_inference.cnn.checkpoint import make_random_checkpoint
+    from pizza_inference.cnn.checkpoint import make_random_checkpoint  # noqa: PLC0415
 
     path = make_random_checkpoint(workdir / "random-micro-pizza-net", seed=0)
     return path, "random weights (make_random_checkpoint)"
@@ -59,19 +60,22 @@ def free_port() -> int:
 def process(
     args: list[str], ready_path: str, env: dict[str, str] | None = None, python: str | None = None
 ) -> Iterator[str]:
-    """Starts a server process on a free port and waits until `ready_path` answers 200."""
+    """Starts a server process on a free port and waits until `ready_path` answers 200.
+
+    Its output goes to a temporary file (a pipe nobody reads would fill up and block a chatty
+    server such as KServe, which logs every request)."""
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), **(env or {})}
     argv = [python or sys.executable, *[a.replace("{port}", str(port)) for a in args]]
-    proc = subprocess.Popen(argv, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    proc = subprocess.Popen(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{args} exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
-                )
+                log.seek(0)
+                raise RuntimeError(f"{args} exited: {log.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
                     break
@@ -88,6 +92,7 @@ def process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 @dataclass
@@ -123,7 +128,10 @@ async def _load(send: Any, concurrency: int, duration_s: float, warmup_s: float)
             nonlocal errors
             while time.perf_counter() < stop_at:
                 start = time.perf_counter()
-                ok = await send(client)
+                try:
+                    ok = await send(client)
+                except httpx.HTTPError:
+                    ok = False
                 if measuring:
                     if ok:
                         latencies.append(time.perf_counter() - start)
@@ -158,6 +166,34 @@ def multipart_sender(url: str, image: bytes) -> Any:
     async def send(client: httpx.AsyncClient) -> bool:
         response = await client.post(
             f"{url}/classify", files={"file": ("pizza.jpg", image, "image/jpeg")}
+        )
+        return response.status_code == 200
+
+    return send
+
+
+def v2_sender(url: str, model: str, image: bytes) -> Any:
+    """OIP v2 JSON request with the image as one base64 BYTES element (same body for any server)."""
+    import base64  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    body = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "image",
+                    "shape": [1],
+                    "datatype": "BYTES",
+                    "data": [base64.b64encode(image).decode()],
+                }
+            ]
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json"}
+
+    async def send(client: httpx.AsyncClient) -> bool:
+        response = await client.post(
+            f"{url}/v2/models/{model}/infer", content=body, headers=headers
         )
         return response.status_code == 200
 

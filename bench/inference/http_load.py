@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from common import (  # type: ignore[import-not-found]
     REPO,
     cnn_checkpoint,
@@ -25,6 +25,7 @@ from common import (  # type: ignore[import-not-found]
     pizza_like_jpeg,
     process,
     run_load,
+    v2_sender,
 )
 
 
@@ -82,81 +83,61 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--sequential", type=int, default=400)
     parser.add_argument(
-        "--kserve-python", help="python of the venv with kserve (e.g. .venv-kserve/bin/python)"
+        "--kserve-python", help="python of the kserve venv (.venv-kserve/bin/python)"
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     image = pizza_like_jpeg()
     results: dict[str, Any] = {
         "image_bytes": len(image),
+        "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
     }
+
+    def measure(key: str, send: Any) -> None:
+        load = os.getloadavg()[0]
+        result = run_load(send, args.concurrency, args.duration).as_dict()
+        results[key] = {**result, "loadavg_1m_before": load}
+        print(key, results[key], flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint, weights = cnn_checkpoint(Path(tmp))
         results["weights"] = weights
         with model_server(checkpoint, 32, 2.0) as url:
-            results["cnn_http_batching"] = run_load(
-                multipart_sender(url, image), args.concurrency, args.duration
-            ).as_dict()
-            print("cnn, dynamic batching:", results["cnn_http_batching"], flush=True)
+            measure("cnn_multipart_batching", multipart_sender(url, image))
+            measure("cnn_v2_batching", v2_sender(url, "standard-cnn", image))
             direct = sequential_latency(url, image, args.sequential)
-            with process(
-                [
-                    "-m",
-                    "pizza_inference.cli",
-                    "router",
-                    "--primary",
-                    url,
-                    "--fallback",
-                    url,
-                    "--rate-limit-per-minute",
-                    "0",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "{port}",
-                    "--log-level",
-                    "warning",
-                ],
-                "/v2/health/ready",
-            ) as router_url:
+            router_args = [
+                "-m", "pizza_inference.cli", "router", "--primary", url, "--fallback", url,
+                "--rate-limit-per-minute", "0", "--host", "127.0.0.1", "--port", "{port}",
+                "--log-level", "warning",
+            ]  # fmt: skip
+            with process(router_args, "/v2/health/ready") as router_url:
                 routed = sequential_latency(router_url, image, args.sequential)
                 direct_again = sequential_latency(url, image, args.sequential)
+                baseline = (direct["p50_ms"] + direct_again["p50_ms"]) / 2
                 results["router_overhead"] = {
                     "direct": direct,
                     "direct_again": direct_again,
                     "via_router": routed,
-                    "added_p50_ms": round(
-                        routed["p50_ms"] - (direct["p50_ms"] + direct_again["p50_ms"]) / 2, 3
-                    ),
+                    "added_p50_ms": round(routed["p50_ms"] - baseline, 3),
                 }
-                print("router:", results["router_overhead"], flush=True)
-                results["router_http_c16"] = run_load(
-                    multipart_sender(router_url, image), args.concurrency, args.duration
-                ).as_dict()
-                print("via router, c16:", results["router_http_c16"], flush=True)
+                print("router_overhead", results["router_overhead"], flush=True)
+                measure("router_multipart", multipart_sender(router_url, image))
         with model_server(checkpoint, 1, 0.0) as url:
-            results["cnn_http_no_batching"] = run_load(
-                multipart_sender(url, image), args.concurrency, args.duration
-            ).as_dict()
-            print("cnn, batch size 1:", results["cnn_http_no_batching"], flush=True)
+            measure("cnn_multipart_no_batching", multipart_sender(url, image))
         if args.kserve_python:
+            kserve_args = [
+                str(REPO / "bench" / "inference" / "kserve_cnn.py"),
+                "--checkpoint", str(checkpoint), "--http_port", "{port}",
+            ]  # fmt: skip
+            env = {"OMP_NUM_THREADS": "1"}
             with process(
-                [
-                    str(REPO / "bench" / "inference" / "kserve_cnn.py"),
-                    "--checkpoint",
-                    str(checkpoint),
-                    "--http_port",
-                    "{port}",
-                ],
-                "/v2/health/ready",
-                python=args.kserve_python,
-                env={"OMP_NUM_THREADS": "1"},
+                kserve_args, "/v2/health/ready", python=args.kserve_python, env=env
             ) as url:
-                results["kserve_http"] = run_load(
-                    multipart_sender(url, image), args.concurrency, args.duration
-                ).as_dict()
-                print("kserve:", results["kserve_http"], flush=True)
+                measure("kserve_v2", v2_sender(url, "standard-cnn", image))
+            with model_server(checkpoint, 32, 2.0) as url:  # ours again, right after KServe
+                measure("cnn_v2_batching_again", v2_sender(url, "standard-cnn", image))
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

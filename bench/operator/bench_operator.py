@@ -48,9 +48,14 @@ BENCH_NODES = (
 )
 
 
+REPLICAS = (1, 2, 2)  # primary, fallback, router: the sample's shape
+
+
 def manifest(name: str, namespace: str) -> dict[str, Any]:
     body: dict[str, Any] = yaml.safe_load(SAMPLE.read_text())
     body["metadata"] = {"name": name, "namespace": namespace}
+    for component, replicas in zip(("primary", "fallback", "router"), REPLICAS, strict=True):
+        body["spec"][component]["replicas"] = replicas
     body["spec"]["primary"]["resources"] = {"requests": {"cpu": "10m", "memory": "32Mi"}}
     body["spec"]["fallback"]["resources"] = {"requests": {"cpu": "10m", "memory": "32Mi"}}
     body["spec"]["router"]["resources"] = {"requests": {"cpu": "10m", "memory": "32Mi"}}
@@ -70,9 +75,13 @@ def is_ready(obj: dict[str, Any]) -> bool:
 
 def wait_ready(
     api: client.CustomObjectsApi, namespace: str, names: set[str], timeout: float
-) -> dict[str, float]:
-    """Watch the namespace until every name is Ready; return name -> monotonic time seen Ready."""
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Watch the namespace until every name is Ready.
+
+    Returns (name -> monotonic time first reconciled, i.e. status.observedGeneration set;
+    name -> monotonic time seen Ready)."""
     seen: dict[str, float] = {}
+    reconciled: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while len(seen) < len(names) and time.monotonic() < deadline:
         stream = watch.Watch()  # type: ignore[no-untyped-call]
@@ -86,12 +95,15 @@ def wait_ready(
         ):
             obj = event["object"]
             name = obj["metadata"]["name"]
+            now = time.monotonic()
+            if name in names and (obj.get("status") or {}).get("observedGeneration"):
+                reconciled.setdefault(name, now)
             if name in names and name not in seen and is_ready(obj):
-                seen[name] = time.monotonic()
+                seen[name] = now
                 if len(seen) == len(names):
                     stream.stop()  # type: ignore[no-untyped-call]
                     break
-    return seen
+    return reconciled, seen
 
 
 def rss_mb(pid: int) -> float:
@@ -121,10 +133,17 @@ def main() -> None:
     parser.add_argument("--single-runs", type=int, default=15)
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--burst-timeout", type=float, default=300)
+    parser.add_argument(
+        "--replicas", default="1,2,2", help="primary,fallback,router pods of each resource"
+    )
+    parser.add_argument("--log", type=Path, default=None, help="copy the operator log here")
     parser.add_argument("--out", type=Path, default=None, help="write results as JSON here")
     args = parser.parse_args()
+    global REPLICAS  # noqa: PLW0603
+    primary, fallback, router = (int(x) for x in args.replicas.split(","))
+    REPLICAS = (primary, fallback, router)
 
-    results: dict[str, Any] = {"cpus": os.cpu_count()}
+    results: dict[str, Any] = {"cpus": os.cpu_count(), "replicas": args.replicas}
     with (
         tempfile.TemporaryDirectory(prefix="pizza-bench-") as tmp,
         LocalCluster(Path(tmp) / "cluster", nodes=BENCH_NODES) as cluster,
@@ -159,7 +178,7 @@ def main() -> None:
                 name = f"single-{i}"
                 started = time.monotonic()
                 kubectl("apply", "-f", "-", stdin=yaml.safe_dump(manifest(name, "bench-single")))
-                seen = wait_ready(custom, "bench-single", {name}, timeout=60)
+                _, seen = wait_ready(custom, "bench-single", {name}, timeout=60)
                 durations.append(seen[name] - started)
             durations.sort()
             results["single"] = {
@@ -185,9 +204,9 @@ def main() -> None:
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
             started = time.monotonic()
-            kubectl("apply", "-f", "-", stdin=docs)
+            kubectl("apply", "--server-side", "-f", "-", stdin=docs)
             applied = time.monotonic() - started
-            seen = wait_ready(custom, "bench-burst", names, timeout=args.burst_timeout)
+            reconciled, seen = wait_ready(custom, "bench-burst", names, timeout=args.burst_timeout)
             stop.set()
             sampler.join()
             times = sorted(t - started for t in seen.values())
@@ -195,6 +214,9 @@ def main() -> None:
                 "count": args.count,
                 "kubectl_apply_s": round(applied, 2),
                 "ready": len(seen),
+                "all_reconciled_s": round(max(reconciled.values()) - started, 2)
+                if len(reconciled) == args.count
+                else None,
                 "all_ready_s": round(times[-1], 2) if len(seen) == args.count else None,
                 "p50_ready_s": round(statistics.median(times), 2) if times else None,
                 "operator_rss_peak_mb": round(max(peak), 1),
@@ -206,6 +228,8 @@ def main() -> None:
             operator.terminate()
             operator.wait(timeout=30)
             log.close()
+            if args.log:
+                args.log.write_bytes((Path(tmp) / "operator.log").read_bytes())
     print(json.dumps(results, indent=2))
     if args.out:
         args.out.write_text(json.dumps(results, indent=2) + "\n")

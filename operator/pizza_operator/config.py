@@ -14,3 +14,4 @@ class OperatorConfig:
 
     default_image: str = DEFAULT_IMAGE
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
+    status_coalesce_seconds: float = 0.3  # child events within this window: one status refresh

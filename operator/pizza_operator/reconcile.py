@@ -25,6 +25,7 @@ from pizza_operator.builders import build_children
 from pizza_operator.builders.naming import COMPONENTS, MANAGER, Component
 from pizza_operator.config import OperatorConfig
 from pizza_operator.kube import Kube, now_rfc3339
+from pizza_operator.refresher import Coalescer
 from pizza_operator.status import Observed, build_status, condition, observe
 from pizza_operator.validation import find_problems, resolve_image
 
@@ -53,6 +54,7 @@ class Reconciler:
         # (kind, namespace, name) -> generation (or resourceVersion for Services) after our apply
         self._applied: dict[tuple[str, str, str], str] = {}
         self._pruned: set[tuple[str, str, str]] = set()
+        self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
 
     @contextmanager
     def _lock(self, namespace: str, name: str) -> Iterator[None]:
@@ -83,8 +85,8 @@ class Reconciler:
             if exc.status == 404:
                 return Outcome()  # the resource is gone; nothing to converge
             raise kopf.TemporaryError(
-                f"API error {exc.status} {exc.reason} reconciling "
-                f"{pmd.metadata.namespace}/{pmd.metadata.name}",
+                f"API error {exc.status} reconciling {pmd.metadata.namespace}/"
+                f"{pmd.metadata.name}: {_reason(exc)}",
                 delay=5,
             ) from exc
         finally:
@@ -100,9 +102,8 @@ class Reconciler:
         kopf.append_owner_reference(children, owner=kopf.Body(owner))  # type: ignore[arg-type]
         last_ready = condition(pmd.status, "Ready")
         was_invalid = last_ready is not None and last_ready.reason == "InvalidSpec"
-        if not problems and (
-            pmd.status.observed_generation != pmd.metadata.generation or was_invalid
-        ):
+        new_generation = pmd.status.observed_generation != pmd.metadata.generation
+        if not problems and _user_placement(pmd) and (new_generation or was_invalid):
             problems = self._dry_run(children)
         if problems:
             return self._report_invalid(pmd, mode, problems)
@@ -314,7 +315,7 @@ class Reconciler:
             if outcome.invalid:
                 return
         elif child.get("kind") == "Deployment":
-            self.refresh_status(namespace, owner_name)
+            self._refresher.request(namespace, owner_name)
 
     def _drifted(self, key: tuple[str, str, str], child: Mapping[str, Any]) -> bool:
         """Changed by someone else since our last apply (spec generation or Service version)."""
@@ -340,6 +341,18 @@ def _owner(pmd: PizzaModelDeployment) -> dict[str, Any]:
             "uid": pmd.metadata.uid,
         },
     }
+
+
+def _user_placement(pmd: PizzaModelDeployment) -> bool:
+    """Node selectors and tolerations reach the Deployments unchecked by us: dry-run them first.
+    (Everything else in the pod templates is validated by the CRD schema or `validation`.)"""
+    spec = pmd.spec
+    return bool(
+        spec.primary.node_selector
+        or spec.primary.tolerations
+        or spec.fallback.node_selector
+        or spec.fallback.tolerations
+    )
 
 
 def _selector(pmd: PizzaModelDeployment) -> dict[str, str]:

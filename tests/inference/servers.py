@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -80,29 +81,17 @@ def serve_subprocess(args: list[str], env: dict[str, str] | None = None) -> Iter
     """`pizza-serve ARGS --port P` as a real process; yields its URL; stops it afterwards."""
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), **(env or {})}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pizza_inference.cli",
-            *args,
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    argv = [sys.executable, "-m", "pizza_inference.cli", *args, "--port", str(port)]
+    # output to a file: a pipe nobody reads could fill up and block the server
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    proc = subprocess.Popen([*argv, "--host", "127.0.0.1"], env=full_env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-                )
+                log.seek(0)
+                raise RuntimeError(f"server exited: {log.read().decode()[-3000:]}")
             try:
                 httpx.get(f"{url}/v2/health/live", timeout=1)
                 break
@@ -118,6 +107,7 @@ def serve_subprocess(args: list[str], env: dict[str, str] | None = None) -> Iter
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.close()
 
 
 def image_bytes(fmt: str = "JPEG", size: tuple[int, int] = (96, 96), seed: int = 0) -> bytes:

@@ -1,0 +1,64 @@
+"""Coalesced status refreshes: a burst of child events becomes one status refresh per resource."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+logger = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+
+
+class Coalescer:
+    """Run `action(namespace, name)` once, `delay` seconds after the first request of a burst.
+
+    Requests for a key that is already due are dropped; a request that arrives while the action
+    for that key runs schedules one more run, so the last event is never lost.
+    """
+
+    def __init__(
+        self, action: Callable[[str, str], None], delay: float = 0.3, workers: int = 2
+    ) -> None:
+        self._action = action
+        self._delay = delay
+        self._due: dict[Key, float] = {}
+        self._cond = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"status-refresh-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def request(self, namespace: str, name: str) -> None:
+        with self._cond:
+            if (namespace, name) not in self._due:
+                self._due[(namespace, name)] = time.monotonic() + self._delay
+                self._cond.notify()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._due)
+
+    def _next(self) -> Key:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                ready = [k for k, due in self._due.items() if due <= now]
+                if ready:
+                    key = min(ready, key=self._due.__getitem__)
+                    del self._due[key]
+                    return key
+                wait = min(self._due.values()) - now if self._due else None
+                self._cond.wait(timeout=wait)
+
+    def _work(self) -> None:
+        while True:
+            namespace, name = self._next()
+            try:
+                self._action(namespace, name)
+            except Exception:
+                logger.exception("status refresh failed namespace=%s name=%s", namespace, name)

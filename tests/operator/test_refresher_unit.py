@@ -1,0 +1,62 @@
+"""The status refresh coalescer (real threads, no cluster)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from pizza_operator.refresher import Coalescer
+
+pytestmark = pytest.mark.unit
+
+
+def _wait_for(predicate: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met")
+
+
+class TestCoalescer:
+    def test_a_burst_runs_once_per_key(self) -> None:
+        calls: list[tuple[str, str]] = []
+        coalescer = Coalescer(lambda ns, name: calls.append((ns, name)), delay=0.1)
+        for _ in range(20):
+            coalescer.request("ns", "a")
+            coalescer.request("ns", "b")
+        _wait_for(lambda: len(calls) == 2)
+        time.sleep(0.3)
+        assert sorted(calls) == [("ns", "a"), ("ns", "b")]
+
+    def test_request_during_a_run_runs_again(self) -> None:
+        started, release = threading.Event(), threading.Event()
+        calls: list[str] = []
+
+        def action(ns: str, name: str) -> None:
+            calls.append(name)
+            started.set()
+            release.wait(5)
+
+        coalescer = Coalescer(action, delay=0.01, workers=1)
+        coalescer.request("ns", "a")
+        assert started.wait(5)
+        coalescer.request("ns", "a")  # arrives while the first run is in progress
+        release.set()
+        _wait_for(lambda: len(calls) == 2)
+
+    def test_a_failing_action_does_not_stop_the_worker(self) -> None:
+        calls: list[str] = []
+
+        def action(ns: str, name: str) -> None:
+            calls.append(name)
+            if name == "boom":
+                raise RuntimeError("boom")
+
+        coalescer = Coalescer(action, delay=0.01, workers=1)
+        coalescer.request("ns", "boom")
+        _wait_for(lambda: calls == ["boom"])
+        coalescer.request("ns", "ok")
+        _wait_for(lambda: calls == ["boom", "ok"])
