@@ -10,5 +10,9 @@ fi
 echo "==> installing Python packages into .venv (first time: torch is ~1 GB with its CUDA libraries)"
 .venv/bin/python -m pip install --progress-bar off -q --upgrade pip
 .venv/bin/python -m pip install --progress-bar off -e '.[dev]'  | grep -v -E '^(Requirement already satisfied|  Using cached)' || true
-.venv/bin/python -c 'import torch, kopf, fastapi, transformers; print(f"==> venv ready: torch {torch.__version__}, kopf {kopf.__version__ if hasattr(kopf, \"__version__\") else \"\"}, transformers {transformers.__version__}")'
+.venv/bin/python - <<'PY'
+import importlib.metadata as md
+names = ("torch", "transformers", "kopf", "fastapi", "kubernetes")
+print("==> venv ready: " + ", ".join(f"{n} {md.version(n)}" for n in names))
+PY
 touch .venv/.stamp

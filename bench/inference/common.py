@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -50,6 +51,16 @@ def cnn_checkpoint(workdir: Path) -> tuple[Path, str]:
     return path, "random weights (make_random_checkpoint)"
 
 
+PIDS: dict[str, int] = {}
+"""Process id of each running server, by URL (for CPU accounting)."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,8 +95,10 @@ def process(
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{args} not ready")
             time.sleep(0.2)
+        PIDS[url] = proc.pid
         yield url
     finally:
+        PIDS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(timeout=10)
@@ -116,7 +129,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def _load(send: Any, concurrency: int, duration_s: float, warmup_s: float) -> LoadResult:
+async def _load(
+    send: Any, concurrency: int, duration_s: float, warmup_s: float, cpu_probe: Any
+) -> tuple[LoadResult, float, float]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         latencies: list[float] = []
@@ -141,25 +156,42 @@ async def _load(send: Any, concurrency: int, duration_s: float, warmup_s: float)
         stop_at = time.perf_counter() + warmup_s
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         measuring = True
+        cpu_before = cpu_probe() if cpu_probe else 0.0
+        client_before = _own_cpu()
         begin = time.perf_counter()
         stop_at = begin + duration_s
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - begin
+        cpu_used = (cpu_probe() - cpu_before) if cpu_probe else 0.0
+        client_used = _own_cpu() - client_before
     ms = [x * 1000 for x in latencies]
-    return LoadResult(
-        concurrency=concurrency,
-        requests=len(latencies),
-        errors=errors,
-        seconds=round(elapsed, 3),
-        throughput_rps=round(len(latencies) / elapsed, 1),
-        p50_ms=round(statistics.median(ms), 3),
-        p90_ms=round(percentile(ms, 90), 3),
-        p99_ms=round(percentile(ms, 99), 3),
+    return (
+        LoadResult(
+            concurrency=concurrency,
+            requests=len(latencies),
+            errors=errors,
+            seconds=round(elapsed, 3),
+            throughput_rps=round(len(latencies) / elapsed, 1),
+            p50_ms=round(statistics.median(ms), 3),
+            p90_ms=round(percentile(ms, 90), 3),
+            p99_ms=round(percentile(ms, 99), 3),
+        ),
+        cpu_used,
+        client_used,
     )
 
 
-def run_load(send: Any, concurrency: int, duration_s: float, warmup_s: float = 2.0) -> LoadResult:
-    return asyncio.run(_load(send, concurrency, duration_s, warmup_s))
+def run_load(
+    send: Any, concurrency: int, duration_s: float, warmup_s: float = 2.0, cpu_probe: Any = None
+) -> dict[str, Any]:
+    """Load result as a dict; with `cpu_probe`, `server_cpu_s` spent during the measured part."""
+    result, cpu, client = asyncio.run(_load(send, concurrency, duration_s, warmup_s, cpu_probe))
+    return {**result.as_dict(), "server_cpu_s": round(cpu, 4), "client_cpu_s": round(client, 4)}
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def multipart_sender(url: str, image: bytes) -> Any:
@@ -196,5 +228,55 @@ def v2_sender(url: str, model: str, image: bytes) -> Any:
             f"{url}/v2/models/{model}/infer", content=body, headers=headers
         )
         return response.status_code == 200
+
+    return send
+
+
+def multipart_request(host: str, port: int, path: str, image: bytes) -> bytes:
+    """A complete HTTP/1.1 keep-alive request: multipart form with the image as `file`."""
+    boundary = b"pizzabenchboundary7d2f"
+    body = (
+        b"--" + boundary + b"\r\n"
+        b'Content-Disposition: form-data; name="file"; filename="pizza.jpg"\r\n'
+        b"Content-Type: image/jpeg\r\n\r\n" + image + b"\r\n--" + boundary + b"--\r\n"
+    )
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary.decode()}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+def json_request(host: str, port: int, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+def raw_sender(url: str, request: bytes) -> Any:
+    """A minimal keep-alive HTTP/1.1 client (a connection per worker, request bytes built once).
+
+    It costs the shared CPUs far less than httpx (as wrk would); every server gets this client."""
+    host, port = url.removeprefix("http://").split(":")
+    connections: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+
+    async def send(_: Any) -> bool:
+        key = id(asyncio.current_task())
+        if key not in connections:
+            connections[key] = await asyncio.open_connection(host, int(port))
+        reader, writer = connections[key]
+        writer.write(request)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        return status == 200
 
     return send

@@ -1,31 +1,34 @@
 """HTTP benchmarks in one run: the CNN INT8 model server at concurrency 16 (dynamic batching on and
 off), the router's added latency, and optionally the same CNN behind KServe's model server.
 
-Every server is a separate process started here; the client is an httpx AsyncClient in this
-process (it shares the 2 CPUs with the servers, as a sidecar load generator would).
+Every server is a separate process started here. The client (common.raw_sender) is a minimal
+keep-alive HTTP/1.1 client in this process, one connection per concurrent worker, sending
+prebuilt request bytes; it shares the CPUs with the servers. Besides wall-clock numbers, the CPU
+seconds each server process spent per request are reported (read from /proc).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 from common import (  # type: ignore[import-not-found]
+    PIDS,
     REPO,
     cnn_checkpoint,
-    multipart_sender,
+    cpu_seconds,
+    json_request,
+    multipart_request,
     pizza_like_jpeg,
     process,
+    raw_sender,
     run_load,
-    v2_sender,
 )
 
 
@@ -57,31 +60,29 @@ def model_server(checkpoint: Path, batch: int, timeout_ms: float) -> Any:
     )
 
 
-def sequential_latency(url: str, image: bytes, n: int) -> dict[str, float]:
-    """p50/p99 of n one-at-a-time requests over a kept-alive connection."""
-    times = []
-    with httpx.Client(timeout=30) as client:
-        for i in range(n + 50):
-            start = time.perf_counter()
-            response = client.post(
-                f"{url}/classify", files={"file": ("p.jpg", image, "image/jpeg")}
-            )
-            elapsed = (time.perf_counter() - start) * 1000
-            assert response.status_code == 200, response.text
-            if i >= 50:
-                times.append(elapsed)
-    times.sort()
-    return {
-        "p50_ms": round(statistics.median(times), 3),
-        "p99_ms": round(times[int(0.99 * (n - 1))], 3),
+def classify_sender(url: str, image: bytes) -> Any:
+    host, port = url.removeprefix("http://").split(":")
+    return raw_sender(url, multipart_request(host, int(port), "/classify", image))
+
+
+def infer_sender(url: str, image: bytes) -> Any:
+    """OIP v2 JSON, the image as one base64 BYTES element: the same bytes to any v2 server."""
+    host, port = url.removeprefix("http://").split(":")
+    tensor = {
+        "name": "image",
+        "shape": [1],
+        "datatype": "BYTES",
+        "data": [base64.b64encode(image).decode()],
     }
+    body = json.dumps({"inputs": [tensor]}).encode()
+    return raw_sender(url, json_request(host, int(port), "/v2/models/standard-cnn/infer", body))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--sequential", type=int, default=400)
+    parser.add_argument("--sequential-seconds", type=float, default=8.0)
     parser.add_argument(
         "--kserve-python", help="python of the kserve venv (.venv-kserve/bin/python)"
     )
@@ -94,38 +95,53 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
     }
 
-    def measure(key: str, send: Any) -> None:
+    def measure(key: str, url: str, send: Any) -> None:
+        """Wall-clock load test, plus the CPU seconds the server and this client spent per request
+        (a cost that other processes on the machine do not distort the way they distort time)."""
         load = os.getloadavg()[0]
-        result = run_load(send, args.concurrency, args.duration).as_dict()
-        results[key] = {**result, "loadavg_1m_before": load}
+        pid = PIDS[url]
+        result = run_load(send, args.concurrency, args.duration, cpu_probe=lambda: cpu_seconds(pid))
+        n = max(1, result["requests"])
+        results[key] = {
+            **result,
+            "server_cpu_ms_per_request": round(result["server_cpu_s"] * 1000 / n, 3),
+            "client_cpu_ms_per_request": round(result["client_cpu_s"] * 1000 / n, 3),
+            "loadavg_1m_before": round(load, 2),
+        }
         print(key, results[key], flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint, weights = cnn_checkpoint(Path(tmp))
         results["weights"] = weights
         with model_server(checkpoint, 32, 2.0) as url:
-            measure("cnn_multipart_batching", multipart_sender(url, image))
-            measure("cnn_v2_batching", v2_sender(url, "standard-cnn", image))
-            direct = sequential_latency(url, image, args.sequential)
+            measure("cnn_multipart_batching", url, classify_sender(url, image))
+            measure("cnn_v2_batching", url, infer_sender(url, image))
+            direct = run_load(classify_sender(url, image), 1, args.sequential_seconds)
             router_args = [
                 "-m", "pizza_inference.cli", "router", "--primary", url, "--fallback", url,
                 "--rate-limit-per-minute", "0", "--host", "127.0.0.1", "--port", "{port}",
                 "--log-level", "warning",
             ]  # fmt: skip
             with process(router_args, "/v2/health/ready") as router_url:
-                routed = sequential_latency(router_url, image, args.sequential)
-                direct_again = sequential_latency(url, image, args.sequential)
+                routed = run_load(classify_sender(router_url, image), 1, args.sequential_seconds)
+                direct_again = run_load(classify_sender(url, image), 1, args.sequential_seconds)
                 baseline = (direct["p50_ms"] + direct_again["p50_ms"]) / 2
                 results["router_overhead"] = {
-                    "direct": direct,
-                    "direct_again": direct_again,
-                    "via_router": routed,
+                    "direct_p50_ms": direct["p50_ms"],
+                    "direct_again_p50_ms": direct_again["p50_ms"],
+                    "via_router_p50_ms": routed["p50_ms"],
+                    "via_router_p99_ms": routed["p99_ms"],
                     "added_p50_ms": round(routed["p50_ms"] - baseline, 3),
+                    "requests_each": [
+                        direct["requests"],
+                        routed["requests"],
+                        direct_again["requests"],
+                    ],
                 }
                 print("router_overhead", results["router_overhead"], flush=True)
-                measure("router_multipart", multipart_sender(router_url, image))
+                measure("router_multipart", router_url, classify_sender(router_url, image))
         with model_server(checkpoint, 1, 0.0) as url:
-            measure("cnn_multipart_no_batching", multipart_sender(url, image))
+            measure("cnn_multipart_no_batching", url, classify_sender(url, image))
         if args.kserve_python:
             kserve_args = [
                 str(REPO / "bench" / "inference" / "kserve_cnn.py"),
@@ -135,9 +151,9 @@ def main() -> None:
             with process(
                 kserve_args, "/v2/health/ready", python=args.kserve_python, env=env
             ) as url:
-                measure("kserve_v2", v2_sender(url, "standard-cnn", image))
+                measure("kserve_v2", url, infer_sender(url, image))
             with model_server(checkpoint, 32, 2.0) as url:  # ours again, right after KServe
-                measure("cnn_v2_batching_again", v2_sender(url, "standard-cnn", image))
+                measure("cnn_v2_batching_again", url, infer_sender(url, image))
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

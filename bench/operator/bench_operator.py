@@ -7,8 +7,10 @@
 2. burst: `kubectl apply` of COUNT resources in one file, until all are Ready; operator RSS
    sampled from /proc every 0.2 s.
 
-It starts its own cluster in a temporary directory (with extra fake kwok nodes so 1000 pods fit:
-the three default nodes allow 110 pods each) and its own operator process.
+It starts its own cluster in a temporary directory, with two changes to the dev cluster's
+defaults so 200 resources fit: extra fake kwok nodes (1000 pods; the three default nodes allow
+110 pods each) and a /16 service range (600 Services; the default /24 holds 254). It runs its
+own operator process.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client, config, watch
+from pizza_devcluster import components
 from pizza_devcluster.cluster import LocalCluster
 from pizza_devcluster.nodes import DEFAULT_NODES, GPU_NODE, NodeSpec
 
@@ -128,6 +133,23 @@ def create_namespace(core: client.CoreV1Api, name: str) -> None:
         time.sleep(0.1)
 
 
+def operator_metrics(port: int) -> dict[str, float]:
+    """Reconcile counts and mean durations from the operator's own /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(
+            (
+                "pizza_operator_reconciles_total",
+                "pizza_operator_reconcile_duration_seconds_sum",
+                "pizza_operator_reconcile_duration_seconds_count",
+            )
+        ):
+            key, value = line.rsplit(" ", 1)
+            out[key] = float(value)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--single-runs", type=int, default=15)
@@ -144,6 +166,8 @@ def main() -> None:
     REPLICAS = (primary, fallback, router)
 
     results: dict[str, Any] = {"cpus": os.cpu_count(), "replicas": args.replicas}
+    # 200 resources need 600 Services; the dev cluster's /24 service range holds 254.
+    components.SERVICE_CIDR = "10.0.0.0/16"
     with (
         tempfile.TemporaryDirectory(prefix="pizza-bench-") as tmp,
         LocalCluster(Path(tmp) / "cluster", nodes=BENCH_NODES) as cluster,
@@ -154,13 +178,16 @@ def main() -> None:
         kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         kubectl("wait", "--for=condition=Established", "crd/pizzamodeldeployments.pizza.ai")
         log = (Path(tmp) / "operator.log").open("wb")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            metrics_port = sock.getsockname()[1]
         operator = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "pizza_operator",
                 "--metrics-port",
-                "0",
+                str(metrics_port),
                 "--liveness-port",
                 "0",
                 "--peering",
@@ -224,6 +251,10 @@ def main() -> None:
                 "pods": len(core.list_namespaced_pod("bench-burst").items),
             }
             print(f"{args.count} at once:", results["burst"], flush=True)
+            results["operator_metrics"] = operator_metrics(metrics_port)
+            fields = Path(f"/proc/{operator.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks = os.sysconf("SC_CLK_TCK")
+            results["operator_cpu_s"] = round((int(fields[11]) + int(fields[12])) / ticks, 1)
         finally:
             operator.terminate()
             operator.wait(timeout=30)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-CELL = 56
+CELL = 72
 LABEL_WIDTH = 96
 HEADER = 40
 
@@ -26,7 +26,7 @@ def draw_confusion_matrix(
     draw.text((8, 22), "rows: true class, columns: predicted", fill="gray", font=font)
     top = HEADER + 24
     for j, name in enumerate(classes):
-        draw.text((LABEL_WIDTH + j * CELL + 4, HEADER + 6), name[:9], fill="black", font=font)
+        draw.text((LABEL_WIDTH + j * CELL + 4, HEADER + 6), name[:11], fill="black", font=font)
     for i, name in enumerate(classes):
         row_total = max(sum(matrix[i]), 1)
         draw.text((8, top + i * CELL + CELL // 2 - 6), name, fill="black", font=font)

@@ -20,7 +20,7 @@ import torch
 from pizza_inference.cnn.checkpoint import save_cnn
 
 from pizza_models import evaluate
-from pizza_models.dataset import DEFAULT_PER_CLASS, SPLIT_SEEDS, load_split
+from pizza_models.dataset import DEFAULT_PER_CLASS, SPLIT_SEEDS, Split, load_split
 from pizza_models.paths import CNN_DIR, PRIMARY_DIR, TRAIN_COMMAND
 from pizza_models.train_cnn import CNNTrainConfig, train_micro_pizza_net
 from pizza_models.train_primary import PrimaryTrainConfig, train_primary
@@ -37,9 +37,15 @@ def _data_description(per_class: dict[str, int]) -> dict[str, object]:
 
 
 def train_all(
-    train_per_class: int, val_per_class: int, cnn_epochs: int, primary_epochs: int
+    train_per_class: int,
+    val_per_class: int,
+    cnn_epochs: int,
+    primary_epochs: int,
+    *,
+    only: str = "all",
+    threads: int = 2,
 ) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     start = time.perf_counter()
     train = load_split("train", train_per_class)
     val = load_split("val", val_per_class)
@@ -47,13 +53,24 @@ def train_all(
     log.info("rendered train=%d val=%d in %.1f s", len(train.images), len(val.images), data_seconds)
     data = _data_description({"train": train_per_class, "val": val_per_class})
 
-    cnn_config = CNNTrainConfig(epochs=cnn_epochs)
+    if only in ("all", "cnn"):
+        _train_cnn(train, val, cnn_epochs, data, data_seconds)
+    if only in ("all", "primary"):
+        _train_primary(train, val, primary_epochs, data)
+    log.info("training done in %.1f s", time.perf_counter() - start)
+
+
+def _train_cnn(
+    train: Split, val: Split, epochs: int, data: dict[str, object], data_seconds: float
+) -> None:
+    cnn_config = CNNTrainConfig(epochs=epochs)
     cnn = train_micro_pizza_net(train, val, cnn_config)
     training = {
         **dataclasses.asdict(cnn_config),
         **cnn.summary(),
         "data": data,
         "data_seconds": round(data_seconds, 1),
+        "threads": torch.get_num_threads(),
         "command": TRAIN_COMMAND,
     }
     if CNN_DIR.exists():
@@ -61,7 +78,9 @@ def train_all(
     save_cnn(CNN_DIR, cnn.model, cnn.normalization, cnn.int8_model, {"training": training})
     log.info("saved MicroPizzaNet to %s: %s", CNN_DIR, cnn.summary())
 
-    primary_config = PrimaryTrainConfig(epochs=primary_epochs)
+
+def _train_primary(train: Split, val: Split, epochs: int, data: dict[str, object]) -> None:
+    primary_config = PrimaryTrainConfig(epochs=epochs)
     with tempfile.TemporaryDirectory() as staging:
         primary = train_primary(train, val, primary_config, Path(staging))
     if PRIMARY_DIR.exists():
@@ -74,6 +93,7 @@ def train_all(
         **dataclasses.asdict(primary_config),
         **primary.summary(),
         "parameters": sum(p.numel() for p in primary.model.parameters()),
+        "threads": torch.get_num_threads(),
         "data": data,
         "command": TRAIN_COMMAND,
     }
@@ -81,7 +101,6 @@ def train_all(
         json.dumps(primary_training, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
     log.info("saved %s to %s: %s", PRIMARY_DIR.name, PRIMARY_DIR, primary.summary())
-    log.info("training done in %.1f s", time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,10 +109,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-per-class", type=int, default=DEFAULT_PER_CLASS["val"])
     parser.add_argument("--cnn-epochs", type=int, default=CNNTrainConfig.epochs)
     parser.add_argument("--primary-epochs", type=int, default=PrimaryTrainConfig.epochs)
+    parser.add_argument("--only", choices=["all", "cnn", "primary"], default="all")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="torch threads (1 is faster on a busy machine)"
+    )
     parser.add_argument("--skip-eval", action="store_true", help="do not run `make eval` after")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    train_all(args.train_per_class, args.val_per_class, args.cnn_epochs, args.primary_epochs)
+    train_all(
+        args.train_per_class,
+        args.val_per_class,
+        args.cnn_epochs,
+        args.primary_epochs,
+        only=args.only,
+        threads=args.threads,
+    )
     if not args.skip_eval:
         return evaluate.main([])
     return 0

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class CNNTrainConfig:
-    epochs: int = 40
+    epochs: int = 80
     batch_size: int = 64
     learning_rate: float = 0.02
     weight_decay: float = 1e-4

@@ -14,4 +14,5 @@ class OperatorConfig:
 
     default_image: str = DEFAULT_IMAGE
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
+    full_resync_seconds: float = 600.0  # re-apply unchanged children at least this often
     status_coalesce_seconds: float = 0.3  # child events within this window: one status refresh

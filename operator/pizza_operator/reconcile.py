@@ -8,6 +8,7 @@ server-side applies them and writes the status. Nothing depends on which event f
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import threading
@@ -54,6 +55,8 @@ class Reconciler:
         # (kind, namespace, name) -> generation (or resourceVersion for Services) after our apply
         self._applied: dict[tuple[str, str, str], str] = {}
         self._pruned: set[tuple[str, str, str]] = set()
+        # (namespace, name) -> (fingerprint of the children, monotonic time) of the last apply
+        self._last_full: dict[tuple[str, str], tuple[str, float]] = {}
         self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
 
     @contextmanager
@@ -65,8 +68,12 @@ class Reconciler:
 
     # ---- the one reconcile -------------------------------------------------------------------
 
-    def reconcile(self, body: Mapping[str, Any]) -> Outcome:
-        """Converge the children and the status of one resource to its spec."""
+    def reconcile(self, body: Mapping[str, Any], *, force: bool = False) -> Outcome:
+        """Converge the children and the status of one resource to its spec.
+
+        Children are applied unless exactly these children were applied less than
+        `full_resync_seconds` ago and the live Deployments still carry our generation (then only
+        the status is refreshed); `force` (a child was deleted or edited) always applies."""
         pmd = PizzaModelDeployment.from_body(body)
         if pmd.metadata.deletion_timestamp:
             return Outcome()
@@ -74,7 +81,7 @@ class Reconciler:
         result = "ok"
         try:
             with self._lock(pmd.metadata.namespace, pmd.metadata.name):
-                outcome = self._converge(pmd)
+                outcome = self._converge(pmd, force)
             if outcome.invalid:
                 result = "invalid"
                 metrics.ERRORS.labels(reason="InvalidSpec").inc()
@@ -93,7 +100,7 @@ class Reconciler:
             metrics.RECONCILES.labels(kind="full", result=result).inc()
             metrics.RECONCILE_DURATION.labels(kind="full").observe(time.monotonic() - started)
 
-    def _converge(self, pmd: PizzaModelDeployment) -> Outcome:
+    def _converge(self, pmd: PizzaModelDeployment, force: bool) -> Outcome:
         ns, name = pmd.metadata.namespace, pmd.metadata.name
         mode: Mode = pmd.status.mode or "primary"
         problems = find_problems(pmd, self.config.default_image)
@@ -108,12 +115,19 @@ class Reconciler:
         if problems:
             return self._report_invalid(pmd, mode, problems)
 
-        if pmd.spec.paused:
-            observed = self._observe(ns, name)
-            created: list[str] = []
-        else:
+        started = time.monotonic()
+        fingerprint = _fingerprint(children)
+        observed: dict[Component, Observed] | None = None
+        created: list[str] = []
+        if pmd.spec.paused or (not force and self._recently_applied((ns, name), fingerprint)):
+            observed, untouched = self._observe_untouched(ns, name)
+            if not untouched and not pmd.spec.paused:
+                observed = None  # a Deployment is missing or changed behind our back
+        if observed is None:
             observed, created = self._apply_all(children)
             self._prune(pmd, children)
+            self._last_full[(ns, name)] = (fingerprint, time.monotonic())
+        applied_now = (ns, name) in self._last_full and self._last_full[(ns, name)][1] >= started
         status_outcome = self._write_status(pmd, mode, observed)
         if created:
             first = len(created) == len(children)
@@ -124,12 +138,13 @@ class Reconciler:
                 ("created " if first else "recreated missing ") + ", ".join(created),
             )
         logger.info(
-            "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s created=%d",
+            "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s applied=%s created=%d",
             ns,
             name,
             pmd.metadata.generation,
             mode,
             status_outcome.ready,
+            applied_now,
             len(created),
         )
         metrics.set_mode(ns, name, mode)
@@ -195,10 +210,34 @@ class Reconciler:
                 ref.get("uid") == pmd.metadata.uid for ref in meta.get("ownerReferences", [])
             )
             if owned and meta["name"] not in wanted:
-                key = _key(pdb)
+                key = _key(pdb, "PodDisruptionBudget")
                 self._pruned.add(key)
                 self._applied.pop(key, None)
                 self.kube.delete("PodDisruptionBudget", meta["namespace"], meta["name"])
+
+    def _recently_applied(self, key: tuple[str, str], fingerprint: str) -> bool:
+        last = self._last_full.get(key)
+        return (
+            last is not None
+            and last[0] == fingerprint
+            and time.monotonic() - last[1] < self.config.full_resync_seconds
+        )
+
+    def _observe_untouched(
+        self, namespace: str, name: str
+    ) -> tuple[dict[Component, Observed], bool]:
+        """The Deployments' state, and whether all three exist with the generation we applied."""
+        observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
+        untouched = True
+        selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": MANAGER}
+        for deployment in self.kube.list("Deployment", namespace, selector):
+            component = _component(deployment)
+            if component is None:
+                continue
+            observed[component] = observe(deployment)
+            marker = self._applied.get(_key(deployment, "Deployment"))
+            untouched = untouched and marker == _marker(deployment)
+        return observed, untouched and all(o.exists for o in observed.values())
 
     def _observe(self, namespace: str, name: str) -> dict[Component, Observed]:
         observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
@@ -311,9 +350,7 @@ class Reconciler:
                 event_type,
                 owner_name,
             )
-            outcome = self.reconcile(body)
-            if outcome.invalid:
-                return
+            self.reconcile(body, force=True)
         elif child.get("kind") == "Deployment":
             self._refresher.request(namespace, owner_name)
 
@@ -326,6 +363,7 @@ class Reconciler:
         """The resource is gone: drop its memory and metric series."""
         with self._guard:
             self._locks.pop((namespace, name), None)
+        self._last_full.pop((namespace, name), None)
         for key in [k for k in self._applied if k[1] == namespace and k[2].startswith(name)]:
             self._applied.pop(key, None)
         metrics.forget(namespace, name)
@@ -341,6 +379,10 @@ def _owner(pmd: PizzaModelDeployment) -> dict[str, Any]:
             "uid": pmd.metadata.uid,
         },
     }
+
+
+def _fingerprint(children: list[dict[str, Any]]) -> str:
+    return hashlib.sha256(json.dumps(children, sort_keys=True).encode()).hexdigest()
 
 
 def _user_placement(pmd: PizzaModelDeployment) -> bool:
@@ -362,9 +404,11 @@ def _selector(pmd: PizzaModelDeployment) -> dict[str, str]:
     }
 
 
-def _key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+def _key(obj: Mapping[str, Any], kind: str | None = None) -> tuple[str, str, str]:
+    """(kind, namespace, name); items of a LIST carry no kind, so callers pass it."""
     meta = obj.get("metadata", {})
-    return (str(obj.get("kind", "")), str(meta.get("namespace", "")), str(meta.get("name", "")))
+    kind = kind or str(obj.get("kind", ""))
+    return (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
 def _marker(obj: Mapping[str, Any]) -> str:

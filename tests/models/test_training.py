@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -42,4 +43,5 @@ def test_primary_training_saves_a_loadable_processor(tiny: Split, tmp_path: Path
     result = train_primary(tiny, tiny, config, tmp_path)
     processor = AutoImageProcessor.from_pretrained(tmp_path)  # type: ignore[no-untyped-call]
     assert processor.image_mean == result.processor.image_mean
-    assert result.model.config.id2label[0] == "basic"
+    id2label: Any = result.model.config.id2label
+    assert id2label[0] == "basic"

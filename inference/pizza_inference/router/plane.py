@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -10,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 
 from pizza_inference import CLASSES, metrics
 from pizza_inference.config import RouterConfig
@@ -64,19 +65,13 @@ class Decision:
 class RouterPlane:
     role = "router"
 
-    def __init__(
-        self,
-        config: RouterConfig,
-        *,
-        client: httpx.AsyncClient | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
+    def __init__(self, config: RouterConfig, *, rng: random.Random | None = None) -> None:
         self.config = config
         self.mode = config.mode
         self.breaker = CircuitBreaker(
             config.circuit_failure_threshold, config.circuit_reset_seconds
         )
-        self._client = client
+        self._session: aiohttp.ClientSession | None = None
         self._rng = rng or random.Random()
         self.primary = UpstreamStats(config.primary_url.rstrip("/"))
         self.fallback = UpstreamStats(config.fallback_url.rstrip("/"))
@@ -86,18 +81,23 @@ class RouterPlane:
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-                timeout=httpx.Timeout(self.config.fallback_timeout_seconds),
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled HTTP client to the model servers (created on first use, in the event loop).
+
+        aiohttp rather than httpx: measured on this project's 2-CPU machine, forwarding one upload
+        cost about 1 ms of CPU with aiohttp and about 3.3 ms with httpx (bench/inference/README.md).
+        """
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=self.config.fallback_timeout_seconds),
             )
-        return self._client
+        return self._session
 
     async def stop(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     # -- routing ---------------------------------------------------------------------------
     def decide(self, target: Target, ab_test_group: str | None) -> Decision:
@@ -169,25 +169,30 @@ class RouterPlane:
         """POSTs the upload to a model server's /classify (the same bytes object, no copy)."""
         upstream.requests += 1
         start = time.perf_counter()
-        files = {
-            "file": (
-                upload.filename or "image",
-                upload.data,
-                upload.content_type or "application/octet-stream",
-            )
-        }
+        form = aiohttp.FormData()
+        form.add_field(
+            "file",
+            upload.data,
+            filename=upload.filename or "image",
+            content_type=upload.content_type or "application/octet-stream",
+        )
         try:
-            response = await self.client.post(
-                f"{upstream.url}/classify", files=files, timeout=timeout
-            )
-        except httpx.TimeoutException as exc:
+            async with self.session.post(
+                f"{upstream.url}/classify", data=form, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                status = response.status
+                raw = await response.read()
+        except TimeoutError as exc:
             raise self._failure(upstream, "timeout", f"no answer within {timeout}s") from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientError as exc:
             raise self._failure(upstream, "unavailable", f"{type(exc).__name__}: {exc}") from exc
         elapsed = time.perf_counter() - start
-        if response.status_code == 200:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {"error": "upstream_error", "detail": raw[:200].decode(errors="replace")}
+        if status == 200:
             try:
-                body = response.json()
                 prediction = Prediction(
                     predicted_class=str(body["predicted_class"]),
                     confidence=float(body["confidence"]),
@@ -203,18 +208,12 @@ class RouterPlane:
             metrics.INFERENCES.labels(prediction.model_used).inc()
             metrics.INFERENCE_DURATION.labels(prediction.model_used).observe(elapsed)
             return prediction
-        try:
-            body = response.json()
-        except ValueError:
-            body = {"error": "upstream_error", "detail": response.text[:200]}
         if not isinstance(body, dict):
             body = {"error": "upstream_error", "detail": str(body)[:200]}
-        if 400 <= response.status_code < 500 and response.status_code != 429:
-            raise UpstreamRejectedError(response.status_code, body)
-        reason = "unavailable" if response.status_code in (429, 503) else "error"
-        raise self._failure(
-            upstream, reason, f"HTTP {response.status_code}: {body.get('detail', '')}"
-        )
+        if 400 <= status < 500 and status != 429:
+            raise UpstreamRejectedError(status, body)
+        reason = "unavailable" if status in (429, 503) else "error"
+        raise self._failure(upstream, reason, f"HTTP {status}: {body.get('detail', '')}")
 
     def _failure(self, upstream: UpstreamStats, reason: str, message: str) -> UpstreamFailureError:
         upstream.failures[reason] = upstream.failures.get(reason, 0) + 1
@@ -261,10 +260,13 @@ class RouterPlane:
     # -- state -----------------------------------------------------------------------------
     async def _upstream_ready(self, upstream: UpstreamStats, timeout: float) -> bool:
         try:
-            response = await self.client.get(f"{upstream.url}/v2/health/ready", timeout=timeout)
-        except httpx.HTTPError:
+            async with self.session.get(
+                f"{upstream.url}/v2/health/ready", timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                await response.read()
+                return response.status == 200
+        except (TimeoutError, aiohttp.ClientError):
             return False
-        return response.status_code == 200
 
     async def is_ready(self) -> bool:
         """Ready when the fallback is ready (cached for `readiness_cache_seconds`)."""
