@@ -10,11 +10,14 @@ seconds each server process spent per request are reported (read from /proc).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
 import platform
+import statistics
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +81,43 @@ def infer_sender(url: str, image: bytes) -> Any:
     return raw_sender(url, json_request(host, int(port), "/v2/models/standard-cnn/infer", body))
 
 
+def interleaved_overhead(
+    direct_url: str, router_url: str, image: bytes, seconds: float
+) -> dict[str, Any]:
+    """Alternates one request to the model server and one through the router (concurrency 1), so
+    both see the same machine load; reports p50s and the median of the paired differences."""
+    direct_send = classify_sender(direct_url, image)
+    router_send = classify_sender(router_url, image)
+
+    async def run() -> tuple[list[float], list[float]]:
+        direct: list[float] = []
+        routed: list[float] = []
+        stop = time.perf_counter() + seconds
+        for _ in range(50):  # warm-up, connections opened
+            await direct_send(None)
+            await router_send(None)
+        while time.perf_counter() < stop:
+            start = time.perf_counter()
+            assert await direct_send(None)
+            middle = time.perf_counter()
+            assert await router_send(None)
+            direct.append(middle - start)
+            routed.append(time.perf_counter() - middle)
+        return direct, routed
+
+    direct, routed = asyncio.run(run())
+    differences = sorted((r - d) * 1000 for d, r in zip(direct, routed, strict=True))
+    return {
+        "pairs": len(direct),
+        "direct_p50_ms": round(statistics.median(direct) * 1000, 3),
+        "via_router_p50_ms": round(statistics.median(routed) * 1000, 3),
+        "added_p50_ms": round(
+            statistics.median(routed) * 1000 - statistics.median(direct) * 1000, 3
+        ),
+        "paired_difference_median_ms": round(statistics.median(differences), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=15.0)
@@ -116,27 +156,15 @@ def main() -> None:
         with model_server(checkpoint, 32, 2.0) as url:
             measure("cnn_multipart_batching", url, classify_sender(url, image))
             measure("cnn_v2_batching", url, infer_sender(url, image))
-            direct = run_load(classify_sender(url, image), 1, args.sequential_seconds)
             router_args = [
                 "-m", "pizza_inference.cli", "router", "--primary", url, "--fallback", url,
                 "--rate-limit-per-minute", "0", "--host", "127.0.0.1", "--port", "{port}",
                 "--log-level", "warning",
             ]  # fmt: skip
             with process(router_args, "/v2/health/ready") as router_url:
-                routed = run_load(classify_sender(router_url, image), 1, args.sequential_seconds)
-                direct_again = run_load(classify_sender(url, image), 1, args.sequential_seconds)
-                baseline = (direct["p50_ms"] + direct_again["p50_ms"]) / 2
                 results["router_overhead"] = {
-                    "direct_p50_ms": direct["p50_ms"],
-                    "direct_again_p50_ms": direct_again["p50_ms"],
-                    "via_router_p50_ms": routed["p50_ms"],
-                    "via_router_p99_ms": routed["p99_ms"],
-                    "added_p50_ms": round(routed["p50_ms"] - baseline, 3),
-                    "requests_each": [
-                        direct["requests"],
-                        routed["requests"],
-                        direct_again["requests"],
-                    ],
+                    **interleaved_overhead(url, router_url, image, args.sequential_seconds),
+                    "loadavg_1m_before": round(os.getloadavg()[0], 2),
                 }
                 print("router_overhead", results["router_overhead"], flush=True)
                 measure("router_multipart", router_url, classify_sender(router_url, image))

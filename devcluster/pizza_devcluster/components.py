@@ -8,7 +8,7 @@ from pathlib import Path
 from .certs import Pki
 from .ports import HOST
 
-SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_CIDR = "10.0.0.0/16"  # room for thousands of Services (benchmarks apply hundreds)
 POD_CIDR = "10.244.0.0/16"
 NODE_IP = "10.1.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -138,6 +138,11 @@ def controller_manager_command(binary: Path, pki: Pki, kubeconfig: Path) -> list
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         f"--cluster-cidr={POD_CIDR}",
         "--use-service-account-credentials=true",
+        # the defaults (20 QPS, burst 30) throttle bursts of hundreds of Deployments on a local cluster
+        "--kube-api-qps=200",
+        "--kube-api-burst=400",
+        "--concurrent-deployment-syncs=10",
+        "--concurrent-replicaset-syncs=10",
         "--controllers=" + ",".join(CONTROLLERS),
         f"--bind-address={HOST}",
         "--secure-port=0",  # no health endpoint needed: readiness is checked through the apiserver
@@ -155,6 +160,8 @@ def scheduler_command(binary: Path, kubeconfig: Path) -> list[str]:
         "--leader-elect=false",
         f"--bind-address={HOST}",
         "--secure-port=0",
+        "--kube-api-qps=200",
+        "--kube-api-burst=400",
         "--profiling=false",
         "--v=0",
     ]

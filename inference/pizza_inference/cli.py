@@ -9,15 +9,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pizza_inference.backends import BACKENDS, DEFAULT_MODEL_NAMES
+from pizza_inference.backends.base import PRECISIONS
 from pizza_inference.config import ROUTER_MODES, ModelServerConfig, RouterConfig
-
-BACKENDS = ("cnn", "vlm", "image-classifier")
-PRECISIONS = ("float32", "float16", "bfloat16", "int8")
-DEFAULT_MODEL_NAMES = {
-    "cnn": "standard-cnn",
-    "vlm": "spatial-mllm",
-    "image-classifier": "image-classifier",
-}
 
 
 def _env(name: str, default: Any = None) -> Any:

@@ -84,7 +84,6 @@ class ModelDataPlane:
             timeout_s=batch_timeout_s,
             arriving=lambda: self._arriving,
         )
-        self._lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:

@@ -38,7 +38,6 @@ class Prediction:
     """Seconds from receiving the image to having its probabilities (batching wait included)."""
     fallback_reason: str | None = None
     ab_test_group: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_probabilities(

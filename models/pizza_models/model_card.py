@@ -34,8 +34,9 @@ def _metrics_table(report: dict[str, Any]) -> list[str]:
 def _latency_line(report: dict[str, Any]) -> str:
     lat = report["latency"]
     return (
-        f"p50 {lat['p50_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms (batch 1, {lat['threads']} "
-        f"thread, {lat['includes']}, {lat['runs']} runs, in-process)"
+        f"p50 {lat['p50_ms']:.3f} ms, p90 {lat['p90_ms']:.3f} ms ({lat['includes']}); forward "
+        f"alone p50 {lat['forward_only']['p50_ms']:.3f} ms (batch 1, {lat['threads']} thread, "
+        f"{lat['runs']} runs, in-process)"
     )
 
 

@@ -87,10 +87,11 @@ class Reconciler:
                 metrics.ERRORS.labels(reason="InvalidSpec").inc()
             return outcome
         except ApiException as exc:
+            if _gone(exc):
+                result = "gone"
+                return Outcome()  # the resource or its namespace is going away
             result = "error"
             metrics.ERRORS.labels(reason="ApiError").inc()
-            if exc.status == 404:
-                return Outcome()  # the resource is gone; nothing to converge
             raise kopf.TemporaryError(
                 f"API error {exc.status} reconciling {pmd.metadata.namespace}/"
                 f"{pmd.metadata.name}: {_reason(exc)}",
@@ -311,7 +312,10 @@ class Reconciler:
                 mode: Mode = pmd.status.mode or "primary"
                 self._write_status(pmd, mode, self._observe(namespace, name))
                 metrics.set_mode(namespace, name, mode)
-        except ApiException:
+        except ApiException as exc:
+            if _gone(exc):
+                result = "gone"
+                return
             result = "error"
             metrics.ERRORS.labels(reason="ApiError").inc()
             raise
@@ -428,6 +432,13 @@ def _summary(status: Any) -> str:
         f"{c} {getattr(status, c).summary}" for c in COMPONENTS if getattr(status, c) is not None
     ]
     return "every component is ready: " + ", ".join(parts)
+
+
+def _gone(exc: ApiException) -> bool:
+    """The object is gone, or its namespace is being deleted (nothing may be created there)."""
+    body = str(exc.body)
+    terminating = "NamespaceTerminating" in body or "is being terminated" in body
+    return exc.status == 404 or (exc.status == 403 and terminating)
 
 
 def _reason(exc: ApiException) -> str:

@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import yaml
 
@@ -55,7 +55,7 @@ def eventually(
         with contextlib.suppress(AssertionError):
             last = check()
             if last:
-                return last
+                return cast(T, last)
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or check} (last={last!r})")
 
@@ -78,7 +78,15 @@ def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
 class OperatorProcess:
     """`python -m pizza_operator` as a subprocess, with its own metrics and liveness ports."""
 
-    def __init__(self, log_dir: Path, peering: str, *extra: str, name: str = "op") -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        peering: str,
+        *extra: str,
+        name: str = "op",
+        kubeconfig: Path | None = None,
+    ) -> None:
+        self.kubeconfig = kubeconfig
         self.metrics_port = free_port()
         self.liveness_port = free_port()
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
@@ -102,6 +110,8 @@ class OperatorProcess:
 
     def start(self, wait: bool = True) -> OperatorProcess:
         env = {**os.environ, "PIZZA_OPERATOR_PEERING_LIFETIME": "20", "PYTHONUNBUFFERED": "1"}
+        if self.kubeconfig is not None:
+            env["KUBECONFIG"] = str(self.kubeconfig)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT

@@ -167,7 +167,7 @@ class TestUpdate:
                 e["name"]: e["value"]
                 for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
             }
-            return env["PIZZA_MODEL_NAME"] == "spatial-mllm-v2"
+            return bool(env["PIZZA_MODEL_NAME"] == "spatial-mllm-v2")
 
         eventually(rolled, timeout=30, what="primary Deployment updated")
         kubectl("rollout", "status", f"deploy/{name}-primary", "-n", ns, "--timeout=60s")
@@ -226,7 +226,7 @@ class TestSelfHealing:
         def reverted() -> bool:
             dep = kubectl_json("get", "deploy", f"{name}-router", "-n", ns)
             svc = kubectl_json("get", "svc", f"{name}-primary", "-n", ns)
-            return dep["spec"]["replicas"] == 2 and svc["spec"]["ports"][0]["port"] == 8001
+            return bool(dep["spec"]["replicas"] == 2 and svc["spec"]["ports"][0]["port"] == 8001)
 
         eventually(reverted, timeout=30, what="hand edits reverted")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -10,7 +11,16 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import ROOT, eventually, kubectl, kubectl_json
+from .helpers import (
+    ROOT,
+    OperatorProcess,
+    apply,
+    events,
+    eventually,
+    kubectl,
+    kubectl_json,
+    pmd_manifest,
+)
 
 HELM = ROOT / ".bin" / "helm"
 CHART = ROOT / "helm" / "pizza-operator"
@@ -104,7 +114,11 @@ def test_rendered_chart_applies_to_the_api_server(crds_installed: Any, test_name
 
 
 @pytest.mark.cluster
-def test_plain_manifests_apply_to_the_api_server(crds_installed: Any, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_plain_manifests_and_least_privilege_rbac(
+    crds_installed: Any, test_namespace: str, tmp_path: Path
+) -> None:
+    """manifests/ apply; the operator does its whole job with only the RBAC it ships."""
     kubectl(
         "apply",
         "--dry-run=server",
@@ -113,16 +127,51 @@ def test_plain_manifests_apply_to_the_api_server(crds_installed: Any, tmp_path: 
         "--namespace",
         "default",
     )
-    created = kubectl("create", "namespace", "pizza-system", check=False).returncode == 0
+    kubectl("apply", "-f", str(ROOT / "manifests" / "rbac.yaml"))
+    kubectl("apply", "--dry-run=server", "-f", str(ROOT / "manifests" / "operator.yaml"))
+
+    # a kubeconfig that authenticates as the operator's ServiceAccount, nothing more
+    token = kubectl(
+        "create", "token", "pizza-operator", "-n", "pizza-system", "--duration=1h"
+    ).stdout.strip()
+    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    admin["users"] = [{"name": "pizza-operator", "user": {"token": token}}]
+    context["context"]["user"] = "pizza-operator"
+    admin["contexts"] = [context]
+    limited = tmp_path / "operator-kubeconfig"
+    limited.write_text(yaml.safe_dump(admin))
+    assert (
+        "no"
+        in kubectl(
+            "--kubeconfig",
+            str(limited),
+            "auth",
+            "can-i",
+            "delete",
+            "deployments",
+            "-A",
+            check=False,
+        ).stdout
+    )
+
+    operator = OperatorProcess(tmp_path, f"test-{uuid.uuid4().hex[:8]}", kubeconfig=limited)
+    operator.start()
     try:
+        name = "least-privilege"
+        apply(pmd_manifest(name, test_namespace))
         kubectl(
-            "apply",
-            "--dry-run=server",
-            "-f",
-            str(ROOT / "manifests" / "rbac.yaml"),
-            "-f",
-            str(ROOT / "manifests" / "operator.yaml"),
+            "wait", "--for=condition=Ready", f"pmd/{name}", "-n", test_namespace, "--timeout=90s"
         )
+        kubectl("delete", "svc", name, "-n", test_namespace, "--wait=false")
+        eventually(
+            lambda: kubectl_json("get", "svc", name, "-n", test_namespace),
+            timeout=30,
+            what="Service restored by the operator",
+        )
+        reasons = {e["reason"] for e in events(test_namespace, name)}
+        assert {"Created", "Ready", "Restored"} <= reasons
+        log = operator.log()
+        assert "Forbidden" not in log and " 403" not in log, log[-3000:]
     finally:
-        if created:
-            kubectl("delete", "namespace", "pizza-system", "--wait=false")
+        operator.stop()

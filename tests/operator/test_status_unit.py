@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
+from pizza_operator.builders.naming import Component
 from pizza_operator.status import Observed, build_status, condition, observe
 from pizza_operator.validation import find_problems, resolve_image
 
@@ -14,10 +15,11 @@ pytestmark = pytest.mark.unit
 READY = Observed(desired=2, ready=2, updated=2, total=2, current=True, exists=True)
 
 
-def _observed(**overrides: Observed) -> dict[str, Observed]:
-    base = {"primary": READY, "fallback": READY, "router": READY}
-    base.update(overrides)
-    return base  # type: ignore[return-value]
+def _observed(**overrides: Observed) -> dict[Component, Observed]:
+    base: dict[Component, Observed] = {"primary": READY, "fallback": READY, "router": READY}
+    for key, value in overrides.items():
+        base[cast(Component, key)] = value
+    return base
 
 
 class TestObserve:

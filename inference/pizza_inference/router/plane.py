@@ -84,8 +84,8 @@ class RouterPlane:
     def session(self) -> aiohttp.ClientSession:
         """The pooled HTTP client to the model servers (created on first use, in the event loop).
 
-        aiohttp rather than httpx: measured on this project's 2-CPU machine, forwarding one upload
-        cost about 1 ms of CPU with aiohttp and about 3.3 ms with httpx (bench/inference/README.md).
+        aiohttp rather than httpx: on this project's 2-CPU machine, forwarding one upload cost
+        about 1 ms of CPU with aiohttp and about 3 ms with httpx (bench/inference/client_cpu.py).
         """
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
