@@ -34,6 +34,7 @@ stop_operator() {
 }
 
 if [[ "${1:-up}" == "down" ]]; then
+  bash hack/demo-serving.sh down
   stop_operator
   exit 0
 fi
@@ -79,6 +80,8 @@ step "what the operator built"
 step "events of the resource"
 "$KUBECTL" get events --field-selector involvedObject.name=pizza-classifier
 
+bash hack/demo-serving.sh
+
 cat <<MSG
 
 Try:
@@ -88,6 +91,6 @@ Try:
   curl -s localhost:$METRICS_PORT/metrics | grep pizza_operator_
   tail -f .cluster/operator.log
 
-Stop everything (the operator and the control plane):
+Stop everything (the servers, the operator and the control plane):
   make demo-down
 MSG
