@@ -138,7 +138,7 @@ def controller_manager_command(binary: Path, pki: Pki, kubeconfig: Path) -> list
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         f"--cluster-cidr={POD_CIDR}",
         "--use-service-account-credentials=true",
-        # the defaults (20 QPS, burst 30) throttle bursts of hundreds of Deployments on a local cluster
+        # the defaults (20 QPS, burst 30) throttle bursts of hundreds of Deployments
         "--kube-api-qps=200",
         "--kube-api-burst=400",
         "--concurrent-deployment-syncs=10",

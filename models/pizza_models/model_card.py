@@ -71,8 +71,9 @@ def cnn_card(results: dict[str, Any]) -> str:
         f"{training.get('val_accuracy', float('nan')):.4f}); softmax temperature "
         f"{training.get('temperature', float('nan')):.3f} fitted on validation and folded into "
         "the last layer",
-        f"- training time {training.get('training_seconds', '?')} s on this machine's CPU "
-        "(2 threads)",
+        f"- training time {training.get('training_seconds', '?')} s on CPU with "
+        f"{training.get('threads', '?')} torch thread(s) (data rendering "
+        f"{training.get('data_seconds', '?')} s more)",
         "- INT8: post-training static quantisation, eager `torch.ao.quantization`, engine "
         f"`{machine['quantized_engine']}`, per-channel weights, calibrated on "
         f"{training.get('calibration_images', '?')} training images (why this API: "
@@ -135,8 +136,10 @@ def primary_card(results: dict[str, Any]) -> str:
         f"{training.get('val_accuracy', float('nan')):.4f}); softmax temperature "
         f"{training.get('temperature', float('nan')):.3f} fitted on validation and folded into "
         "the classifier",
-        f"- training time {training.get('training_seconds', '?')} s on this machine's CPU "
-        "(2 threads)",
+        f"- trained on the first {training.get('train_per_class', '?')} training images of "
+        "each class",
+        f"- training time {training.get('training_seconds', '?')} s on CPU with "
+        f"{training.get('threads', '?')} torch thread(s)",
         "",
         f"## Test split ({EVAL_COMMAND})",
         f"- {_summary(report)}",

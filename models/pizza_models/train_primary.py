@@ -32,7 +32,7 @@ PRIMARY_INPUT_SIZE = 64
 
 @dataclass(frozen=True)
 class PrimaryTrainConfig:
-    epochs: int = 8
+    epochs: int = 12
     train_per_class: int = 1500  # the first N training images of each class
     batch_size: int = 64
     learning_rate: float = 2e-3

@@ -42,4 +42,5 @@ class MicroPizzaNet(nn.Module):
         return torch.flatten(self.pool(self.block2(self.block1(x))), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.features(x)))
+        logits: torch.Tensor = self.classifier(self.dropout(self.features(x)))
+        return logits
