@@ -9,7 +9,7 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 venv: .venv/.stamp  ## Python virtual environment in .venv with the project installed (editable)
-.venv/.stamp: pyproject.toml hack/setup-venv.sh
+.venv/.stamp: pyproject.toml hack/setup-venv.sh hack/constraints.txt
 	@bash hack/setup-venv.sh
 
 binaries:  ## build etcd, kube-apiserver, controller-manager, scheduler, kwok, helm into .bin/ (cached)

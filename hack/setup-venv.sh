@@ -9,7 +9,7 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 echo "==> installing Python packages into .venv (first time: torch is ~1 GB with its CUDA libraries)"
 .venv/bin/python -m pip install --progress-bar off -q --upgrade pip
-.venv/bin/python -m pip install --progress-bar off -e '.[dev]'  | grep -v -E '^(Requirement already satisfied|  Using cached)' || true
+.venv/bin/python -m pip install --progress-bar off -c hack/constraints.txt -e '.[dev]'  | sed -E '/^(Requirement already satisfied|  Using cached)/d'
 .venv/bin/python - <<'PY'
 import importlib.metadata as md
 names = ("torch", "transformers", "kopf", "fastapi", "kubernetes")
