@@ -17,6 +17,7 @@ from pizza_operator.reconcile import Reconciler
 
 RESYNC_SECONDS = float(os.environ.get("PIZZA_OPERATOR_RESYNC_SECONDS", "60"))
 PEERING_LIFETIME = int(os.environ.get("PIZZA_OPERATOR_PEERING_LIFETIME", "60"))
+WORKERS = int(os.environ.get("PIZZA_OPERATOR_WORKERS", "8"))  # threads running reconciles
 OWNED = {"app.kubernetes.io/managed-by": MANAGER}
 
 
@@ -34,7 +35,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.enabled = False
     settings.peering.lifetime = PEERING_LIFETIME
-    settings.execution.max_workers = 8
+    settings.execution.max_workers = WORKERS
     settings.watching.server_timeout = 300
 
 
