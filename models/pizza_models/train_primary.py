@@ -33,7 +33,7 @@ PRIMARY_INPUT_SIZE = 64
 @dataclass(frozen=True)
 class PrimaryTrainConfig:
     epochs: int = 12
-    train_per_class: int = 1500  # the first N training images of each class
+    train_per_class: int = 2500  # the whole training split (2500 per class)
     batch_size: int = 64
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
