@@ -18,6 +18,7 @@ from torch import nn
 
 from pizza_models.augment import random_dihedral
 from pizza_models.dataset import Split
+from pizza_models.history import history_summary
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,7 @@ class CNNTrainResult:
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        best = max(self.history, key=lambda h: h["val_accuracy"])
-        return {
-            "epochs": len(self.history),
-            "best_epoch": int(best["epoch"]),
-            "val_accuracy": best["val_accuracy"],
-            "temperature": self.temperature,
-            "training_seconds": round(self.seconds, 1),
-        }
+        return history_summary(self.history, self.temperature, self.seconds)
 
 
 def to_tensor(split: Split, norm: Normalization) -> torch.Tensor:

@@ -23,6 +23,7 @@ from transformers import (
 
 from pizza_models.augment import random_dihedral
 from pizza_models.dataset import Split
+from pizza_models.history import history_summary
 from pizza_models.train_cnn import fit_temperature
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,7 @@ class PrimaryTrainResult:
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
-        best = max(self.history, key=lambda h: h["val_accuracy"])
-        return {
-            "epochs": len(self.history),
-            "best_epoch": int(best["epoch"]),
-            "val_accuracy": best["val_accuracy"],
-            "temperature": self.temperature,
-            "training_seconds": round(self.seconds, 1),
-        }
+        return history_summary(self.history, self.temperature, self.seconds)
 
 
 def build_model(config: PrimaryTrainConfig) -> ConvNextForImageClassification:
