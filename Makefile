@@ -44,8 +44,7 @@ demo-down:  ## stop what the demo started: the operator, then the control plane
 	@$(MAKE) --no-print-directory cluster-down
 
 models: venv  ## regenerate the data set and retrain the shipped models (as they were trained)
-	@$(PY) -m pizza_models.train_all --only cnn --threads 1 --skip-eval
-	@$(PY) -m pizza_models.train_all --only primary --threads 2
+	@$(PY) -m pizza_models.train_all
 
 eval: venv  ## evaluate the shipped models on the held-out test split
 	@$(PY) -m pizza_models.evaluate

@@ -36,6 +36,21 @@ def service_of(request: Request) -> InferenceService:
     return service
 
 
+async def _classify(
+    request: Request,
+    file: UploadFile,
+    target: Target,
+    return_probabilities: bool,
+    ab_test_group: str | None = None,
+) -> ClassifyResponse:
+    """The one path of every prior classify endpoint: read, classify, shape the response."""
+    upload = await read_upload(file)
+    prediction = await service_of(request).classify(
+        upload, target=target, ab_test_group=ab_test_group
+    )
+    return ClassifyResponse.from_prediction(prediction, return_probabilities=return_probabilities)
+
+
 def build_prior_router() -> APIRouter:
     router = APIRouter(tags=["pizza"])
 
@@ -48,39 +63,23 @@ def build_prior_router() -> APIRouter:
         ab_test_group: ABGroup = None,
     ) -> ClassifyResponse:
         """Classifies a pizza image (the router: primary, with per-request fallback)."""
-        upload = await read_upload(file)
         group = ab_test_group.upper() if ab_test_group else None
         target = Target.AUTO if use_spatial else Target.FALLBACK
-        prediction = await service_of(request).classify(upload, target=target, ab_test_group=group)
-        return ClassifyResponse.from_prediction(
-            prediction, return_probabilities=return_probabilities
-        )
+        return await _classify(request, file, target, return_probabilities, group)
 
     @router.post("/predict/spatial", response_model=ClassifyResponse, responses=ERRORS)
     async def predict_spatial(
         request: Request, file: ImageFile, return_probabilities: ReturnProbabilities = True
     ) -> ClassifyResponse:
         """Asks for the primary model (the router still falls back per request and says so)."""
-        upload = await read_upload(file)
-        prediction = await service_of(request).classify(
-            upload, target=Target.PRIMARY, ab_test_group=None
-        )
-        return ClassifyResponse.from_prediction(
-            prediction, return_probabilities=return_probabilities
-        )
+        return await _classify(request, file, Target.PRIMARY, return_probabilities)
 
     @router.post("/predict/standard", response_model=ClassifyResponse, responses=ERRORS)
     async def predict_standard(
         request: Request, file: ImageFile, return_probabilities: ReturnProbabilities = True
     ) -> ClassifyResponse:
         """Asks for the fallback (standard CNN) model."""
-        upload = await read_upload(file)
-        prediction = await service_of(request).classify(
-            upload, target=Target.FALLBACK, ab_test_group=None
-        )
-        return ClassifyResponse.from_prediction(
-            prediction, return_probabilities=return_probabilities
-        )
+        return await _classify(request, file, Target.FALLBACK, return_probabilities)
 
     @router.get(
         "/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}}
