@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 from pizza_operator.api.v1alpha1 import AnalysisSpec
 from pizza_operator.rollback import (
@@ -111,17 +114,18 @@ GOOD = Revision(2, "b2", "Good")
 OLD_GOOD = Revision(1, "a1", "Good")
 
 
-def _state(**overrides: object) -> LadderState:
-    fields: dict[str, object] = {
-        "mode": "primary",
-        "primary_failures": 3,
-        "fallback_failures": 0,
-        "failure_threshold": 3,
-        "current": NEW,
-        "history": (OLD_GOOD, GOOD, NEW),
-    }
-    fields.update(overrides)
-    return LadderState(**fields)  # type: ignore[arg-type]
+BASE = LadderState(
+    mode="primary",
+    primary_failures=3,
+    fallback_failures=0,
+    failure_threshold=3,
+    current=NEW,
+    history=(OLD_GOOD, GOOD, NEW),
+)
+
+
+def _state(**overrides: Any) -> LadderState:
+    return replace(BASE, **overrides)
 
 
 class TestLadder:

@@ -13,7 +13,8 @@ from typing import Literal
 from pizza_operator.api.v1alpha1 import AnalysisSpec
 
 Verdict = Literal["Healthy", "Failed", "Inconclusive"]
-Component = Literal["primary", "fallback"]
+# The components the analysis judges (the router is judged through them, not on its own).
+AnalysedComponent = Literal["primary", "fallback"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Thresholds:
 class Check:
     """The outcome of one check: the verdict, why, and the values it saw."""
 
-    component: Component
+    component: AnalysedComponent
     verdict: Verdict
     reasons: tuple[str, ...]
     values: dict[str, float | None] = field(default_factory=dict)
@@ -100,7 +101,7 @@ def _metric_outcome(metrics: MetricSignals, limits: Thresholds) -> tuple[Verdict
 
 
 def judge(
-    component: Component, kube: KubeSignals, metrics: MetricSignals, limits: Thresholds
+    component: AnalysedComponent, kube: KubeSignals, metrics: MetricSignals, limits: Thresholds
 ) -> Check:
     """Failed if any signal fails; Inconclusive if nothing failed but metrics gave no verdict."""
     values: dict[str, float | None] = {
