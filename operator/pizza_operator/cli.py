@@ -16,7 +16,7 @@ import time
 import kopf
 from prometheus_client import start_http_server
 
-from pizza_operator.config import DEFAULT_IMAGE, DEFAULT_RESYNC_SECONDS, OperatorConfig
+from pizza_operator.config import CPU_IMAGE, DEFAULT_RESYNC_SECONDS, GPU_IMAGE, OperatorConfig
 from pizza_operator.kube import Kube, load_config
 
 PRIORITY_EPOCH = 10**13  # milliseconds; older operators get higher priorities
@@ -56,9 +56,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--metrics-port", type=int, default=9090, help="0 disables /metrics")
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     parser.add_argument(
+        "--cpu-image",
+        default=os.environ.get("PIZZA_CPU_IMAGE", CPU_IMAGE),
+        help="light server image (ONNX Runtime, no torch): the router and onnx models",
+    )
+    parser.add_argument(
+        "--gpu-image",
+        default=os.environ.get("PIZZA_GPU_IMAGE", GPU_IMAGE),
+        help="torch server image: models with backends cnn, vlm and image-classifier",
+    )
+    parser.add_argument(
         "--default-image",
-        default=os.environ.get("PIZZA_DEFAULT_IMAGE", DEFAULT_IMAGE),
-        help="inference image for resources without spec.image",
+        default=os.environ.get("PIZZA_DEFAULT_IMAGE", ""),
+        help="one image for every component (overrides --cpu-image and --gpu-image); "
+        "a resource's spec.image overrides all three",
     )
     parser.add_argument(
         "--resync-seconds",
@@ -97,6 +108,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.metrics_port:
         start_http_server(args.metrics_port)
     config = OperatorConfig(
+        cpu_image=args.cpu_image,
+        gpu_image=args.gpu_image,
         default_image=args.default_image,
         resync_seconds=args.resync_seconds,
         full_resync_seconds=args.full_resync_seconds,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-DEFAULT_IMAGE = "pizza-operator:0.1.0"
+CPU_IMAGE = "pizza-serve-cpu:0.1.0"
+"""The light server (ONNX Runtime, no torch): the router and models with backend onnx."""
+GPU_IMAGE = "pizza-serve-gpu:0.1.0"
+"""The torch + transformers server: models with backends cnn, vlm and image-classifier."""
 DEFAULT_RESYNC_SECONDS = 60.0
 
 
@@ -12,7 +15,9 @@ DEFAULT_RESYNC_SECONDS = 60.0
 class OperatorConfig:
     """What the reconcile loop needs to know beyond the resource itself."""
 
-    default_image: str = DEFAULT_IMAGE
+    cpu_image: str = CPU_IMAGE
+    gpu_image: str = GPU_IMAGE
+    default_image: str = ""  # one image for every component; overrides cpu_image and gpu_image
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
     full_resync_seconds: float = 600.0  # re-apply unchanged children at least this often
     status_coalesce_seconds: float = 0.3  # child events within this window: one status refresh

@@ -28,7 +28,7 @@ from pizza_operator.config import OperatorConfig
 from pizza_operator.kube import Kube, now_rfc3339
 from pizza_operator.refresher import Coalescer
 from pizza_operator.status import Observed, build_status, condition, observe
-from pizza_operator.validation import find_problems, resolve_image
+from pizza_operator.validation import find_problems, resolve_images
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ class Reconciler:
     def _converge(self, pmd: PizzaModelDeployment, force: bool) -> Outcome:
         ns, name = pmd.metadata.namespace, pmd.metadata.name
         mode: Mode = pmd.status.mode or "primary"
-        problems = find_problems(pmd, self.config.default_image)
-        children = build_children(pmd, resolve_image(pmd, self.config.default_image), mode)
+        problems = find_problems(pmd, self.config)
+        children = build_children(pmd, resolve_images(pmd, self.config), mode)
         owner = _owner(pmd)
         kopf.append_owner_reference(children, owner=kopf.Body(owner))  # type: ignore[arg-type]
         last_ready = condition(pmd.status, "Ready")

@@ -16,9 +16,11 @@ from pizza_operator.builders import (
     build_router_deployment,
     build_router_service,
 )
+from pizza_operator.builders.naming import Component
 
 pytestmark = pytest.mark.unit
 IMAGE = "registry.example/pizza:1"
+IMAGES: dict[Component, str] = {"primary": IMAGE, "fallback": IMAGE, "router": IMAGE}
 
 
 def _env(deployment: dict[str, Any]) -> dict[str, str]:
@@ -213,11 +215,11 @@ class TestBuildPdbs:
 
 class TestBuildChildren:
     def test_every_child_is_namespaced_and_labelled(self, pmd: PizzaModelDeployment) -> None:
-        children = build_children(pmd, IMAGE, "primary")
+        children = build_children(pmd, IMAGES, "primary")
         assert len(children) == 8
         for child in children:
             assert child["metadata"]["namespace"] == "pizzas"
             assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pizza-operator"
 
     def test_pure(self, pmd: PizzaModelDeployment) -> None:
-        assert build_children(pmd, IMAGE, "primary") == build_children(pmd, IMAGE, "primary")
+        assert build_children(pmd, IMAGES, "primary") == build_children(pmd, IMAGES, "primary")

@@ -7,12 +7,15 @@ from typing import Any, cast
 import pytest
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 from pizza_operator.builders.naming import Component
+from pizza_operator.config import OperatorConfig
 from pizza_operator.status import Observed, build_status, condition, observe
-from pizza_operator.validation import find_problems, resolve_image
+from pizza_operator.validation import find_problems, resolve_images
 
 pytestmark = pytest.mark.unit
 
 READY = Observed(desired=2, ready=2, updated=2, total=2, current=True, exists=True)
+
+CONFIG = OperatorConfig(cpu_image="cpu:1", gpu_image="gpu:1")
 
 
 def _observed(**overrides: Observed) -> dict[Component, Observed]:
@@ -100,23 +103,49 @@ class TestBuildStatus:
 
 class TestFindProblems:
     def test_sample_is_fine(self, pmd: PizzaModelDeployment) -> None:
-        assert find_problems(pmd, "img") == []
+        assert find_problems(pmd, CONFIG) == []
 
     def test_no_image_anywhere(self, pmd: PizzaModelDeployment) -> None:
-        assert resolve_image(pmd, "") == ""
-        assert any(p.startswith("spec.image") for p in find_problems(pmd, ""))
+        config = OperatorConfig(cpu_image="", gpu_image="")
+        assert set(resolve_images(pmd, config).values()) == {""}
+        problems = find_problems(pmd, config)
+        assert len(problems) == 3
+        assert all(p.startswith("spec.image") for p in problems)
+
+
+class TestResolveImages:
+    def test_light_image_for_router_and_onnx_models(self, body: dict[str, Any]) -> None:
+        body["spec"]["fallback"]["model"]["backend"] = "onnx"
+        images = resolve_images(PizzaModelDeployment.from_body(body), CONFIG)
+        assert images == {"primary": "gpu:1", "fallback": "cpu:1", "router": "cpu:1"}
+
+    def test_torch_image_for_torch_backends(self, body: dict[str, Any]) -> None:
+        body["spec"]["primary"]["model"]["backend"] = "image-classifier"
+        body["spec"]["fallback"]["model"]["backend"] = "cnn"
+        images = resolve_images(PizzaModelDeployment.from_body(body), CONFIG)
+        assert images["primary"] == images["fallback"] == "gpu:1"
+
+    def test_operator_default_image_overrides_both(self, pmd: PizzaModelDeployment) -> None:
+        config = OperatorConfig(cpu_image="cpu:1", gpu_image="gpu:1", default_image="one:1")
+        assert set(resolve_images(pmd, config).values()) == {"one:1"}
+
+    def test_spec_image_overrides_everything(self, body: dict[str, Any]) -> None:
+        body["spec"]["image"] = "mine:2"
+        config = OperatorConfig(default_image="one:1")
+        images = resolve_images(PizzaModelDeployment.from_body(body), config)
+        assert set(images.values()) == {"mine:2"}
 
     def test_request_above_limit(self, body: dict[str, Any]) -> None:
         body["spec"]["fallback"]["resources"] = {
             "requests": {"memory": "2Gi"},
             "limits": {"memory": "1Gi"},
         }
-        problems = find_problems(PizzaModelDeployment.from_body(body), "img")
+        problems = find_problems(PizzaModelDeployment.from_body(body), CONFIG)
         assert problems == [
             "spec.fallback.resources.requests.memory: request '2Gi' exceeds limit '1Gi'"
         ]
 
     def test_gpu_in_primary_resources(self, body: dict[str, Any]) -> None:
         body["spec"]["primary"]["resources"]["limits"]["nvidia.com/gpu"] = 1
-        problems = find_problems(PizzaModelDeployment.from_body(body), "img")
+        problems = find_problems(PizzaModelDeployment.from_body(body), CONFIG)
         assert problems == ["spec.primary.resources: set nvidia.com/gpu with spec.primary.gpu"]

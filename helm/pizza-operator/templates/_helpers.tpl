@@ -42,6 +42,16 @@ app.kubernetes.io/component: operator
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/* Light inference image (ONNX Runtime, no torch): router and onnx models. */}}
+{{- define "pizza-operator.cpuImage" -}}
+{{- default (printf "pizza-serve-cpu:%s" .Chart.AppVersion) .Values.operator.cpuImage }}
+{{- end }}
+
+{{/* Torch inference image: models with backends cnn, vlm and image-classifier. */}}
+{{- define "pizza-operator.gpuImage" -}}
+{{- default (printf "pizza-serve-gpu:%s" .Chart.AppVersion) .Values.operator.gpuImage }}
+{{- end }}
+
 {{/* Restricted container security context. */}}
 {{- define "pizza-operator.containerSecurityContext" -}}
 allowPrivilegeEscalation: false

@@ -20,7 +20,7 @@ PLURAL = "pizzamodeldeployments"
 SINGULAR = "pizzamodeldeployment"
 SHORT_NAMES = ["pmd"]
 
-Backend = Literal["cnn", "vlm", "image-classifier"]
+Backend = Literal["cnn", "vlm", "image-classifier", "onnx"]
 Precision = Literal["float32", "float16", "bfloat16", "int8"]
 Mode = Literal["primary", "stable", "emergency"]
 ConditionStatus = Literal["True", "False", "Unknown"]
@@ -62,8 +62,9 @@ class ModelRef(ApiModel):
         description="Model name reported by the server (PIZZA_MODEL_NAME), e.g. spatial-mllm.",
     )
     backend: Backend = Field(
-        description="Model backend: cnn (MicroPizzaNet), vlm (vision-language model) or "
-        "image-classifier (a transformers image classifier)."
+        description="Model backend: cnn (MicroPizzaNet on torch), vlm (vision-language model), "
+        "image-classifier (a transformers image classifier) or onnx (an exported classifier on "
+        "ONNX Runtime, served by the light CPU image without torch)."
     )
     source: str = Field(
         min_length=1,
@@ -88,14 +89,15 @@ class ModelRef(ApiModel):
     precision: Precision = Field(
         default="float32",
         description="Numeric precision the weights are served in: float32, float16, bfloat16 "
-        "or int8 (int8 only with the cnn backend).",
+        "or int8 (int8 only with the cnn and onnx backends).",
     )
 
 
 MODEL_RULES: list[JsonValue] = [
     {
-        "rule": "!has(self.precision) || self.precision != 'int8' || self.backend == 'cnn'",
-        "message": "precision int8 is only available with backend cnn",
+        "rule": "!has(self.precision) || self.precision != 'int8' || "
+        "self.backend in ['cnn', 'onnx']",
+        "message": "precision int8 is only available with backends cnn and onnx",
         "fieldPath": ".precision",
     }
 ]
@@ -236,6 +238,12 @@ class RouterSpec(ApiModel):
         ),
         description="CPU and memory of each router pod.",
     )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node labels the router pods must run on."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, description="Tolerations of the router pods."
+    )
 
 
 class PrometheusRef(ApiModel):
@@ -335,7 +343,9 @@ class PizzaModelDeploymentSpec(ApiModel):
     image: str | None = Field(
         default=None,
         max_length=512,
-        description="Inference server image; empty uses the operator's --default-image.",
+        description="Inference server image for every component; empty lets the operator "
+        "choose per component (--cpu-image for the router and onnx models, --gpu-image for "
+        "the torch backends).",
     )
     primary: PrimarySpec = Field(description="The GPU primary (vision-language model).")
     fallback: FallbackSpec = Field(description="The CPU fallback (INT8 CNN).")

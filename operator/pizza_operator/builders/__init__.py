@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
@@ -11,6 +12,7 @@ from pizza_operator.builders.deployments import (
     build_router_deployment,
 )
 from pizza_operator.builders.disruption import build_pdbs
+from pizza_operator.builders.naming import Component
 from pizza_operator.builders.services import (
     build_fallback_service,
     build_primary_service,
@@ -29,14 +31,16 @@ __all__ = [
 ]
 
 
-def build_children(pmd: PizzaModelDeployment, image: str, mode: Mode) -> list[dict[str, Any]]:
+def build_children(
+    pmd: PizzaModelDeployment, images: Mapping[Component, str], mode: Mode
+) -> list[dict[str, Any]]:
     """Every child the resource should own right now, in apply order (Services first)."""
     return [
         build_primary_service(pmd),
         build_fallback_service(pmd),
         build_router_service(pmd),
-        build_primary_deployment(pmd, image, mode),
-        build_fallback_deployment(pmd, image, mode),
-        build_router_deployment(pmd, image, mode),
+        build_primary_deployment(pmd, images["primary"], mode),
+        build_fallback_deployment(pmd, images["fallback"], mode),
+        build_router_deployment(pmd, images["router"], mode),
         *build_pdbs(pmd, mode),
     ]

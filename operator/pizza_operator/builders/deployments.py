@@ -116,6 +116,8 @@ def build_router_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) -
         args=["router"],
         env=env,
         resources=resources_dict(router.resources),
+        node_selector=router.node_selector,
+        tolerations=tolerations_list(router.tolerations),
     )
     template["spec"]["topologySpreadConstraints"] = [_spread(pmd, "router")]
     return _deployment(
