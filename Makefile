@@ -15,7 +15,7 @@ venv: .venv/.stamp  ## Python virtual environment in .venv with the project inst
 binaries:  ## build etcd, kube-apiserver, controller-manager, scheduler, kwok, helm into .bin/ (cached)
 	@bash hack/build-binaries.sh
 
-system-deps:  ## Debian packages the tests use (promtool, prometheus); needs root, skipped otherwise
+system-deps:  ## Debian packages: prometheus, containerd, runc, CNI plugins, buildah, debootstrap... (root; skipped otherwise)
 	@bash hack/install-system-deps.sh
 
 cluster-up: venv binaries  ## start the local control plane in the background; kubeconfig in .cluster/kubeconfig
