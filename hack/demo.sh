@@ -1,96 +1,132 @@
 #!/usr/bin/env bash
-# `make demo`: local control plane, CRDs + RBAC, the operator as a local background process,
-# the sample PizzaModelDeployment until Ready. `make demo-down` (= `hack/demo.sh down` and
-# `make cluster-down`) stops the operator and the control plane.
+# `make demo`: the whole product on the local cluster's real nodes, nothing on the host but the
+# cluster itself.
+#   1. the local cluster with two real nodes (a GPU-role and a CPU-role kubelet, each with its own
+#      containerd) beside the kwok nodes (make cluster-up);
+#   2. the images, built with buildah and imported into the nodes (make images);
+#   3. the operator installed by Helm (two replicas, one active through peering) in a namespace
+#      enforcing Pod Security "restricted", then `helm test`;
+#   4. the local sample PizzaModelDeployment until Ready, every pod running on a real node;
+#   5. fresh pizza images classified through the router's Service;
+#   6. the primary's container frozen (SIGSTOP on its processes): the same requests answered by the
+#      fallback, with fallback_reason; then the primary thawed.
+# `make demo-down` (= `hack/demo.sh down` then `make cluster-down`) removes all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 export PATH="$ROOT/.bin:$ROOT/.venv/bin:$PATH"
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
-PID_FILE="$ROOT/.cluster/operator.pid"
-LOG_FILE="$ROOT/.cluster/operator.log"
-METRICS_PORT="${OPERATOR_METRICS_PORT:-9090}"
-LIVENESS_PORT="${OPERATOR_LIVENESS_PORT:-8080}"
-KUBECTL="${KUBECTL:-kubectl}"
+PY="$ROOT/.venv/bin/python"
+OPERATOR_NS=pizza-system
+APP_NS=pizza-demo
+RELEASE=pizza-operator
+SAMPLE=manifests/samples/pizza-classifier-local.yaml
+WORK="$ROOT/.cluster/demo"
+T0=$(date +%s.%N)
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step() { printf '\n\033[1m==> [%5.1f s] %s\033[0m\n' "$(elapsed)" "$*"; }
+elapsed() { awk -v s="$T0" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 
-operator_running() {
-  [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
-}
-
-stop_operator() {
-  if operator_running; then
-    local pid
-    pid="$(cat "$PID_FILE")"
-    step "stopping the operator (pid $pid)"
-    kill -TERM "$pid"
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  else
-    echo "operator not running"
-  fi
-  rm -f "$PID_FILE"
+restricted_namespace() {  # restricted_namespace NAME
+  kubectl create namespace "$1" --dry-run=client -o yaml |
+    kubectl label --local -f - -o yaml \
+      pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/enforce-version=latest |
+    kubectl apply -f - >/dev/null
+  echo "namespace $1 enforces Pod Security restricted"
 }
 
 if [[ "${1:-up}" == "down" ]]; then
-  bash hack/demo-serving.sh down
-  stop_operator
+  if [[ -f "$KUBECONFIG" ]] && kubectl get --raw /readyz >/dev/null 2>&1; then
+    kubectl delete namespace "$APP_NS" --ignore-not-found --wait=true --timeout=60s || true
+    helm uninstall "$RELEASE" -n "$OPERATOR_NS" --wait --timeout 60s 2>/dev/null || true
+  fi
   exit 0
 fi
 
-step "starting the local control plane (make cluster-up; the first build of the binaries takes long)"
+step "local cluster with real nodes (make cluster-up; the first build of the binaries takes long)"
 make --no-print-directory cluster-up
-"$KUBECTL" get nodes -o wide
+kubectl get nodes -L node-role.pizza.ai/gpu,pizza.ai/real-node
 
-step "installing the CRDs (crds/)"
-"$KUBECTL" apply --server-side --force-conflicts -f crds/
-"$KUBECTL" wait --for=condition=Established crd/pizzamodeldeployments.pizza.ai --timeout=60s
+step "images (make images: buildah, no registry; imported into the real nodes)"
+make --no-print-directory images
 
-step "applying the operator's RBAC (manifests/rbac.yaml; the local operator uses the admin kubeconfig)"
-"$KUBECTL" apply -f manifests/rbac.yaml
+step "the operator, installed by Helm into $OPERATOR_NS"
+restricted_namespace "$OPERATOR_NS"
+helm upgrade --install "$RELEASE" helm/pizza-operator -n "$OPERATOR_NS" --wait --timeout 180s
+kubectl -n "$OPERATOR_NS" get pods -o wide
 
-step "starting the operator in the background (log: .cluster/operator.log, pid: .cluster/operator.pid)"
-if operator_running; then
-  echo "already running (pid $(cat "$PID_FILE"))"
-else
-  nohup "$ROOT/.venv/bin/pizza-operator" \
-    --metrics-port "$METRICS_PORT" --liveness-port "$LIVENESS_PORT" \
-    --default-image pizza-operator:0.1.0 >"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
-  for _ in $(seq 1 60); do
-    if curl -fsS "http://127.0.0.1:$LIVENESS_PORT/healthz" >/dev/null 2>&1; then break; fi
-    operator_running || { echo "the operator exited; see $LOG_FILE"; tail -20 "$LOG_FILE"; exit 1; }
-    sleep 0.5
+step "helm test $RELEASE (the operator answers on its metrics Service)"
+helm test "$RELEASE" -n "$OPERATOR_NS" --timeout 120s
+
+step "the local sample ($SAMPLE) in $APP_NS, until Ready"
+restricted_namespace "$APP_NS"
+applied=$(date +%s.%N)
+kubectl -n "$APP_NS" apply -f "$SAMPLE"
+kubectl -n "$APP_NS" wait --for=condition=Ready pmd/pizza-classifier --timeout=300s
+awk -v s="$applied" -v e="$(date +%s.%N)" 'BEGIN { printf "Ready %.1f s after kubectl apply\n", e - s }'
+kubectl -n "$APP_NS" get pmd,deploy,svc
+kubectl -n "$APP_NS" get pods -o wide
+
+router_ip=$(kubectl -n "$APP_NS" get svc pizza-classifier -o jsonpath='{.spec.clusterIP}')
+router_port=$(kubectl -n "$APP_NS" get svc pizza-classifier -o jsonpath='{.spec.ports[0].port}')
+ROUTER="http://$router_ip:$router_port"
+
+classify() {  # classify FILE...
+  for image in "$@"; do
+    curl -sS --max-time 30 -F "file=@$image;type=image/png" "$ROUTER/classify" |
+      "$PY" -c '
+import json, sys
+r = json.load(sys.stdin)
+if "predicted_class" not in r:
+    print("  {:<26} -> error {}".format(sys.argv[1], r)); sys.exit(0)
+line = "  {:<26} -> {:<12} confidence {:.3f}  model_used={:<20} fallback_reason={}"
+print(line.format(sys.argv[1], r["predicted_class"], r["confidence"], r["model_used"], r.get("fallback_reason")))
+' "$(basename "$(dirname "$image")")/$(basename "$image")"
   done
-  echo "operator up (pid $(cat "$PID_FILE")), metrics on http://127.0.0.1:$METRICS_PORT/metrics"
-fi
+}
 
-step "applying the sample (manifests/samples/pizza-classifier.yaml)"
-"$KUBECTL" apply -f manifests/samples/pizza-classifier.yaml
+step "fresh pizza images (pizza-data generate --seed 777), classified through the router Service $ROUTER"
+rm -rf "$WORK/images"
+mkdir -p "$WORK"
+pizza-data generate --seed 777 --count 1 --out "$WORK/images" >/dev/null
+images=("$WORK"/images/*/*.png)
+first=$(elapsed)
+classify "${images[@]}"
+echo "first answer through the router at $first s into the demo"
 
-step "waiting for Ready (kubectl wait --for=condition=Ready pmd/pizza-classifier)"
-start=$(date +%s.%N)
-"$KUBECTL" wait --for=condition=Ready pmd/pizza-classifier --timeout=180s
-awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "Ready after %.1f s\n", e - s }'
+primary_pod=$(kubectl -n "$APP_NS" get pods -l app.kubernetes.io/component=primary \
+  -o jsonpath='{.items[0].metadata.name}')
+step "the primary hangs: SIGSTOP on every process of $primary_pod's container"
+"$PY" -m pizza_devcluster.freeze stop "$APP_NS/$primary_pod"
+trap '"$PY" -m pizza_devcluster.freeze cont "$APP_NS/$primary_pod" >/dev/null 2>&1 || true' EXIT
+classify "${images[@]}"
 
-step "what the operator built"
-"$KUBECTL" get pmd,deploy,svc,pdb,pods -o wide
+step "the primary thawed (SIGCONT): answers come from it again"
+"$PY" -m pizza_devcluster.freeze cont "$APP_NS/$primary_pod"
+trap - EXIT
+for _ in $(seq 1 30); do
+  curl -sS --max-time 5 "$ROUTER/status" 2>/dev/null | grep -q '"primary"' && break
+  sleep 1
+done
+classify "${images[@]:0:3}"
 
-step "events of the resource"
-"$KUBECTL" get events --field-selector involvedObject.name=pizza-classifier
+step "what the router counted (its /metrics)"
+router_pod=$(kubectl -n "$APP_NS" get pods -l app.kubernetes.io/component=router \
+  -o jsonpath='{.items[0].status.podIP}')
+curl -fsS "http://$router_pod:$router_port/metrics" | grep -E '^pizza_api_(fallback_total|requests_total)' | head -12 || true
 
-bash hack/demo-serving.sh
+step "done in $(elapsed) s; memory of the local cluster"
+"$PY" -m pizza_devcluster status --dir .cluster | tail -25 || true
 
 cat <<MSG
 
 Try:
   export KUBECONFIG=$KUBECONFIG
-  kubectl explain pmd.spec.primary.model
-  kubectl delete deploy pizza-classifier-fallback     # the operator brings it back
-  curl -s localhost:$METRICS_PORT/metrics | grep pizza_operator_
-  tail -f .cluster/operator.log
+  kubectl -n $APP_NS get pmd pizza-classifier -o yaml
+  kubectl -n $APP_NS get pods -o wide
+  curl -F file=@${images[0]} $ROUTER/classify
+  kubectl -n $OPERATOR_NS logs deploy/$RELEASE
 
-Stop everything (the servers, the operator and the control plane):
+Stop everything (the sample, the operator, the nodes and the control plane):
   make demo-down
 MSG
