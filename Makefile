@@ -12,7 +12,7 @@ venv: .venv/.stamp  ## Python virtual environment in .venv with the project inst
 .venv/.stamp: pyproject.toml hack/setup-venv.sh hack/constraints.txt
 	@bash hack/setup-venv.sh
 
-binaries:  ## build etcd, kube-apiserver, controller-manager, scheduler, kwok, helm into .bin/ (cached)
+binaries:  ## build the control plane, kwok, helm, kubelet, kube-proxy, kubectl, CoreDNS and pause into .bin/ (cached)
 	@bash hack/build-binaries.sh
 
 system-deps:  ## Debian packages: prometheus, containerd, runc, CNI plugins, buildah, debootstrap... (root; skipped otherwise)

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Builds the local control-plane binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok, helm) from the Go module proxy into .bin/, pinned by the go.mod files
-# under hack/tools/. A stamp keyed by those files makes a rerun free until a pin changes.
+# Builds the local cluster's binaries from the Go module proxy into .bin/, pinned by the go.mod
+# files under hack/tools/: the control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler), kwok, helm, the real nodes' agents (kubelet, kube-proxy of the same Kubernetes
+# release), kubectl of that release, a CoreDNS with only the plugins a local cluster needs (no
+# forward: it cannot send a query off the machine) and the pod sandbox's pause. A stamp keyed by
+# those files makes a rerun free until a pin changes.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -9,7 +12,7 @@ bin="$root/.bin"
 tools="$root/hack/tools"
 mkdir -p "$bin"
 
-key=$(cat "$tools"/*/go.mod "$tools"/*/go.sum "$0" | sha256sum | cut -c1-16)
+key=$(cat "$tools"/*/go.mod "$tools"/*/go.sum "$tools"/*/*.go "$0" 2>/dev/null | sha256sum | cut -c1-16)
 stamp="$bin/.stamp-$key"
 if [[ -f "$stamp" ]]; then
   echo "==> control-plane binaries up to date in .bin/ (stamp $key)"
@@ -32,9 +35,16 @@ build etcd go.etcd.io/etcd/server/v3 etcd
 build kubernetes k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$version_ldflags"
 build kubernetes k8s.io/kubernetes/cmd/kube-controller-manager kube-controller-manager "$version_ldflags"
 build kubernetes k8s.io/kubernetes/cmd/kube-scheduler kube-scheduler "$version_ldflags"
+build kubernetes k8s.io/kubernetes/cmd/kubelet kubelet "$version_ldflags"
+build kubernetes k8s.io/kubernetes/cmd/kube-proxy kube-proxy "$version_ldflags"
+build pause . pause
+build kubernetes k8s.io/kubernetes/cmd/kubectl kubectl "$version_ldflags"
 build kwok sigs.k8s.io/kwok/cmd/kwok kwok
 helm_version=$(awk '$1 == "require" && $2 == "helm.sh/helm/v3" {print $3}' "$tools/helm/go.mod")
 build helm helm.sh/helm/v3/cmd/helm helm "-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version"
+
+coredns_version=$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" {print $3}' "$tools/coredns/go.mod")
+build coredns . coredns "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$coredns_version"
 
 rm -f "$bin"/.stamp-*
 touch "$stamp"

@@ -1,10 +1,14 @@
 //go:build tools
 
-// Package tools pins the Kubernetes control-plane commands built by hack/build-binaries.sh.
+// Package tools pins the Kubernetes commands built by hack/build-binaries.sh: the control plane,
+// the node agents of the local real nodes (kubelet, kube-proxy) and the kubectl of the same release.
 package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )

@@ -1,0 +1,3 @@
+module github.com/pizza-operator/hack/tools/pause
+
+go 1.26
