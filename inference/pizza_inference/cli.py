@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="batch wait",
     )
+    _add(
+        model,
+        "--threads",
+        "PIZZA_THREADS",
+        type=int,
+        help="ONNX Runtime intra-op threads, backend onnx (unset: 1)",
+    )
     _add_listen(model)
 
     router = roles.add_parser("router", help="route to the primary, fall back per request")
@@ -155,6 +162,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ModelServerConfig | Route
                 port=int(args.port),
                 max_batch_size=int(args.max_batch_size),
                 batch_timeout_ms=float(args.batch_timeout_ms),
+                threads=None if args.threads is None else int(args.threads),
             )
         return RouterConfig(
             primary_url=args.primary,

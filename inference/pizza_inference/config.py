@@ -18,6 +18,12 @@ class ModelServerConfig:
     port: int = 8001
     max_batch_size: int = 32
     batch_timeout_ms: float = 2.0
+    threads: int | None = None
+    """ONNX Runtime intra-op threads (backend onnx); None: the backend's default."""
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
 
 
 @dataclass(frozen=True)

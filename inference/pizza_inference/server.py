@@ -29,7 +29,13 @@ def make_loader(config: ModelServerConfig) -> ModelBackend:
         path,
         config.precision,
     )
-    backend = create_backend(config.backend, path, precision=config.precision, device=config.device)
+    backend = create_backend(
+        config.backend,
+        path,
+        precision=config.precision,
+        device=config.device,
+        threads=config.threads,
+    )
     backend.load()
     return backend
 

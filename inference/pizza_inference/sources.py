@@ -115,8 +115,11 @@ def _resolve_hf(source: Source, timeout_s: float) -> Path:
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     try:
         from huggingface_hub import snapshot_download  # noqa: PLC0415
-    except ImportError as exc:  # pragma: no cover - transformers depends on it
-        raise SourceError(f"{source}: huggingface_hub is not installed") from exc
+    except ImportError as exc:  # the light image (extra cpu) has no hub client
+        raise SourceError(
+            f"{source}: huggingface_hub is not installed (the gpu extra brings it); serve"
+            " builtin://, pvc:// or file:// sources from the light image"
+        ) from exc
     try:
         folder = snapshot_download(
             repo_id=source.location, revision=source.revision, local_files_only=offline

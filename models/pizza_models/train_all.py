@@ -1,5 +1,6 @@
 """`make models`: render the data, train MicroPizzaNet (float32 + INT8) and the primary, save
-them into inference/pizza_inference/weights/, then evaluate them on the test split (`make eval`).
+them into inference/pizza_inference/weights/, export them to ONNX beside their weights
+(`pizza_models.export_onnx`), then evaluate them on the test split (`make eval`).
 
 Deterministic: fixed generator seeds and torch seeds. CPU only: one torch thread, two processes
 to render the data.
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from pizza_inference.cnn.checkpoint import save_cnn
 
-from pizza_models import evaluate
+from pizza_models import evaluate, export_onnx
 from pizza_models.dataset import DEFAULT_PER_CLASS, SPLIT_SEEDS, Split, load_split
 from pizza_models.paths import CNN_DIR, PRIMARY_DIR, TRAIN_COMMAND
 from pizza_models.train_cnn import CNNTrainConfig, train_micro_pizza_net
@@ -61,6 +62,8 @@ def train_all(
         torch.set_num_threads(primary_threads)
         _train_primary(train, val, primary_epochs, data)
     log.info("training done in %.1f s", time.perf_counter() - start)
+    torch.set_num_threads(1)
+    export_onnx.export_all(only, export_onnx.calibration_subset(train.images))
 
 
 def _train_cnn(

@@ -1,18 +1,21 @@
 """The one image preprocessing used by training, evaluation and serving of MicroPizzaNet.
 
 The prior system normalised differently in training and in serving; here every path calls
-`images_to_tensor` with the `Normalization` saved next to the weights.
+`images_to_nchw` (torch-free, what the `onnx` backend feeds ONNX Runtime) or `images_to_tensor`
+(the same array as a torch tensor) with the `Normalization` saved next to the weights.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 RESAMPLE = Image.Resampling.BILINEAR
 """PIL's bilinear filter (antialiased when downscaling)."""
@@ -72,14 +75,23 @@ def compute_normalization(images: Sequence[Image.Image], size: int) -> Normaliza
     )
 
 
-def images_to_tensor(
-    images: Sequence[Image.Image], norm: Normalization, size: int = 48
-) -> torch.Tensor:
-    """(N, 3, size, size) float32 tensor: RGB-converted, resized, normalised."""
+def images_to_nchw(images: Sequence[Image.Image], norm: Normalization, size: int) -> np.ndarray:
+    """(N, 3, size, size) contiguous float32 array: RGB-converted, resized, normalised."""
     if not images:
-        raise ValueError("images_to_tensor needs at least one image")
+        raise ValueError("images_to_nchw needs at least one image")
     array = images_to_array(images, size)
     mean = np.asarray(norm.mean, dtype=np.float32)
     std = np.asarray(norm.std, dtype=np.float32)
     array = (array - mean) / std
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2)))
+    return np.ascontiguousarray(array.transpose(0, 3, 1, 2))
+
+
+def images_to_tensor(
+    images: Sequence[Image.Image], norm: Normalization, size: int = 48
+) -> torch.Tensor:
+    """`images_to_nchw` as a torch tensor (torch is imported only here)."""
+    import torch  # noqa: PLC0415
+
+    if not images:
+        raise ValueError("images_to_tensor needs at least one image")
+    return torch.from_numpy(images_to_nchw(images, norm, size))
