@@ -20,6 +20,9 @@ pytestmark = pytest.mark.slow
         ("cnn", "builtin://micro-pizza-net", "int8"),
         ("cnn", "builtin://micro-pizza-net", "float32"),
         ("image-classifier", "builtin://pizza-convnext-tiny", "float32"),
+        ("onnx", "builtin://micro-pizza-net", "int8"),
+        ("onnx", "builtin://micro-pizza-net", "float32"),
+        ("onnx", "builtin://pizza-convnext-tiny", "float32"),
     ],
 )
 def test_builtin_weights_serve(backend: str, source: str, precision: str) -> None:
