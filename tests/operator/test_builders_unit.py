@@ -223,3 +223,23 @@ class TestBuildChildren:
 
     def test_pure(self, pmd: PizzaModelDeployment) -> None:
         assert build_children(pmd, IMAGES, "primary") == build_children(pmd, IMAGES, "primary")
+
+
+class TestPrimaryDevice:
+    @pytest.mark.parametrize(
+        ("backend", "gpu", "device"),
+        [
+            ("vlm", 1, "cuda"),
+            ("onnx", 1, "auto"),
+            ("onnx", 0, "cpu"),
+            ("image-classifier", 0, "cpu"),
+        ],
+    )
+    def test_device_env(self, body: dict[str, Any], backend: str, gpu: int, device: str) -> None:
+        body["spec"]["primary"]["model"]["backend"] = backend
+        body["spec"]["primary"]["model"]["precision"] = "float32"
+        body["spec"]["primary"]["gpu"] = gpu
+        env = _container(
+            build_primary_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
+        )["env"]
+        assert {"name": "PIZZA_DEVICE", "value": device} in env

@@ -62,7 +62,7 @@ def build_primary_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) 
         labels=labels(pmd, "primary"),
         image=image,
         args=["model"],
-        env=model_env(primary.model, "cuda" if primary.gpu > 0 else "cpu"),
+        env=model_env(primary.model, _primary_device(pmd)),
         resources=resources_dict(primary.resources, gpu),
         model=primary.model,
         startup_timeout_seconds=primary.startup_timeout_seconds,
@@ -71,6 +71,15 @@ def build_primary_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) 
     )
     strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
     return _deployment(pmd, "primary", desired_replicas(pmd, mode, "primary"), strategy, template)
+
+
+def _primary_device(pmd: PizzaModelDeployment) -> str:
+    """cuda for the torch backends on GPUs; onnx takes ONNX Runtime's CUDA provider where the
+    image has one (auto), else runs on CPU; no GPU asked: cpu."""
+    primary = pmd.spec.primary
+    if primary.gpu == 0:
+        return "cpu"
+    return "auto" if primary.model.backend == "onnx" else "cuda"
 
 
 def _zero_downtime() -> dict[str, Any]:
