@@ -1,6 +1,8 @@
 # pizza-operator: every target sets up what it needs (.venv, Go-built control-plane binaries).
 SHELL := /bin/bash
 PY := .venv/bin/python
+# make cluster-up REAL_NODES=0: kwok nodes only (real nodes need root and the Debian packages)
+REAL_NODES ?= 1
 export PATH := $(CURDIR)/.bin:$(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: help venv binaries system-deps cluster-up cluster-down test test-unit lint demo demo-down models eval bench clean
@@ -18,10 +20,10 @@ binaries:  ## build the control plane, kwok, helm, kubelet, kube-proxy, kubectl,
 system-deps:  ## Debian packages: prometheus, containerd, runc, CNI plugins, buildah, debootstrap... (root; skipped otherwise)
 	@bash hack/install-system-deps.sh
 
-cluster-up: venv binaries  ## start the local control plane in the background; kubeconfig in .cluster/kubeconfig
-	@$(PY) -m pizza_devcluster up --dir .cluster --background
+cluster-up: venv binaries  ## start the control plane and (REAL_NODES=1, the default; root only) two real nodes; kubeconfig in .cluster/kubeconfig
+	@$(PY) -m pizza_devcluster up --dir .cluster --background $(if $(filter 1,$(REAL_NODES)),--real-nodes)
 
-cluster-down:  ## stop the local control plane and every process it started
+cluster-down:  ## stop the cluster; with real nodes, clear the host of everything they put there
 	@if [ -x $(PY) ]; then $(PY) -m pizza_devcluster down --dir .cluster; fi
 
 test: venv binaries system-deps  ## run the whole test suite (starts its own control plane)

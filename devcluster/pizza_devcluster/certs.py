@@ -210,6 +210,8 @@ CLIENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "controller-manager": ("system:kube-controller-manager", ()),
     "scheduler": ("system:kube-scheduler", ()),
     "kwok": ("pizza-kwok", ("system:masters",)),
+    # the apiserver's client identity towards real kubelets (bound to system:kubelet-api-admin)
+    "apiserver-kubelet-client": ("pizza-apiserver-kubelet-client", ()),
 }
 
 

@@ -63,11 +63,13 @@ class LocalCluster:
         bin_dir: Path | None = None,
         nodes: Sequence[NodeSpec] = DEFAULT_NODES,
         start_timeout: float = 90.0,
+        real_kubelets: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.bin_dir = bin_dir
         self.nodes = tuple(nodes)
         self.start_timeout = start_timeout
+        self.real_kubelets = real_kubelets  # the apiserver gets its kubelet client flags
         self.kubeconfig = self.data_dir / "kubeconfig"
         self.context = CONTEXT
         self.ports: components.Ports | None = None
@@ -183,7 +185,13 @@ class LocalCluster:
         )
         self._spawn(
             "kube-apiserver",
-            components.apiserver_command(binaries.path("kube-apiserver"), pki, ports, admission),
+            components.apiserver_command(
+                binaries.path("kube-apiserver"),
+                pki,
+                ports,
+                admission,
+                real_kubelets=self.real_kubelets,
+            ),
         )
         self._admin = AdminClient(
             HOST, ports.apiserver, pki.ca_cert, pki.client_cert("admin"), pki.client_key("admin")

@@ -94,7 +94,13 @@ def etcd_command(binary: Path, data_dir: Path, ports: Ports) -> list[str]:
 
 
 def apiserver_command(
-    binary: Path, pki: Pki, ports: Ports, admission_config: Path, audit_policy: Path | None = None
+    binary: Path,
+    pki: Pki,
+    ports: Ports,
+    admission_config: Path,
+    audit_policy: Path | None = None,
+    *,
+    real_kubelets: bool = False,
 ) -> list[str]:
     argv = [
         str(binary),
@@ -123,6 +129,13 @@ def apiserver_command(
     ]
     if audit_policy is not None:
         argv.append(f"--audit-policy-file={audit_policy}")
+    if real_kubelets:  # logs/exec/port-forward to real kubelets: mutual TLS with our CA
+        argv += [
+            f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP",  # the bridge IP: no /etc/hosts
+        ]
     return argv
 
 

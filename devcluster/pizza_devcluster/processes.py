@@ -62,6 +62,10 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen is not None else None
+
     def check_running(self) -> None:
         """Raise ProcessExitedError with the tail of the log when the process has exited."""
         if self._popen is None:

@@ -28,14 +28,19 @@ class AdminClient:
         self._ssl.load_cert_chain(str(client_cert), str(client_key))
 
     def request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 5.0
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | list[Any] | None = None,
+        timeout: float = 5.0,
+        content_type: str = "application/json",
     ) -> tuple[int, str]:
         conn = http.client.HTTPSConnection(self.host, self.port, context=self._ssl, timeout=timeout)
         try:
             payload = json.dumps(body).encode() if body is not None else None
             headers = {"Accept": "application/json"}
             if payload is not None:
-                headers["Content-Type"] = "application/json"
+                headers["Content-Type"] = content_type
             conn.request(method, path, body=payload, headers=headers)
             response = conn.getresponse()
             return response.status, response.read().decode(errors="replace")
@@ -52,6 +57,19 @@ class AdminClient:
     def create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         status, text = self.request("POST", path, body)
         if status not in (200, 201):
+            raise ApiError(status, text)
+        data: dict[str, Any] = json.loads(text)
+        return data
+
+    def create_or_keep(self, path: str, body: dict[str, Any]) -> None:
+        """Create the object; one that already exists (409) is left as it is."""
+        status, text = self.request("POST", path, body)
+        if status not in (200, 201, 409):
+            raise ApiError(status, text)
+
+    def json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+        status, text = self.request("PATCH", path, ops, content_type="application/json-patch+json")
+        if status != 200:
             raise ApiError(status, text)
         data: dict[str, Any] = json.loads(text)
         return data

@@ -14,8 +14,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .binaries import find_binaries
 from .cluster import STATE_FILE, LocalCluster
+from .nodes import DEFAULT_NODES
 from .processes import pid_alive, rss_bytes, wait_gone
+from .realnode import cleanup
+from .realnode.cleanup import shim_pids
+from .realnode.layout import read_owner
+from .realnode.nodeset import STATE_FILE as REAL_STATE
+from .realnode.nodeset import RealNodeSet, read_real_state, simulated_nodes
 
 PID_FILE = "supervisor.pid"
 SUPERVISOR_LOG = "supervisor.log"
@@ -74,10 +81,14 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_foreground(data_dir: Path, timeout: float) -> int:
+def run_foreground(
+    data_dir: Path, timeout: float, real_nodes: bool = False, images_dir: Path | None = None
+) -> int:
     """Start the cluster, print how to use it, and keep it up until SIGTERM/SIGINT.
 
-    Returns 1 when a component dies on its own (everything else is stopped then).
+    With `real_nodes`, two real nodes (realnode/) start after the control plane and the kwok
+    nodes get the `pizza.ai/simulated` taint; their pieces are restarted when they die.
+    Returns 1 when a control-plane component dies on its own (everything else is stopped then).
     """
     data_dir = data_dir.resolve()
     state = read_state(data_dir)
@@ -90,10 +101,25 @@ def run_foreground(data_dir: Path, timeout: float) -> int:
     (data_dir / PID_FILE).write_text(f"{os.getpid()}\n")
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # SIGINT: even if inherited
         signal.signal(signum, _raise_keyboard_interrupt)  # as ignored (`cmd &` in a script)
-    cluster = LocalCluster(data_dir, start_timeout=timeout)
+    binaries = find_binaries()
+    nodes = (
+        RealNodeSet(data_dir, binaries.dir, images_dir.resolve() if images_dir else None)
+        if real_nodes
+        else None
+    )
+    cluster = LocalCluster(
+        data_dir,
+        nodes=simulated_nodes(DEFAULT_NODES) if real_nodes else DEFAULT_NODES,
+        start_timeout=timeout,
+        real_kubelets=real_nodes,
+    )
     started = time.monotonic()
     try:
+        if nodes is not None:
+            nodes.claim()
         cluster.start()
+        if nodes is not None:
+            nodes.start(cluster, timeout)
         print(
             f"cluster ready in {time.monotonic() - started:.1f} s: "
             f"export KUBECONFIG={cluster.kubeconfig}",
@@ -105,15 +131,21 @@ def run_foreground(data_dir: Path, timeout: float) -> int:
             if dead:
                 print(f"component(s) exited: {', '.join(dead)}; stopping", file=sys.stderr)
                 return 1
+            if nodes is not None:
+                nodes.supervise()
     except KeyboardInterrupt:
         return 0
     finally:
+        if nodes is not None:
+            nodes.stop()
         cluster.stop()
         with contextlib.suppress(OSError):
             (data_dir / PID_FILE).unlink()
 
 
-def start_background(data_dir: Path, timeout: float) -> float:
+def start_background(
+    data_dir: Path, timeout: float, real_nodes: bool = False, images_dir: Path | None = None
+) -> float:
     """Detach a supervisor (`up` in the foreground, new session) and wait until it is ready.
 
     Returns the seconds it took. Raises SupervisorError with the supervisor's log when it fails.
@@ -141,6 +173,8 @@ def start_background(data_dir: Path, timeout: float) -> float:
                 str(data_dir),
                 "--timeout",
                 str(timeout),
+                *(["--real-nodes"] if real_nodes else []),
+                *(["--images", str(images_dir.resolve())] if images_dir else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -155,12 +189,20 @@ def start_background(data_dir: Path, timeout: float) -> float:
                 f"its log ({log_path}):\n{_tail(log_path)}"
             )
         state = read_state(data_dir)
-        if state.ready and state.supervisor_pid == child.pid:
+        if (
+            state.ready
+            and state.supervisor_pid == child.pid
+            and (not real_nodes or _real_nodes_ready(data_dir))
+        ):
             return time.monotonic() - started
         if time.monotonic() > deadline:
             stop(data_dir)
             raise SupervisorError(f"the cluster was not ready in {timeout:.0f} s; see {log_path}")
         time.sleep(0.05)
+
+
+def _real_nodes_ready(data_dir: Path) -> bool:
+    return bool(read_real_state(data_dir).get("ready"))
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -192,6 +234,7 @@ def stop(data_dir: Path, timeout: float = 30.0) -> list[int]:
     leftovers = [
         pid for pid in state.pids.values() if pid_alive(pid) and _belongs_to(pid, data_dir)
     ]
+    _clean_real_nodes(data_dir)
     for pid in leftovers:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
@@ -201,6 +244,25 @@ def stop(data_dir: Path, timeout: float = 30.0) -> list[int]:
         with contextlib.suppress(OSError):
             (data_dir / name).unlink()
     return stopped
+
+
+def _clean_real_nodes(data_dir: Path) -> None:
+    """After the supervisor is gone: clear the host of a real-node set this dir owned (a
+    supervisor killed with SIGKILL cannot do it itself)."""
+    owner = read_owner()
+    ours = owner is not None and Path(owner.data_dir) == data_dir
+    if not ours and not (data_dir / REAL_STATE).exists():
+        return
+    if owner is not None and owner.alive() and not ours:
+        return  # another launcher's real nodes
+    kube_proxy = None
+    with contextlib.suppress(OSError):
+        kube_proxy = find_binaries().path("kube-proxy")
+    left = cleanup.clean(kube_proxy)
+    if left:
+        print(f"left on the host after cleanup: {left}", file=sys.stderr)
+    with contextlib.suppress(OSError):
+        (data_dir / REAL_STATE).unlink()
 
 
 def describe(data_dir: Path) -> tuple[bool, str]:
@@ -214,10 +276,17 @@ def describe(data_dir: Path) -> tuple[bool, str]:
         f"kubeconfig {state.kubeconfig}",
     ]
     total = 0
-    for name, pid in state.pids.items():
+    pids = {**state.pids, **read_real_state(data_dir.resolve()).get("pids", {})}
+    for name, pid in pids.items():
         rss = rss_bytes(pid)
         total += rss
         status = "running" if pid_alive(pid) else "EXITED"
         lines.append(f"  {name:<24} pid {pid:<8} {status:<8} rss {rss / 2**20:7.1f} MiB")
+    shims = shim_pids()
+    if shims:
+        rss = sum(rss_bytes(pid) for pid in shims)
+        total += rss
+        label = f"containerd shims ({len(shims)})"
+        lines.append(f"  {label:<24} {'':<21} rss {rss / 2**20:7.1f} MiB")
     lines.append(f"  {'total':<24} {'':<21} rss {total / 2**20:7.1f} MiB")
     return True, "\n".join(lines)
