@@ -7,12 +7,19 @@ Load with `pytest_plugins = ["pizza_devcluster.pytest_plugin"]`.
   the session. Refuses any kube context other than `pizza-local` and `kind-*`.
 - `kube_api` (session): a `kubernetes.client.ApiClient` for that cluster.
 - `test_namespace` (function): a fresh namespace enforcing Pod Security `restricted`.
+- `real_cluster` (session): a cluster WITH the two real nodes (`up --real-nodes`, detached
+  supervisor) in a temporary directory, images of `$PIZZA_IMAGES_DIR` or the checkout's
+  `.images/` imported; `.kubeconfig` is its kubeconfig. Mark tests that use it with
+  `requires_real_nodes`: they are skipped, with the reason, when not root or when the Debian
+  packages or node binaries are missing. Only one real-node set may exist on the machine: when
+  a live launcher owns one, the fixture fails and names that launcher's directory.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,8 +33,94 @@ from kubernetes import client, config
 from .binaries import BinariesMissingError, find_binaries
 from .cluster import LocalCluster
 from .kubeconfig import current_context, is_local_test_context
+from .realnode.host import TOUCHED_SYSCTLS, read_sysctl
+from .realnode.layout import read_owner
+from .supervisor import SupervisorError, start_background, stop
 
 USE_EXISTING_ENV = "USE_EXISTING_CLUSTER"
+IMAGES_ENV = "PIZZA_IMAGES_DIR"
+REAL_NODE_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables",
+                      "ip6tables", "conntrack", "socat", "ip", "mount")  # fmt: skip
+REAL_NODE_FILES = ("/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback")
+REAL_NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
+DEBIAN_PACKAGES = "containerd runc containernetworking-plugins iptables conntrack socat"
+
+
+def real_nodes_missing() -> str:
+    """Why real nodes cannot start here ("" when they can)."""
+    if os.geteuid() != 0:
+        return "real nodes need root (network, cgroups, mounts)"
+    missing = [c for c in REAL_NODE_COMMANDS if shutil.which(c) is None]
+    missing += [f for f in REAL_NODE_FILES if not Path(f).exists()]
+    if missing:
+        return f"missing {', '.join(missing)}: apt-get install {DEBIAN_PACKAGES}"
+    try:
+        bins = find_binaries()
+    except BinariesMissingError as error:
+        return str(error)
+    absent = [b for b in REAL_NODE_BINARIES if not os.access(bins.path(b), os.X_OK)]
+    if absent:
+        return f"node binaries {', '.join(absent)} missing in {bins.dir}: run `make binaries`"
+    return ""
+
+
+requires_real_nodes = pytest.mark.skipif(
+    bool(real_nodes_missing()), reason=real_nodes_missing() or "real nodes available"
+)
+
+
+@dataclass(frozen=True)
+class RealCluster:
+    """What tests get from `real_cluster`."""
+
+    kubeconfig: Path
+    data_dir: Path
+    images_dir: Path | None
+    context: str
+    sysctls_before: dict[str, str | None]  # host settings before `up` (down must restore them)
+
+
+def _default_images_dir() -> Path | None:
+    if env := os.environ.get(IMAGES_ENV):
+        return Path(env)
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for parent in (start, *start.parents):
+            if (parent / ".images").is_dir():
+                return parent / ".images"
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluster]:
+    reason = real_nodes_missing()
+    if reason:
+        pytest.skip(reason)
+    owner = read_owner()
+    if owner is not None and owner.alive():
+        pytest.fail(
+            f"real nodes already run from {owner.data_dir} (launcher pid {owner.pid}); only one "
+            f"real-node set can exist on a machine: `pizza-devcluster down --dir {owner.data_dir}`",
+            pytrace=False,
+        )
+    data_dir = tmp_path_factory.mktemp("real-cluster")
+    images_dir = _default_images_dir()
+    previous = os.environ.get("KUBECONFIG")
+    sysctls = {name: read_sysctl(name) for name in TOUCHED_SYSCTLS}
+    try:
+        try:
+            start_background(data_dir, 600.0, real_nodes=True, images_dir=images_dir)
+        except SupervisorError as error:
+            pytest.fail(str(error), pytrace=False)
+        kubeconfig = data_dir / "kubeconfig"
+        context = guard_context(kubeconfig)
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        yield RealCluster(kubeconfig, data_dir, images_dir, context, sysctls)
+    finally:
+        stop(data_dir)
+        if previous is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = previous
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,11 @@ def write_docker_archive(
     return path
 
 
+def has_pause(found: Sequence[ImageTar]) -> bool:
+    """`make images` lists its pause image as `pause` (pause.tar); others name the reference."""
+    return any(i.name in ("pause", PAUSE_IMAGE) or i.path.name == "pause.tar" for i in found)
+
+
 def pause_archive(pause_binary: Path, directory: Path) -> ImageTar:
     entries = [Entry("pause", pause_binary.read_bytes(), 0o755)]
     path = write_docker_archive(
@@ -146,10 +151,9 @@ def import_images(node: RealNode, images: Sequence[ImageTar]) -> list[str]:
         record: dict[str, str] = json.loads(record_path.read_text())
     except (OSError, ValueError):
         record = {}
-    have = present(node)
     imported = []
     for image in images:
-        if record.get(image.name) == image.digest and image.name in have:
+        if record.get(image.name) == image.digest:  # the record lives with this containerd root
             continue
         if not image.path.is_file():
             log.warning("image %s: %s is missing; skipped", image.name, image.path)

@@ -16,6 +16,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -309,13 +310,15 @@ class RealNodeSet:
             if self.images_dir and self.images_dir.is_dir()
             else []
         )
-        if not any(i.name == configs.PAUSE_IMAGE for i in found):
+        if not images.has_pause(found):
             found.insert(0, images.pause_archive(self.bin_dir / "pause", STATE_ROOT / "images"))
         return found
 
     def import_images(self, tars: list[images.ImageTar] | None = None) -> dict[str, list[str]]:
         tars = self.image_tars() if tars is None else tars
-        return {node.name: images.import_images(node, tars) for node in self.nodes}
+        with ThreadPoolExecutor(len(self.nodes)) as pool:  # one containerd each: in parallel
+            done = pool.map(lambda node: images.import_images(node, tars), self.nodes)
+            return dict(zip((n.name for n in self.nodes), done, strict=True))
 
     def ensure_capacity(self, force: bool = False) -> None:
         """Advertise each node's extended resources unless its status already has them."""

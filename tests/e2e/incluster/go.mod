@@ -1,0 +1,3 @@
+module pizza.ai/e2e/incluster
+
+go 1.24
