@@ -33,7 +33,7 @@ from kubernetes import client, config
 from .binaries import BinariesMissingError, find_binaries
 from .cluster import LocalCluster
 from .kubeconfig import current_context, is_local_test_context
-from .realnode.host import TOUCHED_SYSCTLS, read_sysctl
+from .realnode.host import SHARED_DIRS, TOUCHED_SYSCTLS, read_sysctl
 from .realnode.layout import read_owner
 from .supervisor import SupervisorError, start_background, stop
 
@@ -78,6 +78,7 @@ class RealCluster:
     images_dir: Path | None
     context: str
     sysctls_before: dict[str, str | None]  # host settings before `up` (down must restore them)
+    shared_dirs_before: tuple[str, ...]  # of realnode.host.SHARED_DIRS: those that existed
 
 
 def _default_images_dir() -> Path | None:
@@ -106,6 +107,7 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
     images_dir = _default_images_dir()
     previous = os.environ.get("KUBECONFIG")
     sysctls = {name: read_sysctl(name) for name in TOUCHED_SYSCTLS}
+    dirs = tuple(d for d in SHARED_DIRS if Path(d).exists())
     try:
         try:
             start_background(data_dir, 600.0, real_nodes=True, images_dir=images_dir)
@@ -114,7 +116,7 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
         kubeconfig = data_dir / "kubeconfig"
         context = guard_context(kubeconfig)
         os.environ["KUBECONFIG"] = str(kubeconfig)
-        yield RealCluster(kubeconfig, data_dir, images_dir, context, sysctls)
+        yield RealCluster(kubeconfig, data_dir, images_dir, context, sysctls, dirs)
     finally:
         stop(data_dir)
         if previous is None:

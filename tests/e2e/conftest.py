@@ -1,8 +1,9 @@
 """Fixtures of the e2e tests: the cluster with real nodes (`real_cluster`, from
 pizza_devcluster.pytest_plugin), the busybox test image imported into its nodes, kubectl.
 
-`test_down_leaves_nothing_behind` stops the session's real cluster, so it is moved to the end
-of the run."""
+`test_down_leaves_nothing_behind` stops the session's real cluster and
+`test_up_after_a_killed_run_clears_what_it_left` starts its own, so both are moved to the end
+of the run, in that order."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ import pytest
 from tests.e2e.platform import Kube
 from tests.e2e.testimages import WEB_IMAGE, web_image
 
-LAST = "test_down_leaves_nothing_behind"
+LAST = ("test_down_leaves_nothing_behind", "test_up_after_a_killed_run_clears_what_it_left")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.name == LAST)
+    items.sort(key=lambda item: LAST.index(item.name) + 1 if item.name in LAST else 0)
 
 
 @pytest.fixture(scope="session")
@@ -29,9 +30,15 @@ def kube(real_cluster: Any) -> Kube:
 
 
 @pytest.fixture(scope="session")
-def test_image(real_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The busybox test image, written and imported into both real nodes."""
-    directory = web_image(tmp_path_factory.mktemp("e2e-images"))
+def test_image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with the busybox test image's tar and images.txt."""
+    return web_image(tmp_path_factory.mktemp("e2e-images"))
+
+
+@pytest.fixture(scope="session")
+def test_image(real_cluster: Any, test_image_dir: Path) -> str:
+    """The busybox test image, imported into both real nodes."""
+    directory = test_image_dir
     subprocess.run(
         [sys.executable, "-m", "pizza_devcluster", "import-images", "--images", str(directory)],
         check=True,

@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import ssl
 import subprocess
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 from pizza_devcluster.pytest_plugin import requires_real_nodes
-from pizza_devcluster.supervisor import stop
+from pizza_devcluster.realnode.cleanup import leftovers
+from pizza_devcluster.realnode.host import SHARED_DIRS
+from pizza_devcluster.supervisor import start_background, stop
 
 from tests.e2e.platform import Kube, wait_for, web_pod
 
@@ -328,9 +331,43 @@ def test_down_leaves_nothing_behind(real_cluster: Any, kube: Kube, test_image: s
     cgroups = [str(p) for p in Path("/sys/fs/cgroup").glob("*/pizza-*")]
     assert cgroups == []
     assert "pizza" not in Path("/etc/hosts").read_text()
-    for path in ("/var/lib/pizza-node", "/run/pizza-node", "/var/log/pods"):
+    for path in ("/var/lib/pizza-node", "/run/pizza-node", "/var/log/pods", "/opt/containerd"):
         assert not Path(path).exists(), path
+    for path in SHARED_DIRS:  # host directories the nodes write to: gone unless there before
+        assert Path(path).exists() == (path in real_cluster.shared_dirs_before), path
     assert not list(Path("/run/netns").glob("cni-*")) if Path("/run/netns").exists() else True
     for name, before in real_cluster.sysctls_before.items():
         if before is not None:
             assert Path("/proc/sys", name).read_text().strip() == before, name
+
+
+def test_up_after_a_killed_run_clears_what_it_left(
+    real_cluster: Any, test_image_dir: Path, tmp_path: Path
+) -> None:
+    """A launcher killed with SIGKILL leaves shims, pods, mounts and rules behind; the next
+    `up` clears them before it starts, and its `down` leaves nothing."""
+    stop(real_cluster.data_dir)  # runs after the session's cluster is down; no-op then
+    first, second = tmp_path / "killed", tmp_path / "next"
+    start_background(first, 300, real_nodes=True, images_dir=test_image_dir)
+    kube = Kube(first / "kubeconfig")
+    ns = kube.namespace("e2e-killed")
+    kube.apply(web_pod("a", ns, readiness="/healthz", node=CPU_NODE))
+    kube.wait_ready(ns, "a")
+    os.kill(int((first / "supervisor.pid").read_text()), signal.SIGKILL)
+    wait_for(
+        "the killed launcher's kubelets to die",
+        lambda: not any("kubelet" in p.split(" ")[0] for p in _ps()),
+        timeout=20,
+    )
+    assert any("containerd-shim" in p for p in _ps()), "shims outlive a killed launcher"
+    try:
+        start_background(second, 300, real_nodes=True, images_dir=test_image_dir)
+        log = (second / "supervisor.log").read_text()
+        assert "clearing what an earlier real-node run left" in log
+        nodes = Kube(second / "kubeconfig").json("get", "nodes")["items"]
+        assert {n["metadata"]["name"] for n in nodes} >= {GPU_NODE, CPU_NODE}
+    finally:
+        stop(second)
+        stop(first)
+    assert _ps() == []
+    assert {kind: items for kind, items in leftovers().items() if items} == {}

@@ -28,7 +28,15 @@ TOUCHED_SYSCTLS = (
     "kernel/keys/root_maxbytes",
 )
 # Host directories that other software may also own: removed by cleanup only if `up` made them.
-SHARED_DIRS = ("/var/log/containers", "/var/lib/cni", "/run/containerd")
+# /var/lib/kubelet/device-plugins is fixed in the kubelet (not under --root-dir); /run/netns is
+# where CNI pins pod network namespaces.
+SHARED_DIRS = (
+    "/var/log/containers",
+    "/var/lib/cni",
+    "/run/containerd",
+    "/var/lib/kubelet",
+    "/run/netns",
+)
 
 
 def run(
