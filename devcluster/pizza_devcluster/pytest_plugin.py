@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,35 +34,11 @@ from .cluster import LocalCluster
 from .kubeconfig import current_context, is_local_test_context
 from .realnode.host import SHARED_DIRS, TOUCHED_SYSCTLS, read_sysctl
 from .realnode.layout import read_owner
+from .realnode.requirements import real_nodes_missing
 from .supervisor import SupervisorError, start_background, stop
 
 USE_EXISTING_ENV = "USE_EXISTING_CLUSTER"
 IMAGES_ENV = "PIZZA_IMAGES_DIR"
-REAL_NODE_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables",
-                      "ip6tables", "conntrack", "socat", "ip", "mount")  # fmt: skip
-REAL_NODE_FILES = ("/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback")
-REAL_NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
-DEBIAN_PACKAGES = "containerd runc containernetworking-plugins iptables conntrack socat"
-
-
-def real_nodes_missing() -> str:
-    """Why real nodes cannot start here ("" when they can)."""
-    if os.geteuid() != 0:
-        return "real nodes need root (network, cgroups, mounts)"
-    missing = [c for c in REAL_NODE_COMMANDS if shutil.which(c) is None]
-    missing += [f for f in REAL_NODE_FILES if not Path(f).exists()]
-    if missing:
-        return f"missing {', '.join(missing)}: apt-get install {DEBIAN_PACKAGES}"
-    try:
-        bins = find_binaries()
-    except BinariesMissingError as error:
-        return str(error)
-    absent = [b for b in REAL_NODE_BINARIES if not os.access(bins.path(b), os.X_OK)]
-    if absent:
-        return f"node binaries {', '.join(absent)} missing in {bins.dir}: run `make binaries`"
-    return ""
-
-
 requires_real_nodes = pytest.mark.skipif(
     bool(real_nodes_missing()), reason=real_nodes_missing() or "real nodes available"
 )

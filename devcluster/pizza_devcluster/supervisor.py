@@ -101,9 +101,8 @@ def run_foreground(
     (data_dir / PID_FILE).write_text(f"{os.getpid()}\n")
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # SIGINT: even if inherited
         signal.signal(signum, _raise_keyboard_interrupt)  # as ignored (`cmd &` in a script)
-    binaries = find_binaries()
     nodes = (
-        RealNodeSet(data_dir, binaries.dir, images_dir.resolve() if images_dir else None)
+        RealNodeSet(data_dir, find_binaries().dir, images_dir.resolve() if images_dir else None)
         if real_nodes
         else None
     )

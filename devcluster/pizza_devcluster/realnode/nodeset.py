@@ -40,6 +40,7 @@ from .layout import (
 )
 from .pieces import Piece, Pieces
 from .pki import write_host_pki, write_node_pki
+from .requirements import real_nodes_missing
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,9 @@ class RealNodeSet:
 
     def claim(self) -> None:
         """Fail if a live launcher owns the real-node set; clear what a dead run left."""
+        missing = real_nodes_missing(self.bin_dir)
+        if missing:
+            raise ClusterStartError(f"cannot start real nodes: {missing}")
         owner = read_owner()
         if owner is not None and owner.alive() and owner.pid != os.getpid():
             raise RealNodesBusyError(
