@@ -290,6 +290,44 @@ def _host(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
 
+def test_supervisor_restarts_dead_pieces_and_pods_run_on(
+    real_cluster: Any, kube: Kube, test_image: str
+) -> None:
+    """containerd and the kubelet of the GPU node killed: both come back (the kubelet after its
+    containerd), the node stays Ready with its GPU capacity, the running pod keeps running."""
+    ns = kube.namespace("e2e-restart")
+    kube.apply(web_pod("a", ns, readiness="/healthz", node=GPU_NODE, tolerations=[GPU_TOLERATION]))
+    kube.wait_ready(ns, "a")
+    state = real_cluster.data_dir / "realnodes.json"
+    before = json.loads(state.read_text())["pids"]
+    for piece in ("containerd-gpu-0", "kubelet-gpu-0"):
+        os.kill(before[piece], signal.SIGKILL)
+
+    def restarted() -> bool:
+        pids = json.loads(state.read_text())["pids"]
+        return all(
+            pids[p] != before[p] and Path(f"/proc/{pids[p]}").exists()
+            for p in ("containerd-gpu-0", "kubelet-gpu-0")
+        )
+
+    wait_for("containerd and kubelet restarted", restarted, timeout=60)
+    kube.run("wait", "--for=condition=Ready", f"node/{GPU_NODE}", "--timeout=60s")
+    wait_for(
+        "GPU capacity after the restart",
+        lambda: _node(kube, GPU_NODE)["status"]["capacity"].get("nvidia.com/gpu") == "2",
+        timeout=30,
+    )
+    kube.wait_ready(ns, "a")
+    status = kube.pod(ns, "a")["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 0
+    wait_for(  # the restarted kubelet serves exec once it has synced its pods again
+        "exec through the restarted kubelet",
+        lambda: kube.exec(ns, "a", "cat", "/www/healthz", check=False).stdout == "ok\n",
+        timeout=30,
+    )
+    kube.run("delete", "namespace", ns, "--wait=false")
+
+
 def _ps() -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
