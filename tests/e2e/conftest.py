@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.platform import Kube
-from tests.e2e.testimages import WEB_IMAGE, web_image
+from tests.e2e.testimages import WEB_IMAGE, missing_tools, web_image
 
 LAST = ("test_down_leaves_nothing_behind", "test_up_after_a_killed_run_clears_what_it_left")
 
@@ -32,6 +32,8 @@ def kube(real_cluster: Any) -> Kube:
 @pytest.fixture(scope="session")
 def test_image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with the busybox test image's tar and images.txt."""
+    if reason := missing_tools():
+        pytest.skip(reason)
     return web_image(tmp_path_factory.mktemp("e2e-images"))
 
 

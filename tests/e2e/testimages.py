@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,12 +19,16 @@ INCLUSTER_SRC = Path(__file__).resolve().parent / "incluster"
 HOST_CGI = b'#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "host=$(hostname)"\n'
 
 
-def busybox_available() -> bool:
-    """Debian's busybox-static: a static binary (runs in an image without libc)."""
+def missing_tools() -> str:
+    """Why the image cannot be written here ("" when it can)."""
     if not BUSYBOX.is_file():
-        return False
-    out = subprocess.run(["file", "-L", str(BUSYBOX)], capture_output=True, text=True, check=False)
-    return "statically linked" in out.stdout or out.returncode != 0
+        return f"{BUSYBOX} missing: apt-get install busybox-static"
+    dynamic = subprocess.run(["ldd", str(BUSYBOX)], capture_output=True, text=True, check=False)
+    if "=>" in dynamic.stdout:
+        return f"{BUSYBOX} is dynamically linked: apt-get install busybox-static"
+    if shutil.which("go") is None:
+        return "go is missing (it builds /bin/incluster; make binaries needs it too)"
+    return ""
 
 
 def build_incluster(out: Path) -> Path:
