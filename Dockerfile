@@ -1,48 +1,87 @@
 # syntax=docker/dockerfile:1
-# One image for the whole product: `pizza-serve` (model and router pods, the entrypoint) and
-# `pizza-operator` (the operator Deployment sets `command: ["pizza-operator"]`).
+# The product's images, one target each, with Docker (BuildKit builds only the stages a target
+# needs) or buildah; `make images` builds them with buildah on a Debian python base made by
+# debootstrap (docs/images.md):
 #
-#   docker build -t pizza-operator:0.1.0 .
-#   docker build --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu -t pizza-operator:0.1.0-cpu .
+#   docker build --target operator  -t pizza-operator:0.1.0  .   # pizza-operator (kopf), .[operator]
+#   docker build --target serve-cpu -t pizza-serve-cpu:0.1.0 .   # pizza-serve on ONNX Runtime + router, .[cpu]
+#   docker build --target serve-gpu -t pizza-serve-gpu:0.1.0 .   # pizza-serve with torch + transformers, .[gpu]
+#   buildah bud --layers --target operator --build-arg PYTHON_IMAGE=localhost/pizza/python:3.11 ...
 #
-# Torch comes from PyPI by default (CUDA-enabled on linux/amd64, large); the CPU index gives a
-# much smaller image for CPU-only fallback and router pods.
+# Each image: a venv in /opt/venv, one dependency layer (cached while only the source changes) and
+# one layer with the project; non-root (65532:65532); writes only under /tmp (HOME, caches), so it
+# runs with a read-only root filesystem; no pip cache, no pip, no setuptools.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-FROM ${PYTHON_IMAGE} AS build
-ARG TORCH_INDEX_URL=""
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+# The runtime base: the interpreter and the environment every image shares. No RUN here, so the
+# images hold nothing of a build step; uid/gid 65532 need no /etc/passwd entry (the base made by
+# `make images` has one, named pizza).
+FROM ${PYTHON_IMAGE} AS python
+ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    HF_HOME=/tmp/hf
+
+# A venv and pyproject.toml alone: `deps-*` install an extra's dependencies from it, so only a
+# change of pyproject.toml reinstalls them. Empty package folders and an empty README stand in for
+# the project; the deps-* stages remove it again, and pip and setuptools too (the runtime images
+# need neither).
+FROM python AS venv
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1
+RUN python3 -m venv /opt/venv
 WORKDIR /src
-# Dependencies first (cached while only the source changes).
-COPY pyproject.toml README.md ./
-RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --index-url "$TORCH_INDEX_URL" torch; fi \
- && python - <<'PY' > /tmp/requirements.txt
-import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
-PY
-RUN pip install -r /tmp/requirements.txt
+COPY pyproject.toml ./
+RUN mkdir -p operator inference models devcluster && touch README.md
+
+FROM venv AS deps-operator
+RUN pip install '.[operator]' && pip uninstall -y pizza-operator setuptools pip
+
+FROM venv AS deps-cpu
+RUN pip install '.[cpu]' && pip uninstall -y pizza-operator setuptools pip
+
+FROM venv AS deps-gpu
+RUN pip install '.[gpu]' && pip uninstall -y pizza-operator setuptools pip
+
+# The project itself, installed into /app relative to / (/app/opt/venv/...), without dependencies.
+FROM venv AS app
+COPY README.md ./
 COPY operator/ operator/
 COPY inference/ inference/
 COPY models/ models/
 COPY devcluster/ devcluster/
-RUN pip install --no-deps . && python -c "import pizza_operator, pizza_inference"
+RUN pip install --no-deps --root /app . && rm -rf build
 
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python AS operator
 LABEL org.opencontainers.image.title="pizza-operator" \
-      org.opencontainers.image.description="Pizza classifier: inference server, router and Kubernetes operator" \
+      org.opencontainers.image.description="Kubernetes operator for the pizza classifier (kopf)" \
       org.opencontainers.image.licenses="Apache-2.0"
-ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
-    HF_HOME=/tmp/hf \
-    HOME=/tmp
-RUN groupadd --system --gid 65532 pizza \
- && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin pizza
-COPY --from=build /opt/venv /opt/venv
-# Read-only root filesystem in the cluster: the servers write only under /tmp (an emptyDir).
+COPY --from=deps-operator /opt/venv /opt/venv
+COPY --from=app /app/ /
+USER 65532:65532
+WORKDIR /tmp
+ENTRYPOINT ["pizza-operator"]
+CMD ["--help"]
+
+FROM python AS serve-cpu
+LABEL org.opencontainers.image.title="pizza-serve-cpu" \
+      org.opencontainers.image.description="Pizza classifier model server (ONNX Runtime, CPU) and router" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=deps-cpu /opt/venv /opt/venv
+COPY --from=app /app/ /
+USER 65532:65532
+WORKDIR /tmp
+EXPOSE 8001
+ENTRYPOINT ["pizza-serve"]
+CMD ["--help"]
+
+FROM python AS serve-gpu
+LABEL org.opencontainers.image.title="pizza-serve-gpu" \
+      org.opencontainers.image.description="Pizza classifier model server (torch, transformers, ONNX Runtime)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=deps-gpu /opt/venv /opt/venv
+COPY --from=app /app/ /
 USER 65532:65532
 WORKDIR /tmp
 EXPOSE 8001

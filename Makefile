@@ -5,7 +5,7 @@ PY := .venv/bin/python
 REAL_NODES ?= 1
 export PATH := $(CURDIR)/.bin:$(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help venv binaries system-deps cluster-up cluster-down test test-unit lint demo demo-down models eval bench clean
+.PHONY: help venv binaries system-deps images cluster-up cluster-down test test-unit lint demo demo-down models eval bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ binaries:  ## build the control plane, kwok, helm, kubelet, kube-proxy, kubectl,
 
 system-deps:  ## Debian packages: prometheus, containerd, runc, CNI plugins, buildah, debootstrap... (root; skipped otherwise)
 	@bash hack/install-system-deps.sh
+
+images: venv binaries  ## build the images with buildah into .images/*.tar (cached by inputs; GPU_IMAGE=1 adds serve-gpu)
+	@GPU_IMAGE=$(GPU_IMAGE) bash hack/build-images.sh
 
 cluster-up: venv binaries  ## start the control plane and (REAL_NODES=1, the default; root only) two real nodes; kubeconfig in .cluster/kubeconfig
 	@$(PY) -m pizza_devcluster up --dir .cluster --background $(if $(filter 1,$(REAL_NODES)),--real-nodes)
