@@ -33,6 +33,7 @@ from .layout import (
     POD_CIDR,
     RUN_ROOT,
     STATE_ROOT,
+    read_owner,
 )
 from .network import IPTABLES, SAFETY_COMMENT
 
@@ -299,8 +300,19 @@ def clean_files() -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+class OwnedByLiveLauncherError(RuntimeError):
+    """The real-node set belongs to a launcher that still runs: leave it alone."""
+
+
 def clean(kube_proxy: Path | None = None) -> dict[str, list[str]]:
-    """Remove everything; returns what is left (empty lists when all went)."""
+    """Remove everything; returns what is left (empty lists when all went). Refuses while
+    another live launcher owns the set (its own launcher may clean)."""
+    owner = read_owner()
+    if owner is not None and owner.alive() and owner.pid != os.getpid():
+        raise OwnedByLiveLauncherError(
+            f"real nodes run from {owner.data_dir} (launcher pid {owner.pid}); "
+            f"use `pizza-devcluster down --dir {owner.data_dir}`"
+        )
     kill_processes()
     clean_iptables(kube_proxy)
     unmount_all()
