@@ -20,8 +20,9 @@ binaries:  ## build the control plane, kwok, helm, kubelet, kube-proxy, kubectl,
 system-deps:  ## Debian packages: prometheus, containerd, runc, CNI plugins, buildah, debootstrap... (root; skipped otherwise)
 	@bash hack/install-system-deps.sh
 
-images: venv binaries  ## build the images with buildah into .images/*.tar (cached by inputs; GPU_IMAGE=1 adds serve-gpu)
-	@GPU_IMAGE=$(GPU_IMAGE) bash hack/build-images.sh
+images: venv binaries system-deps  ## build the images with buildah into .images/*.tar (cached by inputs; GPU_IMAGE=1 adds serve-gpu)
+	@if [ "$$(id -u)" = 0 ]; then GPU_IMAGE=$(GPU_IMAGE) bash hack/build-images.sh; \
+	 else echo "==> not root: no images built (buildah needs root; the e2e tier is skipped)"; fi
 
 cluster-up: venv binaries  ## start the control plane and (REAL_NODES=1, the default; root only) two real nodes; kubeconfig in .cluster/kubeconfig
 	@$(PY) -m pizza_devcluster up --dir .cluster --background $(if $(filter 1,$(REAL_NODES)),--real-nodes)
@@ -29,7 +30,7 @@ cluster-up: venv binaries  ## start the control plane and (REAL_NODES=1, the def
 cluster-down:  ## stop the cluster; with real nodes, clear the host of everything they put there
 	@if [ -x $(PY) ]; then $(PY) -m pizza_devcluster down --dir .cluster; fi
 
-test: venv binaries system-deps  ## run the whole test suite (starts its own control plane)
+test: venv binaries system-deps images  ## the whole test suite: unit, cluster (kwok) and e2e (real nodes, root) tiers; starts its own clusters
 	@echo "==> running the test suite"
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -41,10 +42,10 @@ lint: venv  ## ruff and mypy
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
 
-demo: venv binaries  ## the main job: local cluster, CRD, operator, a PizzaModelDeployment until Ready
+demo: venv binaries system-deps  ## the main job: cluster with real nodes, images, the operator by Helm, the local sample, classify, freeze the primary
 	@bash hack/demo.sh
 
-demo-down:  ## stop what the demo started: the operator, then the control plane
+demo-down:  ## stop what the demo started: the sample, the operator, the nodes and the control plane
 	@bash hack/demo.sh down
 	@$(MAKE) --no-print-directory cluster-down
 

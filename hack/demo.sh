@@ -49,6 +49,7 @@ kubectl get nodes -L node-role.pizza.ai/gpu,pizza.ai/real-node
 
 step "images (make images: buildah, no registry; imported into the real nodes)"
 make --no-print-directory images
+pizza-devcluster import-images --dir .cluster   # into the running nodes; unchanged images are skipped
 
 step "the operator, installed by Helm into $OPERATOR_NS"
 restricted_namespace "$OPERATOR_NS"
