@@ -243,3 +243,9 @@ class TestPrimaryDevice:
             build_primary_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
         )["env"]
         assert {"name": "PIZZA_DEVICE", "value": device} in env
+
+
+def test_replicaset_history_is_not_the_rollback_history(body: dict[str, Any]) -> None:
+    body["spec"]["rollback"] = {"revisionHistoryLimit": 25}
+    dep = build_fallback_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
+    assert dep["spec"]["revisionHistoryLimit"] == 2

@@ -22,6 +22,10 @@ from pizza_operator.builders.pod import (
     tolerations_list,
 )
 
+REPLICASET_HISTORY = 2
+"""Old ReplicaSets each Deployment keeps. The operator's own revision history, which rollback
+uses, is bounded by spec.rollback.revisionHistoryLimit, not by this."""
+
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -42,7 +46,7 @@ def _deployment(
         },
         "spec": {
             "replicas": replicas,
-            "revisionHistoryLimit": pmd.spec.rollback.revision_history_limit,
+            "revisionHistoryLimit": REPLICASET_HISTORY,
             "selector": {"matchLabels": selector_labels(pmd, component)},
             "strategy": strategy,
             "template": template,
