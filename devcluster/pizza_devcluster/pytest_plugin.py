@@ -80,7 +80,6 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
         )
     data_dir = tmp_path_factory.mktemp("real-cluster")
     images_dir = _default_images_dir()
-    previous = os.environ.get("KUBECONFIG")
     sysctls = {name: read_sysctl(name) for name in TOUCHED_SYSCTLS}
     dirs = tuple(d for d in SHARED_DIRS if Path(d).exists())
     try:
@@ -90,14 +89,11 @@ def real_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealClust
             pytest.fail(str(error), pytrace=False)
         kubeconfig = data_dir / "kubeconfig"
         context = guard_context(kubeconfig)
-        os.environ["KUBECONFIG"] = str(kubeconfig)
+        # os.environ["KUBECONFIG"] stays the kwok cluster's (kube_cluster): the two clusters live
+        # side by side in one session, so e2e tests pass this kubeconfig explicitly
         yield RealCluster(kubeconfig, data_dir, images_dir, context, sysctls, dirs)
     finally:
         stop(data_dir)
-        if previous is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = previous
 
 
 @dataclass(frozen=True)
