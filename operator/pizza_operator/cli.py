@@ -99,7 +99,6 @@ def main(argv: list[str] | None = None) -> None:
     # The timer interval is read when the handlers module registers its handlers.
     os.environ["PIZZA_OPERATOR_RESYNC_SECONDS"] = str(args.resync_seconds)
     from pizza_operator import handlers  # noqa: F401, PLC0415  (registers the handlers)
-    from pizza_operator.reconcile import Reconciler  # noqa: PLC0415
 
     load_config()
     kube = Kube()
@@ -123,8 +122,16 @@ def main(argv: list[str] | None = None) -> None:
         liveness_endpoint=(
             f"http://0.0.0.0:{args.liveness_port}/healthz" if args.liveness_port else None
         ),
-        memo=kopf.Memo(reconciler=Reconciler(kube, config)),
+        memo=_memo(kube, config),
     )
+
+
+def _memo(kube: Kube, config: OperatorConfig) -> kopf.Memo:
+    from pizza_operator.analysis import Analyzer  # noqa: PLC0415
+    from pizza_operator.reconcile import Reconciler  # noqa: PLC0415
+
+    reconciler = Reconciler(kube, config)
+    return kopf.Memo(reconciler=reconciler, analyzer=Analyzer(kube, reconciler))
 
 
 if __name__ == "__main__":

@@ -2,23 +2,35 @@
 
 Create, update, resume and the periodic timer all call the same `Reconciler.reconcile()`;
 events of the children we own either restore a child changed by hand or refresh the status.
+A per-resource daemon runs the continuous analysis (`Analyzer.tick()`) every
+`spec.analysis.interval`; kopf stops it on the standby replica and when the resource goes.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from typing import Any
 
 import kopf
 
+from pizza_operator.analysis import Analyzer
 from pizza_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
 from pizza_operator.builders.naming import MANAGER
 from pizza_operator.reconcile import Reconciler
+
+logger = logging.getLogger(__name__)
 
 RESYNC_SECONDS = float(os.environ.get("PIZZA_OPERATOR_RESYNC_SECONDS", "60"))
 PEERING_LIFETIME = int(os.environ.get("PIZZA_OPERATOR_PEERING_LIFETIME", "60"))
 WORKERS = int(os.environ.get("PIZZA_OPERATOR_WORKERS", "8"))  # threads running reconciles
 OWNED = {"app.kubernetes.io/managed-by": MANAGER}
+
+
+def _analyzer(memo: Any) -> Analyzer:
+    analyzer: Analyzer = memo.analyzer
+    return analyzer
 
 
 def _reconciler(memo: Any) -> Reconciler:
@@ -53,15 +65,32 @@ def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _reconciler(memo).reconcile(body)
 
 
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
+async def analyse(
+    namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
+) -> None:
+    """Continuous analysis: one check every spec.analysis.interval, for as long as we lead."""
+    analyzer = _analyzer(memo)
+    while not stopped:
+        try:
+            delay = await asyncio.to_thread(analyzer.tick, namespace or "", name)
+        except Exception:  # a failed check is logged and retried; the daemon never dies of it
+            logger.exception("analysis failed namespace=%s name=%s", namespace, name)
+            delay = 10.0
+        await stopped.wait(delay)
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL)
 def forget(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") == "DELETED":  # children go by garbage collection; drop our memory
         meta = event["object"]["metadata"]
         _reconciler(memo).forget(meta.get("namespace", ""), meta["name"])
+        _analyzer(memo).forget(meta.get("namespace", ""), meta["name"])
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("v1", "services", labels=OWNED)
+@kopf.on.event("v1", "configmaps", labels=OWNED)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
 def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") is not None:  # the initial listing is covered by the resume handler

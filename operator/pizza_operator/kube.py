@@ -26,6 +26,13 @@ _PATHS = {
     "Deployment": ("/apis/apps/v1", "deployments"),
     "Service": ("/api/v1", "services"),
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
+    "ConfigMap": ("/api/v1", "configmaps"),
+    "ServiceAccount": ("/api/v1", "serviceaccounts"),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles"),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
+    "ControllerRevision": ("/apis/apps/v1", "controllerrevisions"),
+    "Pod": ("/api/v1", "pods"),
+    "Event": ("/api/v1", "events"),
     KIND: (f"/apis/{GROUP}/{VERSION}", PLURAL),
     "KopfPeering": ("/apis/kopf.dev/v1", "kopfpeerings"),
 }
@@ -143,26 +150,75 @@ class Kube:
             if exc.status != 404:
                 raise
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch the status subresource of a PizzaModelDeployment."""
+    def patch_status(
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch the status subresource of a PizzaModelDeployment; with
+        `resource_version`, only if nobody wrote the object since (409 Conflict otherwise)."""
         path = self.object_path(KIND, namespace, name) + "/status"
-        self._call(
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        live, _ = self._call(
             "PATCH",
             path,
-            body={"status": status},
+            body=body,
+            content_type="application/merge-patch+json",
+            query=[("fieldManager", FIELD_MANAGER)],
+        )
+        return live
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """POST a new object; None when one of that name exists already (409)."""
+        meta = obj["metadata"]
+        try:
+            created, _ = self._call(
+                "POST",
+                self.object_path(obj["kind"], meta["namespace"]),
+                body=obj,
+                query=[("fieldManager", FIELD_MANAGER)],
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+        return created
+
+    def patch_metadata(
+        self, kind: str, namespace: str, name: str, metadata: dict[str, Any]
+    ) -> None:
+        """Merge-patch labels or annotations of an object."""
+        self._call(
+            "PATCH",
+            self.object_path(kind, namespace, name),
+            body={"metadata": metadata},
             content_type="application/merge-patch+json",
             query=[("fieldManager", FIELD_MANAGER)],
         )
 
-    def post_event(self, owner: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """A core/v1 Event on the resource (what `kubectl describe` shows). Never raises."""
+    def post_event(
+        self,
+        owner: dict[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+        name: str | None = None,
+    ) -> None:
+        """A core/v1 Event on the resource (what `kubectl describe` shows). Never raises.
+
+        With `name`, the Event is posted at most once: a second post of that name (a new
+        leader redoing a step the old one had announced) is a 409, and nothing is added."""
         meta = owner["metadata"]
         now = now_rfc3339()
         event = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+                "name": name or f"{meta['name']}.{uuid.uuid4().hex[:12]}",
                 "namespace": meta["namespace"],
             },
             "involvedObject": {
@@ -185,6 +241,9 @@ class Kube:
         try:
             self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
         except ApiException as exc:
+            if exc.status == 409 and name:
+                logger.info("event already posted name=%s reason=%s", name, reason)
+                return
             logger.warning("event not posted reason=%s status=%s", reason, exc.status)
 
     def ensure_peering(self, name: str, namespaces: builtins.list[str]) -> None:

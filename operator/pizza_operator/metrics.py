@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from pizza_operator.api.v1alpha1 import Mode
 
-MODES: tuple[Mode, ...] = ("primary", "stable", "emergency")
+MODES: tuple[Mode, ...] = ("primary", "previous", "stable", "emergency")
 
 RECONCILES = Counter(
     "pizza_operator_reconciles_total",
@@ -32,6 +32,34 @@ MODE = Gauge(
     ["namespace", "name", "mode"],
 )
 
+ANALYSIS_CHECKS = Counter(
+    "pizza_operator_analysis_checks_total",
+    "Analysis checks, by component (primary, fallback) and verdict (Healthy, Failed, "
+    "Inconclusive).",
+    ["component", "verdict"],
+)
+ANALYSIS_VALUE = Gauge(
+    "pizza_operator_analysis_value",
+    "The last value of each analysis signal (failureRate, latencyP95Seconds, requests, ready, "
+    "restarts, consecutiveFailures), by resource and component; absent when not measured.",
+    ["namespace", "name", "component", "signal"],
+)
+ROLLBACKS = Counter(
+    "pizza_operator_rollbacks_total",
+    "Steps of the rollback ladder taken, by resource, target mode and reason.",
+    ["namespace", "name", "to", "reason"],
+)
+
+
+def set_values(namespace: str, name: str, component: str, values: dict[str, float | None]) -> None:
+    for signal, value in values.items():
+        labels = {"namespace": namespace, "name": name, "component": component, "signal": signal}
+        if value is None:
+            with contextlib.suppress(KeyError):
+                ANALYSIS_VALUE.remove(*labels.values())
+        else:
+            ANALYSIS_VALUE.labels(**labels).set(value)
+
 
 def set_mode(namespace: str, name: str, mode: Mode) -> None:
     for candidate in MODES:
@@ -45,3 +73,7 @@ def forget(namespace: str, name: str) -> None:
     for candidate in MODES:
         with contextlib.suppress(KeyError):
             MODE.remove(namespace, name, candidate)
+    for labels in list(ANALYSIS_VALUE._metrics):
+        if labels[:2] == (namespace, name):
+            with contextlib.suppress(KeyError):
+                ANALYSIS_VALUE.remove(*labels)

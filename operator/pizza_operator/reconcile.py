@@ -25,9 +25,11 @@ from pizza_operator.api.v1alpha1 import GROUP, KIND, VERSION, Mode, PizzaModelDe
 from pizza_operator.builders import build_children
 from pizza_operator.builders.naming import COMPONENTS, MANAGER, Component
 from pizza_operator.config import OperatorConfig
+from pizza_operator.history import History, with_revision
 from pizza_operator.kube import Kube, now_rfc3339
 from pizza_operator.refresher import Coalescer
 from pizza_operator.status import Observed, build_status, condition, observe
+from pizza_operator.status_writer import StatusWriter
 from pizza_operator.validation import find_problems, resolve_images
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,8 @@ class Reconciler:
         # (namespace, name) -> (fingerprint of the children, monotonic time) of the last apply
         self._last_full: dict[tuple[str, str], tuple[str, float]] = {}
         self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
+        self.writer = StatusWriter(kube)
+        self.history = History(kube)
 
     @contextmanager
     def _lock(self, namespace: str, name: str) -> Iterator[None]:
@@ -105,8 +109,9 @@ class Reconciler:
         ns, name = pmd.metadata.namespace, pmd.metadata.name
         mode: Mode = pmd.status.mode or "primary"
         problems = find_problems(pmd, self.config)
-        children = build_children(pmd, resolve_images(pmd, self.config), mode)
-        owner = _owner(pmd)
+        shaped = self.serving_shape(pmd, mode)
+        children = build_children(shaped, resolve_images(shaped, self.config), mode)
+        owner = owner_of(pmd)
         kopf.append_owner_reference(children, owner=kopf.Body(owner))  # type: ignore[arg-type]
         last_ready = condition(pmd.status, "Ready")
         was_invalid = last_ready is not None and last_ready.reason == "InvalidSpec"
@@ -129,7 +134,10 @@ class Reconciler:
             self._prune(pmd, children)
             self._last_full[(ns, name)] = (fingerprint, time.monotonic())
         applied_now = (ns, name) in self._last_full and self._last_full[(ns, name)][1] >= started
-        status_outcome = self._write_status(pmd, mode, observed)
+        revision = pmd.status.current_revision
+        if applied_now or revision is None:
+            revision = self.history.record(pmd).name
+        status_outcome = self._write_status(pmd, mode, observed, revision=revision)
         if created:
             first = len(created) == len(children)
             self.kube.post_event(
@@ -150,6 +158,18 @@ class Reconciler:
         )
         metrics.set_mode(ns, name, mode)
         return status_outcome
+
+    def serving_shape(self, pmd: PizzaModelDeployment, mode: Mode) -> PizzaModelDeployment:
+        """The resource the children are built from: itself, or in mode previous the resource
+        with the known-good revision's shaping spec (its spec itself is never changed)."""
+        serving = pmd.status.serving_revision
+        if mode != "previous" or not serving or serving == pmd.status.current_revision:
+            return pmd
+        stored = self.history.get(pmd, serving)
+        if stored is None:
+            logger.warning("serving revision %s of %s/%s is gone", serving, *_ns_name(pmd))
+            return pmd
+        return with_revision(pmd, stored)
 
     def _dry_run(self, children: list[dict[str, Any]]) -> list[str]:
         """Ask the API server whether it would accept the children the user can get wrong."""
@@ -257,18 +277,30 @@ class Reconciler:
         mode: Mode,
         observed: Mapping[Component, Observed] | None,
         problems: list[str] | None = None,
+        revision: str | None = None,
     ) -> Outcome:
-        status = build_status(pmd, mode, observed, now_rfc3339(), problems)
-        wire = status.to_wire()
-        if pmd.status.mode is not None:
-            wire.pop("mode", None)  # the rollback controller owns a mode once it is set
-        before = pmd.status.to_wire()
-        if any(before.get(k) != v for k, v in wire.items()):
-            self.kube.patch_status(pmd.metadata.namespace, pmd.metadata.name, wire)
-        old_ready = condition(pmd.status, "Ready")
+        """Status of what was built from `pmd` (its generation), over the live status: the
+        fields the analysis owns (mode once set, RolledBack, analysis...) are kept."""
+        now = now_rfc3339()
+        seen: dict[str, Any] = {}
+
+        def change(fresh: PizzaModelDeployment) -> dict[str, Any]:
+            view = pmd.model_copy(update={"status": fresh.status})
+            status = build_status(view, fresh.status.mode or mode, observed, now, problems)
+            if revision is not None and not problems:
+                status = status.model_copy(update={"current_revision": revision})
+            wire = status.to_wire()
+            if fresh.status.mode is not None:
+                wire.pop("mode", None)  # the analysis owns the mode once it is set
+            before = fresh.status.to_wire()
+            seen.update(old=condition(fresh.status, "Ready"), status=status)
+            return {k: v for k, v in wire.items() if before.get(k) != v}
+
+        self.writer.update(pmd.metadata.namespace, pmd.metadata.name, change, current=pmd)
+        old_ready, status = seen["old"], seen["status"]
         new_ready = condition(status, "Ready")
         assert new_ready is not None
-        owner = _owner(pmd)
+        owner = owner_of(pmd)
         if new_ready.status == "True" and (old_ready is None or old_ready.status != "True"):
             self.kube.post_event(owner, "Normal", "Ready", _summary(status))
         elif new_ready.reason == "InvalidSpec":
@@ -373,7 +405,11 @@ class Reconciler:
         metrics.forget(namespace, name)
 
 
-def _owner(pmd: PizzaModelDeployment) -> dict[str, Any]:
+def _ns_name(pmd: PizzaModelDeployment) -> tuple[str, str]:
+    return pmd.metadata.namespace, pmd.metadata.name
+
+
+def owner_of(pmd: PizzaModelDeployment) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
@@ -415,9 +451,12 @@ def _key(obj: Mapping[str, Any], kind: str | None = None) -> tuple[str, str, str
     return (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
+_NO_GENERATION = ("Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
+
+
 def _marker(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata", {})
-    if obj.get("kind") == "Service":
+    if obj.get("kind") in _NO_GENERATION:
         return str(meta.get("resourceVersion", ""))
     return str(meta.get("generation", ""))
 

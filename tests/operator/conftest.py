@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 
-from .helpers import ROOT, SAMPLE, OperatorProcess, kubectl
+from .helpers import ROOT, SAMPLE, OperatorProcess, eventually, kubectl, kubectl_json
 
 
 def sample_body(name: str = "pizza-classifier", namespace: str = "pizzas") -> dict[str, Any]:
@@ -42,6 +42,12 @@ def crds_installed(kube_cluster: Any) -> Path:
         "clusterkopfpeerings.kopf.dev",
         "kopfpeerings.kopf.dev",
     ):
+        # kubectl wait fails at once while the CRD has no status yet (a busy apiserver)
+        eventually(
+            lambda crd=crd: kubectl_json("get", "crd", crd).get("status", {}).get("conditions"),
+            timeout=60,
+            what=f"{crd} has conditions",
+        )
         kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
     return ROOT / "crds"
 

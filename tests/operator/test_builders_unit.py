@@ -17,6 +17,7 @@ from pizza_operator.builders import (
     build_router_service,
 )
 from pizza_operator.builders.naming import Component
+from pizza_operator.builders.routing import build_router_rbac, build_routing_configmap
 
 pytestmark = pytest.mark.unit
 IMAGE = "registry.example/pizza:1"
@@ -25,7 +26,7 @@ IMAGES: dict[Component, str] = {"primary": IMAGE, "fallback": IMAGE, "router": I
 
 def _env(deployment: dict[str, Any]) -> dict[str, str]:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    return {e["name"]: e["value"] for e in container["env"]}
+    return {e["name"]: e.get("value", "") for e in container["env"]}
 
 
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -44,7 +45,8 @@ def _assert_restricted(deployment: dict[str, Any]) -> None:
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["capabilities"] == {"drop": ["ALL"]}
     assert {"name": "tmp", "mountPath": "/tmp"} in pod["containers"][0]["volumeMounts"]
-    assert pod["automountServiceAccountToken"] is False
+    router = deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "router"
+    assert pod["automountServiceAccountToken"] is router  # only the router talks to the API
 
 
 def _with(pmd_body: dict[str, Any], path: str, value: Any) -> PizzaModelDeployment:
@@ -157,6 +159,37 @@ class TestBuildFallbackDeployment:
         assert build_fallback_deployment(pmd, IMAGE, "stable")["spec"]["replicas"] == 4
         assert build_fallback_deployment(pmd, IMAGE, "emergency")["spec"]["replicas"] == 1
 
+    def test_emergency_runs_the_emergency_spec(self, body: dict[str, Any]) -> None:
+        pmd = PizzaModelDeployment.from_body(body)
+        dep = build_fallback_deployment(pmd, IMAGE, "emergency")
+        assert _container(dep)["resources"]["requests"] == {"cpu": "2", "memory": "4Gi"}
+        assert _env(dep)["PIZZA_MODEL_NAME"] == pmd.spec.fallback.model.name
+        body["spec"]["rollback"] = {
+            "emergency": {
+                "image": "registry.example/minimal:1",
+                "model": {"name": "tiny", "backend": "onnx", "source": "builtin://tiny"},
+                "resources": {"requests": {"cpu": "250m"}},
+                "replicas": 3,
+            }
+        }
+        pmd = PizzaModelDeployment.from_body(body)
+        dep = build_fallback_deployment(pmd, IMAGE, "emergency")
+        assert _container(dep)["image"] == "registry.example/minimal:1"
+        assert _env(dep)["PIZZA_MODEL_NAME"] == "tiny"
+        assert _container(dep)["resources"] == {"requests": {"cpu": "250m"}}
+        assert dep["spec"]["replicas"] == 3
+        assert _container(build_fallback_deployment(pmd, IMAGE, "stable"))["image"] == IMAGE
+
+    def test_stable_keeps_one_primary_pod_when_asked(self, body: dict[str, Any]) -> None:
+        body["spec"]["primary"]["replicas"] = 3
+        pmd = PizzaModelDeployment.from_body(body)
+        assert build_primary_deployment(pmd, IMAGE, "stable")["spec"]["replicas"] == 0
+        assert build_primary_deployment(pmd, IMAGE, "previous")["spec"]["replicas"] == 3
+        body["spec"]["rollback"] = {"stable": {"keepPrimaryPods": True}}
+        pmd = PizzaModelDeployment.from_body(body)
+        assert build_primary_deployment(pmd, IMAGE, "stable")["spec"]["replicas"] == 1
+        assert build_primary_deployment(pmd, IMAGE, "emergency")["spec"]["replicas"] == 0
+
 
 class TestBuildRouterDeployment:
     def test_environment(self, pmd: PizzaModelDeployment) -> None:
@@ -164,14 +197,43 @@ class TestBuildRouterDeployment:
         env = _env(dep)
         assert env["PIZZA_PRIMARY_URL"] == "http://pizza-classifier-primary:8001"
         assert env["PIZZA_FALLBACK_URL"] == "http://pizza-classifier-fallback:8001"
-        assert env["PIZZA_ROUTER_MODE"] == "primary"
+        assert env["PIZZA_ROUTER_MODE_CONFIGMAP"] == "pizza-classifier-routing"
+        assert "PIZZA_ROUTER_MODE" not in env
         assert env["PIZZA_PRIMARY_TIMEOUT_SECONDS"] == "5"
         assert env["PIZZA_RATE_LIMIT_PER_MINUTE"] == "100"
         assert env["PIZZA_AB_PRIMARY_PERCENT"] == "100"
         assert _container(dep)["args"] == ["router"]
 
-    def test_mode_reaches_router(self, pmd: PizzaModelDeployment) -> None:
-        assert _env(build_router_deployment(pmd, IMAGE, "stable"))["PIZZA_ROUTER_MODE"] == "stable"
+    def test_a_mode_change_is_no_router_rollout(self, pmd: PizzaModelDeployment) -> None:
+        templates = [
+            build_router_deployment(pmd, IMAGE, mode)["spec"]["template"]
+            for mode in ("primary", "previous", "stable", "emergency")
+        ]
+        assert all(t == templates[0] for t in templates)
+
+    def test_mode_reaches_router_through_its_configmap(self, pmd: PizzaModelDeployment) -> None:
+        assert build_routing_configmap(pmd, "stable")["data"] == {"mode": "stable"}
+        assert build_routing_configmap(pmd, "previous")["data"] == {"mode": "primary"}
+        assert build_routing_configmap(pmd, "emergency")["metadata"]["name"] == (
+            "pizza-classifier-routing"
+        )
+
+    def test_router_may_read_only_its_configmap(self, pmd: PizzaModelDeployment) -> None:
+        account, role, binding = build_router_rbac(pmd)
+        assert role["rules"] == [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": ["pizza-classifier-routing"],
+                "verbs": ["get", "list", "watch"],
+            }
+        ]
+        assert binding["subjects"][0]["name"] == account["metadata"]["name"]
+        pod = build_router_deployment(pmd, IMAGE, "primary")["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == account["metadata"]["name"]
+        assert pod["automountServiceAccountToken"] is True
+        other = build_fallback_deployment(pmd, IMAGE, "primary")["spec"]["template"]["spec"]
+        assert other["automountServiceAccountToken"] is False
 
     def test_restricted(self, pmd: PizzaModelDeployment) -> None:
         _assert_restricted(build_router_deployment(pmd, IMAGE, "primary"))
@@ -216,7 +278,9 @@ class TestBuildPdbs:
 class TestBuildChildren:
     def test_every_child_is_namespaced_and_labelled(self, pmd: PizzaModelDeployment) -> None:
         children = build_children(pmd, IMAGES, "primary")
-        assert len(children) == 8
+        kinds = [c["kind"] for c in children]
+        assert kinds[:4] == ["ServiceAccount", "Role", "RoleBinding", "ConfigMap"]
+        assert len(children) == 12
         for child in children:
             assert child["metadata"]["namespace"] == "pizzas"
             assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pizza-operator"

@@ -22,7 +22,7 @@ SHORT_NAMES = ["pmd"]
 
 Backend = Literal["cnn", "vlm", "image-classifier", "onnx"]
 Precision = Literal["float32", "float16", "bfloat16", "int8"]
-Mode = Literal["primary", "stable", "emergency"]
+Mode = Literal["primary", "previous", "stable", "emergency"]
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 SOURCE_SCHEMES = ("hf://", "pvc://", "builtin://", "file:///")
@@ -262,6 +262,28 @@ class PrometheusRef(ApiModel):
             ]
         },
     )
+    queries: dict[str, str] = Field(
+        default_factory=dict,
+        description="PromQL overrides per signal (targets, primary_failures, primary_answered, "
+        "primary_p95, fallback_failures, fallback_answered, fallback_p95, client_requests, "
+        "client_errors, fallback_reasons); templates may use $router, $window, $primary_model "
+        "and $fallback_model (docs/rollback.md).",
+        json_schema_extra={
+            "maxProperties": 10,
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.all(k, k in ['targets', 'primary_failures', "
+                    "'primary_answered', 'primary_p95', 'fallback_failures', "
+                    "'fallback_answered', 'fallback_p95', 'client_requests', 'client_errors', "
+                    "'fallback_reasons'])",
+                    "message": "unknown signal: queries may override targets, "
+                    "primary_failures, primary_answered, primary_p95, fallback_failures, "
+                    "fallback_answered, fallback_p95, client_requests, client_errors, "
+                    "fallback_reasons",
+                }
+            ],
+        },
+    )
 
 
 class AnalysisSpec(ApiModel):
@@ -316,12 +338,47 @@ class StableSpec(ApiModel):
         le=64,
         description="Fallback pods in stable mode; unset keeps spec.fallback.replicas.",
     )
+    keep_primary_pods: bool = Field(
+        default=False,
+        description="Keep one primary pod (not sent traffic) for debugging instead of scaling "
+        "the primary to zero.",
+    )
+
+
+def _emergency_resources() -> Resources:
+    return Resources(requests={"cpu": "2", "memory": "4Gi"}, limits={"memory": "4Gi"})
 
 
 class EmergencySpec(ApiModel):
-    """The emergency mode: a minimal server with basic function."""
+    """The emergency mode: a minimal server with basic function (the prior system's sizing)."""
 
-    replicas: int = Field(default=1, ge=1, le=64, description="Fallback pods in emergency mode.")
+    replicas: int = Field(default=1, ge=1, le=64, description="Emergency server pods.")
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        description="Image of the emergency server; empty: the fallback's image.",
+    )
+    model: ModelRef | None = Field(
+        default=None,
+        description="Model of the emergency server; empty: the fallback's model.",
+        json_schema_extra={"x-kubernetes-validations": MODEL_RULES},
+    )
+    resources: Resources = Field(
+        default_factory=_emergency_resources,
+        description="CPU and memory of each emergency pod (default 2 CPU, 4 GiB).",
+    )
+
+
+class AutoRecoverSpec(ApiModel):
+    """Opt-in: after a rollback, probe the primary again once a cool-down has passed."""
+
+    enabled: bool = Field(default=False, description="Probe back to the primary on its own.")
+    cooldown: str = Field(
+        default="15m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How long after a rollback the primary is tried again (a duration).",
+    )
 
 
 class RollbackSpec(ApiModel):
@@ -329,11 +386,20 @@ class RollbackSpec(ApiModel):
 
     automatic: bool = Field(default=True, description="Roll back automatically on failure.")
     revision_history_limit: int = Field(
-        default=10, ge=0, le=100, description="Known-good revisions kept for rollback."
+        default=10,
+        ge=0,
+        le=100,
+        description="Revisions (ControllerRevisions) kept besides the current one for rollback "
+        "to previous; independent of the Deployments' own ReplicaSet history.",
     )
     stable: StableSpec = Field(default_factory=StableSpec, description="Stable mode settings.")
     emergency: EmergencySpec = Field(
         default_factory=EmergencySpec, description="Emergency mode settings."
+    )
+    auto_recover: AutoRecoverSpec = Field(
+        default_factory=AutoRecoverSpec,
+        description="Return to the primary on its own after a cool-down (off by default: "
+        "after a rollback only a new generation or a retry returns to the primary).",
     )
 
 
@@ -382,6 +448,88 @@ class ComponentStatus(ApiModel):
     summary: str = Field(default="0/0", description="ready/desired, for kubectl get.")
 
 
+Verdict = Literal["Healthy", "Failed", "Inconclusive"]
+
+
+class ComponentCheck(ApiModel):
+    """The last analysis check of one component, and the run it is part of."""
+
+    time: str = Field(description="When the check ran (RFC 3339).")
+    verdict: Verdict = Field(description="Healthy, Failed or Inconclusive (no data: no verdict).")
+    reasons: list[str] = Field(
+        default_factory=list,
+        description="Why: FailureRate, LatencyP95, NoReadyPods, CrashLoopBackOff, Unschedulable, "
+        "TooFewRequests, MetricsUnavailable, ScaledDown, ...",
+    )
+    values: dict[str, float] = Field(
+        default_factory=dict,
+        description="The signal values the check saw (requests, failureRate, "
+        "latencyP95Seconds, ready, desired, restarts); absent: not measured.",
+    )
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="The limits the values were compared against."
+    )
+    consecutive_failures: int = Field(default=0, description="Failed checks in a row.")
+    healthy_since: str | None = Field(
+        default=None, description="Start of the current run of checks without a failure."
+    )
+
+
+class ContainerRestartsStatus(ApiModel):
+    """A container's last seen restartCount and its restarts within the analysis window."""
+
+    count: int = Field(description="restartCount at the last check.")
+    times: list[str] = Field(default_factory=list, description="Restarts within the window.")
+
+
+class AnalysisStatus(ApiModel):
+    """What the continuous analysis saw last (written only by the analysis)."""
+
+    source: str = Field(default="", description="prometheus or scrape.")
+    checks: int = Field(default=0, description="Checks run since the resource was created.")
+    inconclusive: int = Field(default=0, description="Checks without a verdict (no data).")
+    primary: ComponentCheck | None = Field(default=None, description="The primary's last check.")
+    fallback: ComponentCheck | None = Field(default=None, description="The fallback's last check.")
+    client_error_rate: float | None = Field(
+        default=None, description="Router 5xx over all router requests in the window."
+    )
+    client_requests: float | None = Field(
+        default=None, description="Router requests in the window (health probes left out)."
+    )
+    fallback_reasons: dict[str, float] = Field(
+        default_factory=dict, description="Requests answered by the fallback, by reason."
+    )
+    since: str | None = Field(
+        default=None,
+        description="The last mode change: the metric window never reaches back before it.",
+    )
+    restarts: dict[str, ContainerRestartsStatus] = Field(
+        default_factory=dict,
+        description="Restart ledger: POD-UID/CONTAINER -> restarts (for the window count).",
+    )
+
+
+class LastRollback(ApiModel):
+    """The last step of the rollback ladder."""
+
+    number: int = Field(description="Rollbacks of this resource so far (this is the Nth).")
+    from_mode: Mode = Field(alias="from", description="The mode before the step.")
+    to: Mode = Field(description="The mode after the step.")
+    reason: str = Field(description="PrimaryFailed, PrimaryFailedNewRevision, FallbackFailed...")
+    message: str = Field(default="", description="The failing signals in words.")
+    values: dict[str, float] = Field(
+        default_factory=dict, description="The signal values that failed the last check."
+    )
+    time: str = Field(description="When the step was taken (RFC 3339).")
+    generation: int = Field(description="The spec generation rolled back from.")
+    revision: str | None = Field(
+        default=None, description="With to=previous: the ControllerRevision now served."
+    )
+    retry_token: str | None = Field(
+        default=None, description="The pizza.ai/retry annotation when the step was taken."
+    )
+
+
 class PizzaModelDeploymentStatus(ApiModel):
     """Observed state, written by the operator."""
 
@@ -390,7 +538,8 @@ class PizzaModelDeploymentStatus(ApiModel):
     )
     mode: Mode | None = Field(
         default=None,
-        description="Serving mode: primary (GPU model first), stable (CNN only) or emergency.",
+        description="Serving mode: primary (GPU model first), previous (the last known-good "
+        "revision), stable (CNN only) or emergency (a minimal server).",
     )
     conditions: list[Condition] = Field(
         default_factory=list,
@@ -401,7 +550,21 @@ class PizzaModelDeploymentStatus(ApiModel):
     fallback: ComponentStatus | None = Field(default=None, description="The fallback's replicas.")
     router: ComponentStatus | None = Field(default=None, description="The router's replicas.")
     error_rate: float | None = Field(
-        default=None, description="Latest observed error rate (0..1), set by the analysis."
+        default=None,
+        description="The primary's failure rate (0..1) as the router saw it in the last "
+        "analysis window; unset when the window had no verdict.",
+    )
+    analysis: AnalysisStatus | None = Field(default=None, description="The last analysis.")
+    last_rollback: LastRollback | None = Field(
+        default=None, description="The last rollback step taken (or suppressed)."
+    )
+    current_revision: str | None = Field(
+        default=None, description="The ControllerRevision of the current spec."
+    )
+    serving_revision: str | None = Field(
+        default=None,
+        description="The ControllerRevision the children are built from (differs from "
+        "currentRevision in mode previous).",
     )
 
 
@@ -413,6 +576,8 @@ class ObjectMeta(ApiModel):
     uid: str = ""
     generation: int = 0
     labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    resource_version: str = ""
     deletion_timestamp: str | None = None
 
 

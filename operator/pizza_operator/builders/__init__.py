@@ -13,6 +13,7 @@ from pizza_operator.builders.deployments import (
 )
 from pizza_operator.builders.disruption import build_pdbs
 from pizza_operator.builders.naming import Component
+from pizza_operator.builders.routing import build_router_rbac, build_routing_configmap
 from pizza_operator.builders.services import (
     build_fallback_service,
     build_primary_service,
@@ -28,14 +29,17 @@ __all__ = [
     "build_primary_service",
     "build_router_deployment",
     "build_router_service",
+    "build_routing",
 ]
 
 
 def build_children(
     pmd: PizzaModelDeployment, images: Mapping[Component, str], mode: Mode
 ) -> list[dict[str, Any]]:
-    """Every child the resource should own right now, in apply order (Services first)."""
+    """Every child the resource should own right now, in apply order (the router's account
+    and routing ConfigMap, then Services, then Deployments)."""
     return [
+        *build_routing(pmd, mode),
         build_primary_service(pmd),
         build_fallback_service(pmd),
         build_router_service(pmd),
@@ -44,3 +48,8 @@ def build_children(
         build_router_deployment(pmd, images["router"], mode),
         *build_pdbs(pmd, mode),
     ]
+
+
+def build_routing(pmd: PizzaModelDeployment, mode: Mode) -> list[dict[str, Any]]:
+    """The router's ServiceAccount, Role, RoleBinding and the routing ConfigMap (its mode)."""
+    return [*build_router_rbac(pmd), build_routing_configmap(pmd, mode)]

@@ -21,6 +21,7 @@ from pizza_operator.builders.pod import (
     server_env,
     tolerations_list,
 )
+from pizza_operator.builders.routing import router_account, routing_name
 
 REPLICASET_HISTORY = 2
 """Old ReplicaSets each Deployment keeps. The operator's own revision history, which rollback
@@ -91,15 +92,23 @@ def _zero_downtime() -> dict[str, Any]:
 
 
 def build_fallback_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) -> dict[str, Any]:
-    """CPU pods of the INT8 CNN, spread over nodes, no GPU toleration (so never on GPU nodes)."""
+    """CPU pods of the INT8 CNN, spread over nodes, no GPU toleration (so never on GPU nodes).
+
+    In emergency mode the same Deployment runs the emergency spec: a minimal server whose image,
+    model and resources the user may override (default: the fallback's, sized 2 CPU / 4 GiB)."""
     fallback = pmd.spec.fallback
+    model, resources = fallback.model, fallback.resources
+    if mode == "emergency":
+        emergency = pmd.spec.rollback.emergency
+        model, resources = emergency.model or model, emergency.resources
+        image = emergency.image or image
     template = pod_template(
         labels=labels(pmd, "fallback"),
         image=image,
         args=["model"],
-        env=model_env(fallback.model, "cpu"),
-        resources=resources_dict(fallback.resources),
-        model=fallback.model,
+        env=model_env(model, "cpu"),
+        resources=resources_dict(resources),
+        model=model,
         startup_timeout_seconds=300,
         node_selector=fallback.node_selector,
         tolerations=tolerations_list(fallback.tolerations),
@@ -114,10 +123,15 @@ def build_router_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) -
     """The entry point: forwards to the primary, falls back per request."""
     router = pmd.spec.router
     url = "http://{}:" + str(PORT)
-    env = [
+    env: list[dict[str, Any]] = [
         {"name": "PIZZA_PRIMARY_URL", "value": url.format(service_name(pmd, "primary"))},
         {"name": "PIZZA_FALLBACK_URL", "value": url.format(service_name(pmd, "fallback"))},
-        {"name": "PIZZA_ROUTER_MODE", "value": mode},
+        # the mode comes live from this ConfigMap (no rollout when it changes); see routing.py
+        {"name": "PIZZA_ROUTER_MODE_CONFIGMAP", "value": routing_name(pmd)},
+        {
+            "name": "PIZZA_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
         {"name": "PIZZA_PRIMARY_TIMEOUT_SECONDS", "value": _number(router.primary_timeout_seconds)},
         {"name": "PIZZA_RATE_LIMIT_PER_MINUTE", "value": str(router.rate_limit_per_minute)},
         {"name": "PIZZA_AB_PRIMARY_PERCENT", "value": str(router.ab_test.primary_percent)},
@@ -133,6 +147,8 @@ def build_router_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) -
         tolerations=tolerations_list(router.tolerations),
     )
     template["spec"]["topologySpreadConstraints"] = [_spread(pmd, "router")]
+    template["spec"]["serviceAccountName"] = router_account(pmd)
+    template["spec"]["automountServiceAccountToken"] = True  # to watch its routing ConfigMap
     return _deployment(
         pmd, "router", desired_replicas(pmd, mode, "router"), _zero_downtime(), template
     )

@@ -7,12 +7,16 @@ from pizza_operator.builders.naming import Component
 
 
 def desired_replicas(pmd: PizzaModelDeployment, mode: Mode, component: Component) -> int:
-    """primary: as specified; stable: CNN only; emergency: a minimal fallback, no primary."""
+    """primary and previous: as specified; stable: CNN only (one primary pod kept for
+    debugging with keepPrimaryPods); emergency: the emergency server, no primary."""
     spec = pmd.spec
     if component == "router":
         return spec.router.replicas
     if component == "primary":
-        return spec.primary.replicas if mode == "primary" else 0
+        if mode in ("primary", "previous"):
+            return spec.primary.replicas
+        keep = mode == "stable" and spec.rollback.stable.keep_primary_pods
+        return min(1, spec.primary.replicas) if keep else 0
     if mode == "stable":
         return spec.rollback.stable.fallback_replicas or spec.fallback.replicas
     if mode == "emergency":

@@ -127,7 +127,7 @@ def pod_template(
     labels: dict[str, str],
     image: str,
     args: list[str],
-    env: list[dict[str, str]],
+    env: list[dict[str, Any]],
     resources: dict[str, Any],
     model: ModelRef | None = None,
     startup_timeout_seconds: int | None = None,

@@ -42,6 +42,8 @@ def _step(state: LadderState) -> Decision:
         if state.current.outcome != "Good" and good is not None:
             return Decision("previous", "PrimaryFailedNewRevision", good)
         return Decision("stable", "PrimaryFailed")
+    if state.mode == "previous" and state.primary_failures >= state.failure_threshold:
+        return Decision("stable", "KnownGoodRevisionFailed")
     if state.mode == "stable" and state.fallback_failures >= state.failure_threshold:
         return Decision("emergency", "FallbackFailed")
     return Decision("none", "Healthy")

@@ -1,0 +1,161 @@
+"""The revision history in the cluster: one ControllerRevision per shape of the children.
+
+Like a StatefulSet's, each revision is a ControllerRevision owned by the resource, named
+NAME-HASH, numbered in order of first application. It holds the spec parts that shape the
+children (image, primary, fallback, router) and, in annotations, its outcome (Pending, Good,
+Failed) and when it was last applied. The rollback to `previous` re-applies a Good revision's
+children without touching the resource's spec. The reconcile records revisions; the analysis
+marks their outcome (one writer each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pizza_operator.api.v1alpha1 import GROUP, KIND, VERSION, PizzaModelDeployment
+from pizza_operator.builders.naming import MANAGER
+from pizza_operator.kube import Kube, now_rfc3339
+from pizza_operator.rollback.revisions import Outcome, Revision, prune
+
+OUTCOME = f"{GROUP}/outcome"
+APPLIED_AT = f"{GROUP}/applied-at"
+HASH_LABEL = f"{GROUP}/revision-hash"
+SHAPING_FIELDS = ("image", "primary", "fallback", "router")
+"""The spec parts that shape the children; analysis, rollback and paused do not."""
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    """A ControllerRevision as the rollback reads it."""
+
+    name: str
+    revision: Revision
+    data: dict[str, Any]
+    applied_at: str = ""
+
+
+def shaping_spec(pmd: PizzaModelDeployment) -> dict[str, Any]:
+    wire = pmd.spec.to_wire()
+    return {k: wire[k] for k in SHAPING_FIELDS if k in wire}
+
+
+def revision_hash(data: dict[str, Any]) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def revision_name(pmd: PizzaModelDeployment, hash_: str) -> str:
+    return f"{pmd.metadata.name}-{hash_}"
+
+
+def with_revision(pmd: PizzaModelDeployment, stored: StoredRevision) -> PizzaModelDeployment:
+    """The resource as it was in `stored`: its shaping spec parts put back, the rest as now."""
+    wire = pmd.spec.to_wire()
+    for key in SHAPING_FIELDS:
+        wire.pop(key, None)
+    wire.update(stored.data)
+    return pmd.model_copy(update={"spec": type(pmd.spec).model_validate(wire)})
+
+
+def _selector(pmd: PizzaModelDeployment) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/instance": pmd.metadata.name,
+        "app.kubernetes.io/managed-by": MANAGER,
+    }
+
+
+def _stored(obj: dict[str, Any]) -> StoredRevision:
+    meta = obj["metadata"]
+    annotations = meta.get("annotations") or {}
+    outcome = annotations.get(OUTCOME, "Pending")
+    if outcome not in ("Pending", "Good", "Failed"):
+        outcome = "Pending"
+    hash_ = (meta.get("labels") or {}).get(HASH_LABEL, "")
+    return StoredRevision(
+        name=meta["name"],
+        revision=Revision(int(obj.get("revision", 0)), hash_, cast(Outcome, outcome)),
+        data=dict(obj.get("data") or {}),
+        applied_at=annotations.get(APPLIED_AT, ""),
+    )
+
+
+class History:
+    """Reads and writes the ControllerRevisions of one resource."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube = kube
+
+    def revisions(self, pmd: PizzaModelDeployment) -> list[StoredRevision]:
+        items = self.kube.list("ControllerRevision", pmd.metadata.namespace, _selector(pmd))
+        owned = [
+            i
+            for i in items
+            if any(
+                r.get("uid") == pmd.metadata.uid for r in i["metadata"].get("ownerReferences", [])
+            )
+        ]
+        return sorted((_stored(i) for i in owned), key=lambda r: r.revision.number)
+
+    def get(self, pmd: PizzaModelDeployment, name: str) -> StoredRevision | None:
+        obj = self.kube.get("ControllerRevision", pmd.metadata.namespace, name)
+        return _stored(obj) if obj is not None else None
+
+    def record(self, pmd: PizzaModelDeployment) -> StoredRevision:
+        """The current spec's revision, created when new; older ones pruned to the limit."""
+        data = shaping_spec(pmd)
+        hash_ = revision_hash(data)
+        history = self.revisions(pmd)
+        for stored in history:
+            if stored.revision.hash == hash_:
+                return stored
+        number = max((s.revision.number for s in history), default=0) + 1
+        name = revision_name(pmd, hash_)
+        body: dict[str, Any] = {
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {
+                "name": name,
+                "namespace": pmd.metadata.namespace,
+                "labels": {**_selector(pmd), HASH_LABEL: hash_},
+                "annotations": {OUTCOME: "Pending", APPLIED_AT: now_rfc3339()},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": KIND,
+                        "name": pmd.metadata.name,
+                        "uid": pmd.metadata.uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "revision": number,
+            "data": data,
+        }
+        created = self.kube.create(body)
+        found = _stored(created) if created is not None else self.get(pmd, name)
+        stored = found if found is not None else _stored(body)  # a race with a delete: ours
+        self._prune(pmd, [*history, stored], stored.revision.hash)
+        return stored
+
+    def _prune(
+        self, pmd: PizzaModelDeployment, history: list[StoredRevision], current: str
+    ) -> None:
+        limit = pmd.spec.rollback.revision_history_limit
+        kept = {r.hash for r in prune([s.revision for s in history], current, limit)}
+        serving = pmd.status.serving_revision
+        for stored in history:
+            if stored.revision.hash not in kept and stored.name != serving:
+                self.kube.delete("ControllerRevision", pmd.metadata.namespace, stored.name)
+
+    def mark(self, pmd: PizzaModelDeployment, name: str, outcome: Outcome) -> None:
+        """Set a revision's outcome; a Good revision is never demoted."""
+        stored = self.get(pmd, name)
+        if stored is None or stored.revision.outcome in ("Good", outcome):
+            return
+        self.kube.patch_metadata(
+            "ControllerRevision", pmd.metadata.namespace, name, {"annotations": {OUTCOME: outcome}}
+        )
