@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.platform import Kube
+from tests.e2e.product import Kubectl, helm_install_operator, restricted_namespace
 from tests.e2e.testimages import WEB_IMAGE, missing_tools, web_image
 
 LAST = ("test_down_leaves_nothing_behind", "test_up_after_a_killed_run_clears_what_it_left")
@@ -48,3 +50,17 @@ def test_image(real_cluster: Any, test_image_dir: Path) -> str:
         timeout=300,
     )
     return WEB_IMAGE
+
+
+@pytest.fixture(scope="session")
+def kubectl(real_cluster: Any) -> Kubectl:
+    return Kubectl(Path(real_cluster.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def operator_release(kubectl: Kubectl) -> Iterator[str]:
+    """The operator installed by its chart in pizza-system (restricted), for the whole session."""
+    namespace = "pizza-system"
+    restricted_namespace(kubectl, namespace)
+    yield helm_install_operator(kubectl, namespace)
+    kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)

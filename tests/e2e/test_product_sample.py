@@ -20,7 +20,6 @@ from tests.e2e.product import (
     ROOT,
     Kubectl,
     generated_images,
-    helm_install_operator,
     restricted_namespace,
 )
 
@@ -29,19 +28,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_real_nodes]
 SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier-local.yaml"
 NAME = "pizza-classifier"
 REAL_NODE_LABEL = "pizza.ai/real-node"
-
-
-@pytest.fixture(scope="module")
-def kubectl(real_cluster: Any) -> Kubectl:
-    return Kubectl(Path(real_cluster.kubeconfig))
-
-
-@pytest.fixture(scope="module")
-def operator_release(kubectl: Kubectl) -> Iterator[str]:
-    namespace = "pizza-system"
-    restricted_namespace(kubectl, namespace)
-    yield helm_install_operator(kubectl, namespace)
-    kubectl.run("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 @pytest.fixture(scope="module")

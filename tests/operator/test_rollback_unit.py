@@ -79,6 +79,14 @@ class TestJudge:
         kube = KubeSignals(desired=1, ready=0, available=False, rolling_out=True)
         assert judge("primary", kube, MetricSignals(0), LIMITS).verdict == "Inconclusive"
 
+    def test_fallbacks_while_no_new_pod_serves_yet_are_no_verdict(self) -> None:
+        kube = KubeSignals(desired=1, ready=0, available=False, rolling_out=True)
+        failing = MetricSignals(100, failure_rate=1.0)
+        check = judge("primary", kube, failing, LIMITS)
+        assert (check.verdict, check.reasons) == ("Inconclusive", ("NotServingYet",))
+        serving = KubeSignals(desired=2, ready=1, available=True, rolling_out=True)
+        assert judge("primary", serving, failing, LIMITS).verdict == "Failed"
+
     def test_restarts_up_to_limit_are_tolerated(self) -> None:
         kube = KubeSignals(1, 1, True, restarts_in_window=2)
         assert judge("primary", kube, MetricSignals(50, 0.0), LIMITS).verdict == "Healthy"
@@ -143,6 +151,10 @@ class TestLadder:
 
     def test_known_good_revision_failing_goes_to_stable(self) -> None:
         assert decide(_state(current=GOOD)).step == "stable"
+
+    def test_previous_revision_failing_goes_to_stable(self) -> None:
+        decision = decide(_state(mode="previous"))
+        assert (decision.step, decision.reason) == ("stable", "KnownGoodRevisionFailed")
 
     def test_fallback_failing_in_primary_mode_does_not_step(self) -> None:
         assert decide(_state(primary_failures=0, fallback_failures=5)).step == "none"

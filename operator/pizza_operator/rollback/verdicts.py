@@ -115,7 +115,12 @@ def judge(
     if kube.desired == 0:
         return Check(component, "Inconclusive", ("ScaledDown",), values)
     kube_reasons = _kube_failures(kube, limits)
-    metric_verdict, metric_reasons = _metric_outcome(metrics, limits)
+    if kube.rolling_out and kube.ready == 0:
+        # no pod of the new rollout serves yet: the router's fallbacks are expected, not a
+        # verdict (a rollout that never comes up fails on its Kubernetes signals instead)
+        metric_verdict, metric_reasons = "Inconclusive", ["NotServingYet"]
+    else:
+        metric_verdict, metric_reasons = _metric_outcome(metrics, limits)
     if kube_reasons or metric_verdict == "Failed":
         return Check(component, "Failed", tuple(kube_reasons + metric_reasons), values)
     return Check(component, metric_verdict, tuple(metric_reasons), values)

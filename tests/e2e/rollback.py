@@ -1,0 +1,204 @@
+"""Helpers of the automatic-rollback scenarios (tests/e2e/test_rollback.py and bench/rollback):
+the local sample under another name with its own settings, waits on the resource's status, the
+router's Service URL, freezing a component's containers, and a timeline sampler that records the
+mode and the primary's failure rate the operator reports."""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pizza_devcluster.freeze import signal_container
+
+from tests.e2e.product import BIN, ROOT, Kubectl, restricted_namespace
+
+SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier-local.yaml"
+PRIMARY_MODEL = "pizza-convnext-tiny"
+FALLBACK_MODEL = "micro-pizza-net"
+
+
+def sample_manifest(name: str, **spec: Any) -> dict[str, Any]:
+    """The local sample named `name`; keyword arguments replace top-level spec fields
+    (`analysis={...}` merges into the sample's analysis, the others replace)."""
+    body: dict[str, Any] = yaml.safe_load(SAMPLE.read_text())
+    body["metadata"]["name"] = name
+    for key, value in spec.items():
+        if isinstance(value, dict) and isinstance(body["spec"].get(key), dict):
+            body["spec"][key] = {**body["spec"][key], **copy.deepcopy(value)}
+        else:
+            body["spec"][key] = copy.deepcopy(value)
+    return body
+
+
+def eventually(check: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+@dataclass
+class Scenario:
+    """One PizzaModelDeployment in its own restricted namespace."""
+
+    kubectl: Kubectl
+    namespace: str
+    name: str
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        restricted_namespace(self.kubectl, self.namespace)
+        proc = subprocess.run(
+            [str(BIN / "kubectl"), "-n", self.namespace, "apply", "-f", "-"],
+            input=json.dumps(manifest),
+            capture_output=True,
+            text=True,
+            env={"KUBECONFIG": str(self.kubectl.kubeconfig), "PATH": f"{BIN}:/usr/bin:/bin"},
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        self.kubectl.run(
+            "-n", self.namespace, "wait", "--for=condition=Ready", f"pmd/{self.name}",
+            f"--timeout={int(timeout)}s",
+        )  # fmt: skip
+
+    def delete(self) -> None:
+        self.kubectl.run("delete", "namespace", self.namespace, "--wait=false", check=False)
+
+    def get(self) -> dict[str, Any]:
+        return self.kubectl.json("-n", self.namespace, "get", "pmd", self.name)
+
+    def status(self) -> dict[str, Any]:
+        status: dict[str, Any] = self.get().get("status") or {}
+        return status
+
+    def mode(self) -> str:
+        return str(self.status().get("mode", ""))
+
+    def deployment(self, component: str) -> dict[str, Any]:
+        return self.kubectl.json("-n", self.namespace, "get", "deploy", f"{self.name}-{component}")
+
+    def pods(self, component: str) -> list[dict[str, Any]]:
+        pods = self.kubectl.json(
+            "-n", self.namespace, "get", "pods", "-l",
+            f"app.kubernetes.io/instance={self.name},app.kubernetes.io/component={component}",
+        )["items"]  # fmt: skip
+        return [p for p in pods if p["metadata"].get("deletionTimestamp") is None]
+
+    def running_pods(self, component: str) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in self.pods(component)
+            if any(
+                "running" in (s.get("state") or {})
+                for s in (p.get("status") or {}).get("containerStatuses") or []
+            )
+        ]
+
+    def router_url(self) -> str:
+        service = self.kubectl.json("-n", self.namespace, "get", "service", self.name)
+        return f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
+
+    def events(self, reason: str | None = None) -> list[dict[str, Any]]:
+        items = self.kubectl.json(
+            "-n", self.namespace, "get", "events", "--field-selector",
+            f"involvedObject.kind=PizzaModelDeployment,involvedObject.name={self.name}",
+        )["items"]  # fmt: skip
+        return [e for e in items if reason is None or e.get("reason") == reason]
+
+    def routing_mode(self) -> str:
+        cm = self.kubectl.json("-n", self.namespace, "get", "configmap", f"{self.name}-routing")
+        return str(cm["data"]["mode"])
+
+    def revisions(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.kubectl.json(
+            "-n", self.namespace, "get", "controllerrevisions", "-l",
+            f"app.kubernetes.io/instance={self.name}",
+        )["items"]  # fmt: skip
+        return sorted(items, key=lambda r: int(r["revision"]))
+
+    def annotate(self, key: str, value: str) -> None:
+        self.kubectl.run(
+            "-n", self.namespace, "annotate", "--overwrite", f"pmd/{self.name}", f"{key}={value}"
+        )
+
+    def patch_spec(self, spec: dict[str, Any]) -> None:
+        self.kubectl.run(
+            "-n", self.namespace, "patch", f"pmd/{self.name}", "--type=merge",
+            "-p", json.dumps({"spec": spec}),
+        )  # fmt: skip
+
+
+def freeze(pods: list[dict[str, Any]]) -> None:
+    for pod in pods:
+        assert signal_container(pod, "server", signal.SIGSTOP), pod["metadata"]["name"]
+
+
+def thaw(pods: list[dict[str, Any]]) -> None:
+    for pod in pods:
+        try:
+            signal_container(pod, "server", signal.SIGCONT)
+        except Exception:
+            continue
+
+
+@contextmanager
+def frozen(pods: list[dict[str, Any]]) -> Iterator[None]:
+    freeze(pods)
+    try:
+        yield
+    finally:
+        thaw(pods)
+
+
+@dataclass
+class Timeline:
+    """Samples (time.time(), mode, primary failure rate or None) of the resource every second."""
+
+    scenario: Scenario
+    every: float = 1.0
+    samples: list[tuple[float, str, float | None]] = field(default_factory=list)
+    events: list[tuple[str, float]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Timeline:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def mark(self, what: str) -> float:
+        now = time.time()
+        self.events.append((what, now))
+        return now
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = self.scenario.status()
+            except AssertionError:
+                status = {}
+            self.samples.append((time.time(), str(status.get("mode", "")), status.get("errorRate")))
+            self._stop.wait(self.every)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def first(self, mode: str, after: float = 0.0) -> float | None:
+        return next((t for t, m, _ in self.samples if m == mode and t >= after), None)

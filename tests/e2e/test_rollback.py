@@ -1,0 +1,326 @@
+"""Automatic rollback on the real nodes, nothing mocked: the operator installed by its chart, the
+local sample's real primary, fallback and router pods, a bounded load generator on this machine
+sending real images through the router's Service, faults injected from outside the product
+(the containers' processes frozen with SIGSTOP, a model source that does not exist, the
+operator SIGKILLed in the middle of a step)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pizza_devcluster.loadgen import LoadGenerator, summary
+from pizza_devcluster.pytest_plugin import requires_real_nodes
+
+from tests.e2e.product import ROOT, Kubectl, generated_images
+from tests.e2e.rollback import (
+    FALLBACK_MODEL,
+    PRIMARY_MODEL,
+    Scenario,
+    Timeline,
+    eventually,
+    freeze,
+    frozen,
+    sample_manifest,
+    thaw,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_real_nodes]
+
+RATE = 8.0  # requests a second: ~4 per router pod, well under the sample's 600 a minute each
+ARTIFACTS = ROOT / ".cluster" / "e2e-rollback"
+
+
+@pytest.fixture(scope="module")
+def images() -> list[bytes]:
+    return [p.read_bytes() for p in generated_images(seed=5151)]
+
+
+def _load(scenario: Scenario, images: list[bytes], name: str) -> LoadGenerator:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return LoadGenerator(
+        scenario.router_url(),
+        rate=RATE,
+        concurrency=32,
+        images=images,
+        timeout_s=20,
+        records_path=ARTIFACTS / f"{name}.jsonl",
+    ).start()
+
+
+def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
+
+
+def _router_pods(scenario: Scenario) -> dict[str, int]:
+    return {
+        p["metadata"]["uid"]: sum(
+            s.get("restartCount", 0) for s in p["status"].get("containerStatuses", [])
+        )
+        for p in scenario.pods("router")
+    }
+
+
+def _answered_by(gen: LoadGenerator, model: str, since: float) -> bool:
+    return any(r.t >= since and r.model_used == model for r in gen.records)
+
+
+@pytest.fixture
+def ladder(kubectl: Kubectl, operator_release: str) -> Iterator[Scenario]:
+    scenario = Scenario(kubectl, "e2e-rollback-ladder", "ladder")
+    scenario.apply(sample_manifest("ladder"))  # default analysis: 10 s, 1 m window, 3 checks
+    scenario.wait_ready()
+    yield scenario
+    scenario.delete()
+
+
+def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
+    ladder: Scenario, images: list[bytes]
+) -> None:
+    sc = ladder
+    routers = _router_pods(sc)
+    gen = _load(sc, images, "ladder")
+    timeline = Timeline(sc).start()
+    try:
+        eventually(
+            lambda: sc.status().get("analysis", {}).get("primary", {}).get("verdict") == "Healthy",
+            120,
+            "a Healthy check of the primary under load",
+        )
+        # ---- the primary hangs: stable, with every client answered ----------------------
+        primary = sc.running_pods("primary")
+        fault = timeline.mark("primary frozen")
+        freeze(primary)
+        try:
+            eventually(lambda: sc.mode() == "stable", 90, "rollback to stable", every=0.5)
+            rolled = time.time()
+            eventually(
+                lambda: sc.deployment("primary")["spec"]["replicas"] == 0, 15, "primary at 0"
+            )
+            assert sc.routing_mode() == "stable"
+        finally:
+            thaw(primary)
+        time.sleep(6)  # let requests in flight at the switch end
+        during = summary(gen.records, fault, time.time() - 1)
+        assert during.sent > 0 and during.unanswered == 0 and during.server_errors == 0, during
+        assert _answered_by(gen, FALLBACK_MODEL, rolled)
+        status = sc.status()
+        last = status["lastRollback"]
+        assert (last["from"], last["to"], last["reason"], last["number"]) == (
+            "primary",
+            "stable",
+            "PrimaryFailed",
+            1,
+        ), last
+        assert _condition(status, "RolledBack")["status"] == "True"
+        assert len(sc.events("RolledBack")) == 1
+        assert _router_pods(sc) == routers  # the mode reached the router without a restart
+        print(f"fault -> stable in {rolled - fault:.1f} s; {during}", file=sys.stderr)
+
+        # ---- the fallback hangs too: emergency, then answered again ----------------------
+        fallback = sc.running_pods("fallback")
+        second = timeline.mark("fallback frozen")
+        freeze(fallback)
+        try:
+            eventually(lambda: sc.mode() == "emergency", 120, "emergency", every=0.5)
+            emergency_at = time.time()
+            eventually(
+                lambda: _answered_by(gen, FALLBACK_MODEL, emergency_at + 1),
+                240,
+                "clients answered by the emergency server",
+            )
+        finally:
+            thaw(fallback)
+        last = sc.status()["lastRollback"]
+        assert (last["from"], last["to"], last["reason"]) == (
+            "stable",
+            "emergency",
+            "FallbackFailed",
+        )
+        pod = sc.deployment("fallback")["spec"]["template"]["spec"]["containers"][0]
+        assert pod["resources"]["requests"] == {"cpu": "100m", "memory": "192Mi"}
+        assert len(sc.events("RolledBack")) == 2
+        print(f"fallback frozen -> emergency in {emergency_at - second:.1f} s", file=sys.stderr)
+
+        # ---- no flapping: stays in emergency until an SRE retries --------------------------
+        time.sleep(15)
+        assert sc.mode() == "emergency"
+        retried = timeline.mark("retry")
+        sc.annotate("pizza.ai/retry", "1")
+        eventually(lambda: sc.mode() == "primary", 60, "back to primary on retry")
+        eventually(
+            lambda: _answered_by(gen, PRIMARY_MODEL, retried), 240, "answers from the primary"
+        )
+        assert sc.routing_mode() == "primary"
+        assert _router_pods(sc) == routers
+    finally:
+        gen.stop()
+        timeline.stop()
+        _draw(gen, timeline, "ladder")
+
+
+def _draw(gen: LoadGenerator, timeline: Timeline, name: str) -> None:
+    """The scenario's timeline as a PNG beside its records (best effort: evidence, not a check)."""
+    try:
+        from pizza_devcluster.timeline import draw_timeline  # noqa: PLC0415
+
+        draw_timeline(
+            gen.records,
+            [(t, rate) for t, _, rate in timeline.samples],
+            [(t, mode) for t, mode, _ in timeline.samples],
+            ARTIFACTS / f"{name}.png",
+            title=name,
+            events=timeline.events,
+        )
+    except Exception as exc:
+        print(f"timeline not drawn: {exc!r}", file=sys.stderr)
+
+
+def test_bad_new_revision_goes_back_to_the_known_good_one(
+    kubectl: Kubectl, operator_release: str, images: list[bytes]
+) -> None:
+    sc = Scenario(kubectl, "e2e-rollback-previous", "previous")
+    fast = {"interval": "5s", "window": "20s", "minRequests": 10}
+    sc.apply(sample_manifest("previous", analysis=fast))
+    sc.wait_ready()
+    try:
+        # ---- idle: no traffic at all is no verdict, never a rollback -----------------------
+        start = sc.status().get("analysis", {}).get("inconclusive", 0)
+        time.sleep(30)
+        status = sc.status()
+        assert status["analysis"]["inconclusive"] >= start + 4, status["analysis"]
+        assert "TooFewRequests" in status["analysis"]["primary"]["reasons"]
+        assert "lastRollback" not in status and status["mode"] == "primary"
+
+        gen = _load(sc, images, "previous")
+        timeline = Timeline(sc).start()
+        try:
+            eventually(
+                lambda: any(
+                    r["metadata"]["annotations"].get("pizza.ai/outcome") == "Good"
+                    for r in sc.revisions()
+                ),
+                150,
+                "the first revision proven good",
+            )
+            good = sc.revisions()[0]["metadata"]["name"]
+            bad_at = timeline.mark("bad revision applied")
+            sc.patch_spec({"primary": {"model": {"source": "builtin://no-such-model"}}})
+            eventually(lambda: sc.mode() == "previous", 240, "rollback to previous", every=0.5)
+            status = sc.status()
+            assert status["servingRevision"] == good != status["currentRevision"], status
+            assert status["lastRollback"]["reason"] == "PrimaryFailedNewRevision"
+            env = sc.deployment("primary")["spec"]["template"]["spec"]["containers"][0]["env"]
+            assert {"name": "PIZZA_SOURCE", "value": "builtin://pizza-convnext-tiny"} in env
+            back = time.time()
+            eventually(
+                lambda: _answered_by(gen, PRIMARY_MODEL, back), 240, "the good revision serving"
+            )
+            outcomes = {
+                r["metadata"]["name"]: r["metadata"]["annotations"]["pizza.ai/outcome"]
+                for r in sc.revisions()
+            }
+            assert outcomes[good] == "Good"
+            assert outcomes[status["currentRevision"]] == "Failed", outcomes
+            assert len(sc.events("RolledBack")) == 1
+            assert sc.get()["spec"]["primary"]["model"]["source"] == "builtin://no-such-model"
+            whole = summary(gen.records, bad_at, time.time() - 1)
+            assert whole.server_errors == 0 and whole.unanswered == 0, whole
+        finally:
+            gen.stop()
+            timeline.stop()
+            _draw(gen, timeline, "previous")
+    finally:
+        sc.delete()
+
+
+def test_automatic_false_reports_and_changes_nothing(
+    kubectl: Kubectl, operator_release: str, images: list[bytes]
+) -> None:
+    sc = Scenario(kubectl, "e2e-rollback-suppressed", "suppressed")
+    sc.apply(
+        sample_manifest(
+            "suppressed",
+            analysis={"interval": "5s", "window": "20s", "minRequests": 10},
+            rollback={"automatic": False},
+        )
+    )
+    sc.wait_ready()
+    gen = _load(sc, images, "suppressed")
+    try:
+        primary = sc.running_pods("primary")
+        with frozen(primary):
+            eventually(
+                lambda: _condition(sc.status(), "RolledBack").get("reason") == "RollbackSuppressed",
+                90,
+                "the suppressed rollback reported",
+            )
+            status = sc.status()
+            assert status["mode"] == "primary" and "lastRollback" not in status
+            assert "stable" in _condition(status, "RolledBack")["message"]
+            assert sc.deployment("primary")["spec"]["replicas"] == 1
+            assert status["analysis"]["primary"]["verdict"] == "Failed"
+        assert sc.events("RolledBack") == []
+        assert len(sc.events("RollbackSuppressed")) == 1
+    finally:
+        gen.stop()
+        sc.delete()
+
+
+def test_operator_killed_mid_rollback_a_new_one_converges_once(
+    kubectl: Kubectl, operator_release: str, images: list[bytes], tmp_path: Path
+) -> None:
+    """The chart's replicas stand aside; an operator on the host kills itself (SIGKILL) right
+    after announcing a rollback and before recording it; the chart's replicas come back and
+    finish the step: exactly one rollback recorded and one Event."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    sc = Scenario(kubectl, "e2e-rollback-crash", "crash")
+    sc.apply(sample_manifest("crash", analysis={"interval": "5s", "window": "20s"}))
+    sc.wait_ready()
+    gen = _load(sc, images, "crash")
+    deploy = ["-n", "pizza-system", "scale", "deploy", operator_release]
+    kubectl.run(*deploy, "--replicas=0")
+    kubectl.run(
+        "-n", "pizza-system", "wait", "--for=delete", "pod", "-l",
+        "app.kubernetes.io/component=operator", "--timeout=90s",
+    )  # fmt: skip
+    log = (tmp_path / "operator.log").open("wb")
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(kubectl.kubeconfig),
+        "PIZZA_OPERATOR_FAILPOINT": "rollback-announced",
+        "PYTHONUNBUFFERED": "1",
+    }
+    host = subprocess.Popen(
+        [sys.executable, "-m", "pizza_operator", "--standalone", "--namespace", sc.namespace,
+         "--metrics-port", "0", "--liveness-port", "0"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+    )  # fmt: skip
+    primary = sc.running_pods("primary")
+    try:
+        time.sleep(12)  # a baseline scrape or two under load
+        freeze(primary)
+        assert host.wait(timeout=120) == -signal.SIGKILL, (tmp_path / "operator.log").read_text()
+        assert len(sc.events("RolledBack")) == 1  # announced...
+        assert sc.mode() == "primary"  # ...not recorded
+        kubectl.run(*deploy, "--replicas=2")
+        eventually(lambda: sc.mode() == "stable", 180, "the new leader finishes the step")
+        time.sleep(10)
+        status = sc.status()
+        assert status["lastRollback"]["number"] == 1
+        assert len(sc.events("RolledBack")) == 1
+        assert sc.deployment("primary")["spec"]["replicas"] == 0
+    finally:
+        thaw(primary)
+        if host.poll() is None:
+            host.kill()
+        kubectl.run(*deploy, "--replicas=2", check=False)
+        gen.stop()
+        sc.delete()
