@@ -115,6 +115,7 @@ def judge(
     if kube.desired == 0:
         return Check(component, "Inconclusive", ("ScaledDown",), values)
     kube_reasons = _kube_failures(kube, limits)
+    metric_verdict: Verdict
     if kube.rolling_out and kube.ready == 0:
         # no pod of the new rollout serves yet: the router's fallbacks are expected, not a
         # verdict (a rollout that never comes up fails on its Kubernetes signals instead)
