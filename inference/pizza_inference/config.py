@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 ROUTER_MODES = ("primary", "stable", "emergency")
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 @dataclass(frozen=True)
@@ -50,3 +55,85 @@ class RouterConfig:
             raise ValueError("rate_limit_per_minute must not be negative (0 disables it)")
         if self.primary_timeout_seconds <= 0:
             raise ValueError("primary_timeout_seconds must be positive")
+
+
+@dataclass(frozen=True)
+class ModeWatchConfig:
+    """Where the router reads its mode live: one ConfigMap (key `mode`) through the Kubernetes API.
+
+    On only when `PIZZA_ROUTER_MODE_CONFIGMAP` is set (`from_env`); `PIZZA_ROUTER_MODE` is then the
+    mode until the ConfigMap is first read. The token file is re-read on every (re)connect
+    (projected ServiceAccount tokens rotate).
+    """
+
+    configmap: str
+    namespace: str
+    api_url: str
+    token_file: Path = SERVICE_ACCOUNT_DIR / "token"
+    ca_file: Path = SERVICE_ACCOUNT_DIR / "ca.crt"
+    min_backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 5.0
+    watch_timeout_seconds: int = 300
+    """Asked of the apiserver per watch (it then ends the watch cleanly and the router re-watches);
+    the client gives up on a silent connection a little after it."""
+
+    def __post_init__(self) -> None:
+        if not self.configmap:
+            raise ValueError("the mode ConfigMap name must not be empty")
+        if not self.namespace:
+            raise ValueError("the mode ConfigMap namespace must not be empty")
+        if not self.api_url.startswith(("https://", "http://")):
+            raise ValueError(f"the Kubernetes API URL must be http(s)://..., got {self.api_url!r}")
+        if not 0 < self.min_backoff_seconds <= self.max_backoff_seconds:
+            raise ValueError("backoff must satisfy 0 < min <= max")
+        if self.watch_timeout_seconds < 1:
+            raise ValueError("watch_timeout_seconds must be at least 1")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    ) -> ModeWatchConfig | None:
+        """The watch settings from the environment; None without `PIZZA_ROUTER_MODE_CONFIGMAP`.
+
+        Raises ValueError when the watch is on but the namespace or the API server is unknown
+        (neither the variables nor the in-cluster defaults are there).
+        """
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(name, "").strip()
+
+        configmap = get("PIZZA_ROUTER_MODE_CONFIGMAP")
+        if not configmap:
+            return None
+        namespace = get("PIZZA_NAMESPACE")
+        if not namespace:
+            namespace_file = service_account_dir / "namespace"
+            try:
+                namespace = namespace_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    "PIZZA_ROUTER_MODE_CONFIGMAP is set but the namespace is unknown: set "
+                    f"PIZZA_NAMESPACE or mount {namespace_file} ({exc})"
+                ) from exc
+        api_url = get("PIZZA_KUBE_API_URL")
+        if not api_url:
+            host, port = get("KUBERNETES_SERVICE_HOST"), get("KUBERNETES_SERVICE_PORT")
+            if not host or not port:
+                raise ValueError(
+                    "PIZZA_ROUTER_MODE_CONFIGMAP is set but the API server is unknown: set "
+                    "PIZZA_KUBE_API_URL or KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT"
+                )
+            if ":" in host:  # an IPv6 address
+                host = f"[{host}]"
+            api_url = f"https://{host}:{port}"
+        return cls(
+            configmap=configmap,
+            namespace=namespace,
+            api_url=api_url.rstrip("/"),
+            token_file=Path(get("PIZZA_KUBE_TOKEN_FILE") or service_account_dir / "token"),
+            ca_file=Path(get("PIZZA_KUBE_CA_FILE") or service_account_dir / "ca.crt"),
+        )

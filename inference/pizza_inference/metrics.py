@@ -57,6 +57,15 @@ FALLBACKS = Counter(
     "Requests the router answered from the fallback, by reason",
     ["reason"],
 )
+ROUTER_MODE = Gauge(
+    "pizza_router_mode",
+    "The router's serving mode: 1 for the current mode, 0 for the others",
+    ["mode"],
+)
+ROUTER_MODE_CHANGES = Counter(
+    "pizza_router_mode_changes_total",
+    "Times the router's mode changed while it ran (from its mode ConfigMap)",
+)
 
 METRICS_PATHS = frozenset({"/metrics", "/prometheus-metrics"})
 

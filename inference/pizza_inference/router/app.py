@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from pizza_inference.api.app import build_app
-from pizza_inference.config import RouterConfig
+from pizza_inference.config import ModeWatchConfig, RouterConfig
+from pizza_inference.router.modewatch import ModeWatcher
 from pizza_inference.router.plane import RouterPlane
 from pizza_inference.router.ratelimit import RateLimitMiddleware, TokenBucketLimiter
 
 
-def create_router_app(config: RouterConfig, *, plane: RouterPlane | None = None) -> FastAPI:
+def create_router_app(
+    config: RouterConfig,
+    *,
+    plane: RouterPlane | None = None,
+    mode_watch: ModeWatchConfig | None = None,
+) -> FastAPI:
+    """`mode_watch` None: from the environment (on only with `PIZZA_ROUTER_MODE_CONFIGMAP`)."""
     router_plane = plane or RouterPlane(config)
+    watch_config = mode_watch or ModeWatchConfig.from_env()
+    watcher = ModeWatcher(watch_config, router_plane) if watch_config is not None else None
+    router_plane.mode_watcher = watcher
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await router_plane.stop()
+        task = (
+            asyncio.create_task(watcher.run(), name="pizza-router-mode-watch")
+            if watcher is not None
+            else None
+        )
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await router_plane.stop()
 
     limiter = TokenBucketLimiter(config.rate_limit_per_minute)
     app = build_app(
@@ -29,4 +52,5 @@ def create_router_app(config: RouterConfig, *, plane: RouterPlane | None = None)
         inner_middleware=[(RateLimitMiddleware, {"limiter": limiter})],
     )
     app.state.limiter = limiter
+    app.state.mode_watcher = watcher
     return app

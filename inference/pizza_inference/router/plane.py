@@ -9,15 +9,18 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from pizza_inference import CLASSES, metrics
-from pizza_inference.config import RouterConfig
+from pizza_inference.config import ROUTER_MODES, RouterConfig
 from pizza_inference.errors import InferenceError, ModelNotReadyError, UpstreamRejectedError
 from pizza_inference.router.breaker import CircuitBreaker
 from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
+
+if TYPE_CHECKING:
+    from pizza_inference.router.modewatch import ModeWatcher
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,10 @@ class RouterPlane:
     def __init__(self, config: RouterConfig, *, rng: random.Random | None = None) -> None:
         self.config = config
         self.mode = config.mode
+        """primary, stable or emergency: read per request, changed live only by `set_mode`."""
+        self._show_mode()
+        self.mode_watcher: ModeWatcher | None = None
+        """Set by the app when the mode follows a ConfigMap (shown in `status`)."""
         self.breaker = CircuitBreaker(
             config.circuit_failure_threshold, config.circuit_reset_seconds
         )
@@ -98,6 +105,36 @@ class RouterPlane:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    # -- mode ------------------------------------------------------------------------------
+    def set_mode(self, mode: str, *, source: str) -> bool:
+        """Switches the serving mode live; True when it changed.
+
+        One attribute assignment in the event loop: a request reads `mode` once when it decides,
+        so requests in flight finish the way they started and the next ones use the new mode.
+        An unknown mode is logged and ignored (the current mode stays).
+        """
+        if mode not in ROUTER_MODES:
+            log.warning(
+                "ignoring unknown mode %r source=%s (known: %s); keeping mode %s",
+                mode,
+                source,
+                ", ".join(ROUTER_MODES),
+                self.mode,
+            )
+            return False
+        previous = self.mode
+        if mode == previous:
+            return False
+        self.mode = mode
+        self._show_mode()
+        metrics.ROUTER_MODE_CHANGES.inc()
+        log.info("mode changed from %s to %s source=%s", previous, mode, source)
+        return True
+
+    def _show_mode(self) -> None:
+        for known in ROUTER_MODES:
+            metrics.ROUTER_MODE.labels(known).set(1.0 if known == self.mode else 0.0)
 
     # -- routing ---------------------------------------------------------------------------
     def decide(self, target: Target, ab_test_group: str | None) -> Decision:
@@ -278,25 +315,28 @@ class RouterPlane:
         self._ready_cache = (now, ready)
         return ready
 
-    async def _primary_ready(self) -> bool | None:
-        if self.mode == "emergency":
+    async def _primary_ready(self, mode: str) -> bool | None:
+        if mode == "emergency":
             return None
         return await self._upstream_ready(
             self.primary, min(1.0, self.config.primary_timeout_seconds)
         )
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
-        fallback_ready, primary_ready = await asyncio.gather(self.is_ready(), self._primary_ready())
+        mode = self.mode  # one mode for the whole answer (it may change while we wait)
+        fallback_ready, primary_ready = await asyncio.gather(
+            self.is_ready(), self._primary_ready(mode)
+        )
         if not fallback_ready:
             status = "unhealthy"
-        elif primary_ready is False and self.mode == "primary":
+        elif primary_ready is False and mode == "primary":
             status = "degraded"
         else:
             status = "healthy"
         body = {
             "status": status,
             "role": self.role,
-            "mode": self.mode,
+            "mode": mode,
             "models": {
                 "primary": {
                     "ready": primary_ready,
@@ -320,6 +360,7 @@ class RouterPlane:
             "models": {"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
             "router": {
                 "mode": self.mode,
+                "mode_watch": None if self.mode_watcher is None else self.mode_watcher.snapshot(),
                 "ab_primary_percent": self.config.ab_primary_percent,
                 "primary_timeout_seconds": self.config.primary_timeout_seconds,
                 "rate_limit_per_minute": self.config.rate_limit_per_minute,
