@@ -57,6 +57,27 @@ FALLBACKS = Counter(
     "Requests the router answered from the fallback, by reason",
     ["reason"],
 )
+FALLBACK_REASONS = (
+    "error",
+    "timeout",
+    "unavailable",
+    "circuit_open",
+    "requested",
+    "ab_test",
+    "mode_stable",
+    "mode_emergency",
+)
+"""Every reason the router labels a fallback with."""
+
+
+def expose_fallback_reasons() -> None:
+    """Every reason's series from 0, before the first fallback: Prometheus takes a new series'
+    first sample as its baseline, so a series born with the first failures would hide them from
+    `increase()` exactly when a fault starts."""
+    for reason in FALLBACK_REASONS:
+        FALLBACKS.labels(reason)
+
+
 ROUTER_MODE = Gauge(
     "pizza_router_mode",
     "The router's serving mode: 1 for the current mode, 0 for the others",

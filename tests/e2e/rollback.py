@@ -14,10 +14,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 from pizza_devcluster.freeze import signal_container
+from pizza_devcluster.loadgen import Record
+from pizza_devcluster.timeline import Sample, draw_timeline, write_samples
 
 from tests.e2e.product import BIN, ROOT, Kubectl, restricted_namespace
 
@@ -199,6 +202,14 @@ class Timeline:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+
+    def draw(self, records: list[Record], out: Path, title: str) -> Path:
+        """Requests by answering model, the primary's failure rate and the mode, one PNG."""
+        samples = [Sample(t, rate, mode or None) for t, mode, rate in self.samples]
+        status = self.scenario.get().get("spec", {}).get("analysis", {})
+        threshold = float(status.get("errorRateThreshold", 0.05))
+        write_samples(out.with_suffix(".samples.jsonl"), samples, self.events, threshold)
+        return draw_timeline(records, samples, out, title, self.events, threshold=threshold)
 
     def first(self, mode: str, after: float = 0.0) -> float | None:
         return next((t for t, m, _ in self.samples if m == mode and t >= after), None)

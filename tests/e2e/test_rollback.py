@@ -165,18 +165,9 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
 
 
 def _draw(gen: LoadGenerator, timeline: Timeline, name: str) -> None:
-    """The scenario's timeline as a PNG beside its records (best effort: evidence, not a check)."""
+    """The scenario's timeline as a PNG beside its records (evidence, not a check)."""
     try:
-        from pizza_devcluster.timeline import draw_timeline  # noqa: PLC0415
-
-        draw_timeline(
-            gen.records,
-            [(t, rate) for t, _, rate in timeline.samples],
-            [(t, mode) for t, mode, _ in timeline.samples],
-            ARTIFACTS / f"{name}.png",
-            title=name,
-            events=timeline.events,
-        )
+        timeline.draw(gen.records, ARTIFACTS / f"{name}.png", title=name)
     except Exception as exc:
         print(f"timeline not drawn: {exc!r}", file=sys.stderr)
 

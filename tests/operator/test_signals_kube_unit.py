@@ -151,6 +151,26 @@ class TestDeployment:
         set_condition(dep, "Progressing", reason="ReplicaSetUpdated")
         assert signals(dep, []).rolling_out
 
+    def test_a_pod_that_stops_being_ready_after_the_rollout_is_no_rollout(self) -> None:
+        dep = deployment(readyReplicas=0, availableReplicas=0, replicas=1, updatedReplicas=1)
+        dep["spec"]["replicas"] = 1
+        hung = pod()
+        hung["status"]["containerStatuses"][0]["ready"] = False  # served, then hung
+        kube = signals(dep, [hung])
+        assert not kube.rolling_out and kube.ready == 0
+        assert "NoReadyPods" in judge("primary", kube, MetricSignals(0), Thresholds()).reasons
+
+    def test_a_pod_still_starting_is_a_rollout_even_after_one_completed(self) -> None:
+        dep = deployment(readyReplicas=0, availableReplicas=0, replicas=1, updatedReplicas=1)
+        dep["spec"]["replicas"] = 1  # scaled back up from 0: Progressing still says complete
+        fresh = pod()
+        fresh["status"]["containerStatuses"][0].update(ready=False, started=False)
+        kube = signals(dep, [fresh])
+        assert kube.rolling_out
+        check = judge("primary", kube, MetricSignals(50, failure_rate=1.0), Thresholds())
+        assert "NotServingYet" in check.reasons  # the fallbacks while it starts are no verdict
+        assert "FailureRate" not in check.reasons and "NoReadyPods" not in check.reasons
+
     def test_new_generation_not_yet_observed_is_rolling_out(self) -> None:
         dep = deployment(observedGeneration=2)
         assert signals(dep, [pod()]).rolling_out

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from pizza_inference import metrics
 from pizza_inference.api.app import build_app
 from pizza_inference.config import ModeWatchConfig, RouterConfig
 from pizza_inference.router.modewatch import ModeWatcher
@@ -24,6 +25,7 @@ def create_router_app(
 ) -> FastAPI:
     """`mode_watch` None: from the environment (on only with `PIZZA_ROUTER_MODE_CONFIGMAP`)."""
     router_plane = plane or RouterPlane(config)
+    metrics.expose_fallback_reasons()
     watch_config = mode_watch or ModeWatchConfig.from_env()
     watcher = ModeWatcher(watch_config, router_plane) if watch_config is not None else None
     router_plane.mode_watcher = watcher

@@ -61,8 +61,15 @@ def _statuses(pod: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield from status.get("containerStatuses") or []
 
 
-def rolling_out(deployment: Mapping[str, Any]) -> bool:
-    """What `kubectl rollout status` waits for; False once the progress deadline passed."""
+def rolling_out(
+    deployment: Mapping[str, Any], pods: Sequence[Mapping[str, Any]] | None = None
+) -> bool:
+    """What `kubectl rollout status` waits for; False once the progress deadline passed.
+
+    Updated pods that are not available count as a rollout only while the Deployment has not
+    completed one (`Progressing` reason `NewReplicaSetAvailable`) or while one of `pods` is
+    still starting (its startup probe has not passed): a pod that served and stopped being
+    ready after the rollout finished (a hung server) is a failure, not a rollout."""
     spec, status = deployment.get("spec", {}), deployment.get("status", {})
     if progress_deadline_exceeded(deployment):
         return False
@@ -70,11 +77,29 @@ def rolling_out(deployment: Mapping[str, Any]) -> bool:
         return True
     desired = spec.get("replicas", 1)
     updated = status.get("updatedReplicas", 0)
-    return bool(
-        updated < desired
-        or status.get("replicas", 0) > updated
-        or status.get("availableReplicas", 0) < updated
+    if updated < desired or status.get("replicas", 0) > updated:
+        return True
+    if status.get("availableReplicas", 0) >= updated:
+        return False
+    progressing = _condition(deployment, "Progressing")
+    completed = bool(
+        progressing
+        and progressing.get("status") == "True"
+        and progressing.get("reason") == "NewReplicaSetAvailable"
     )
+    return not completed or pods is None or starting(pods)
+
+
+def starting(pods: Sequence[Mapping[str, Any]]) -> bool:
+    """A live pod that has not started yet: Pending, or a container whose startup probe (or,
+    without one, readiness) has not passed since the container (re)started."""
+    for pod in _live(pods):
+        if pod.get("status", {}).get("phase") == "Pending":
+            return True
+        for status in pod.get("status", {}).get("containerStatuses") or []:
+            if status.get("started") is False or not status.get("state", {}).get("running"):
+                return True
+    return False
 
 
 def progress_deadline_exceeded(deployment: Mapping[str, Any]) -> bool:
@@ -209,7 +234,7 @@ def kube_signals(
         desired=int(spec.get("replicas", 1)),
         ready=int(status.get("readyReplicas", 0)),
         available=bool(available and available.get("status") == "True"),
-        rolling_out=rolling_out(deployment),
+        rolling_out=rolling_out(deployment, pods),
         progress_deadline_exceeded=progress_deadline_exceeded(deployment),
         restarts_in_window=in_window,
         crash_looping=crash_looping(pods),
