@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +316,53 @@ def test_operator_killed_mid_rollback_a_new_one_converges_once(
         kubectl.run(*deploy, "--replicas=2", check=False)
         gen.stop()
         sc.delete()
+
+
+def test_prometheus_path_rolls_back_a_hung_primary(
+    kubectl: Kubectl, operator_release: str, images: list[bytes], tmp_path: Path
+) -> None:
+    """spec.analysis.prometheus.address: a real Prometheus (the Debian package) on this machine,
+    listening only on the CPU node's bridge, finds the router pods through the API
+    (kubernetes_sd) and scrapes them; the operator's analysis queries it."""
+    from pizza_devcluster.prometheus import (  # noqa: PLC0415
+        PrometheusMissingError,
+        prometheus_server,
+        router_pods_config,
+    )
+    from pizza_devcluster.realnode.layout import CPU_REAL_NODE  # noqa: PLC0415
+
+    from tests.operator.helpers import free_port  # noqa: PLC0415
+
+    sc = Scenario(kubectl, "e2e-rollback-prometheus", "prom")
+    listen = f"{CPU_REAL_NODE.ip}:{free_port()}"
+    config = router_pods_config(kubectl.kubeconfig, sc.namespace, scrape_interval="2s")
+    stack = ExitStack()
+    try:
+        prom = stack.enter_context(prometheus_server(config, tmp_path / "prometheus", listen))
+    except PrometheusMissingError as exc:
+        pytest.skip(str(exc))
+    stack.callback(sc.delete)
+    with stack:
+        analysis = {"interval": "5s", "window": "30s", "minRequests": 10}
+        sc.apply(sample_manifest("prom", analysis={**analysis, "prometheus": {"address": prom}}))
+        sc.wait_ready()
+        gen = _load(sc, images, "prometheus")
+        stack.callback(gen.stop)
+        eventually(
+            lambda: (
+                (a := sc.status().get("analysis", {})).get("source") == "prometheus"
+                and a.get("primary", {}).get("verdict") == "Healthy"
+            ),
+            120,
+            "a Healthy primary check from Prometheus",
+        )
+        primary = sc.running_pods("primary")
+        fault = time.time()
+        with frozen(primary):
+            eventually(lambda: sc.mode() == "stable", 90, "rollback to stable", every=0.5)
+        time.sleep(5)
+        during = summary(gen.records, fault, time.time() - 1)
+        assert during.unanswered == 0 and during.server_errors == 0, during
+        last = sc.status()["lastRollback"]
+        assert last["reason"] == "PrimaryFailed", last
+        assert sc.status()["analysis"]["source"] == "prometheus"
