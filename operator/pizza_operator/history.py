@@ -2,16 +2,19 @@
 
 Like a StatefulSet's, each revision is a ControllerRevision owned by the resource, named
 NAME-HASH, numbered in order of first application. It holds the spec parts that shape the
-children (image, primary, fallback, router) and, in annotations, its outcome (Pending, Good,
-Failed) and when it was last applied. The rollback to `previous` re-applies a Good revision's
-children without touching the resource's spec. The reconcile records revisions; the analysis
-marks their outcome (one writer each).
+children (image, primary, fallback, router) and, in an annotation, when it was first applied.
+Its outcome (Pending, Good, Failed) is in the resource's `status.revisionOutcomes`: a
+ControllerRevision cannot be patched at all once created (the API server re-encodes its data
+on any patch and refuses it as a change of the immutable field). The rollback to `previous`
+re-applies a Good revision's children without touching the resource's spec. The reconcile
+records revisions; the analysis marks their outcome (one writer each).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -19,8 +22,8 @@ from pizza_operator.api.v1alpha1 import GROUP, KIND, VERSION, PizzaModelDeployme
 from pizza_operator.builders.naming import MANAGER
 from pizza_operator.kube import Kube, now_rfc3339
 from pizza_operator.rollback.revisions import Outcome, Revision, prune
+from pizza_operator.status_writer import StatusWriter
 
-OUTCOME = f"{GROUP}/outcome"
 APPLIED_AT = f"{GROUP}/applied-at"
 HASH_LABEL = f"{GROUP}/revision-hash"
 SHAPING_FIELDS = ("image", "primary", "fallback", "router")
@@ -67,12 +70,10 @@ def _selector(pmd: PizzaModelDeployment) -> dict[str, str]:
     }
 
 
-def _stored(obj: dict[str, Any]) -> StoredRevision:
+def _stored(obj: dict[str, Any], outcomes: Mapping[str, str]) -> StoredRevision:
     meta = obj["metadata"]
     annotations = meta.get("annotations") or {}
-    outcome = annotations.get(OUTCOME, "Pending")
-    if outcome not in ("Pending", "Good", "Failed"):
-        outcome = "Pending"
+    outcome = outcomes.get(meta["name"], "Pending")
     hash_ = (meta.get("labels") or {}).get(HASH_LABEL, "")
     return StoredRevision(
         name=meta["name"],
@@ -85,8 +86,9 @@ def _stored(obj: dict[str, Any]) -> StoredRevision:
 class History:
     """Reads and writes the ControllerRevisions of one resource."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, writer: StatusWriter) -> None:
         self.kube = kube
+        self.writer = writer
 
     def revisions(self, pmd: PizzaModelDeployment) -> list[StoredRevision]:
         items = self.kube.list("ControllerRevision", pmd.metadata.namespace, _selector(pmd))
@@ -97,11 +99,12 @@ class History:
                 r.get("uid") == pmd.metadata.uid for r in i["metadata"].get("ownerReferences", [])
             )
         ]
-        return sorted((_stored(i) for i in owned), key=lambda r: r.revision.number)
+        outcomes = pmd.status.revision_outcomes
+        return sorted((_stored(i, outcomes) for i in owned), key=lambda r: r.revision.number)
 
     def get(self, pmd: PizzaModelDeployment, name: str) -> StoredRevision | None:
         obj = self.kube.get("ControllerRevision", pmd.metadata.namespace, name)
-        return _stored(obj) if obj is not None else None
+        return _stored(obj, pmd.status.revision_outcomes) if obj is not None else None
 
     def record(self, pmd: PizzaModelDeployment) -> StoredRevision:
         """The current spec's revision, created when new; older ones pruned to the limit."""
@@ -120,7 +123,7 @@ class History:
                 "name": name,
                 "namespace": pmd.metadata.namespace,
                 "labels": {**_selector(pmd), HASH_LABEL: hash_},
-                "annotations": {OUTCOME: "Pending", APPLIED_AT: now_rfc3339()},
+                "annotations": {APPLIED_AT: now_rfc3339()},
                 "ownerReferences": [
                     {
                         "apiVersion": f"{GROUP}/{VERSION}",
@@ -136,8 +139,8 @@ class History:
             "data": data,
         }
         created = self.kube.create(body)
-        found = _stored(created) if created is not None else self.get(pmd, name)
-        stored = found if found is not None else _stored(body)  # a race with a delete: ours
+        found = _stored(created, {}) if created is not None else self.get(pmd, name)
+        stored = found if found is not None else _stored(body, {})  # a race with a delete: ours
         self._prune(pmd, [*history, stored], stored.revision.hash)
         return stored
 
@@ -147,15 +150,34 @@ class History:
         limit = pmd.spec.rollback.revision_history_limit
         kept = {r.hash for r in prune([s.revision for s in history], current, limit)}
         serving = pmd.status.serving_revision
+        gone = []
         for stored in history:
             if stored.revision.hash not in kept and stored.name != serving:
                 self.kube.delete("ControllerRevision", pmd.metadata.namespace, stored.name)
+                gone.append(stored.name)
+        if gone:
+            self.writer.update(
+                pmd.metadata.namespace,
+                pmd.metadata.name,
+                lambda fresh: (
+                    {
+                        "revisionOutcomes": {
+                            n: None for n in gone if n in fresh.status.revision_outcomes
+                        }
+                    }
+                    if any(n in fresh.status.revision_outcomes for n in gone)
+                    else None
+                ),
+            )
 
     def mark(self, pmd: PizzaModelDeployment, name: str, outcome: Outcome) -> None:
         """Set a revision's outcome; a Good revision is never demoted."""
-        stored = self.get(pmd, name)
-        if stored is None or stored.revision.outcome in ("Good", outcome):
-            return
-        self.kube.patch_metadata(
-            "ControllerRevision", pmd.metadata.namespace, name, {"annotations": {OUTCOME: outcome}}
-        )
+
+        def change(fresh: PizzaModelDeployment) -> dict[str, Any] | None:
+            before = fresh.status.revision_outcomes.get(name)
+            if before in ("Good", outcome):
+                return None
+            return {"revisionOutcomes": {name: outcome}}
+
+        if pmd.status.revision_outcomes.get(name) not in ("Good", outcome):
+            self.writer.update(pmd.metadata.namespace, pmd.metadata.name, change)

@@ -61,7 +61,7 @@ class Reconciler:
         self._last_full: dict[tuple[str, str], tuple[str, float]] = {}
         self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
         self.writer = StatusWriter(kube)
-        self.history = History(kube)
+        self.history = History(kube, self.writer)
 
     @contextmanager
     def _lock(self, namespace: str, name: str) -> Iterator[None]:

@@ -7,7 +7,7 @@ kept), and merge-patches with the resourceVersion it read: a write in between ma
 
 Who owns what: the reconcile writes observedGeneration, the five conditions of `status.py`,
 the replica counts and currentRevision; the analysis writes mode, analysis, errorRate,
-lastRollback, servingRevision and the RolledBack condition.
+lastRollback, servingRevision, revisionOutcomes and the RolledBack condition.
 """
 
 from __future__ import annotations

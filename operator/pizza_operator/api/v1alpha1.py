@@ -561,6 +561,12 @@ class PizzaModelDeploymentStatus(ApiModel):
     current_revision: str | None = Field(
         default=None, description="The ControllerRevision of the current spec."
     )
+    revision_outcomes: dict[str, Literal["Pending", "Good", "Failed"]] = Field(
+        default_factory=dict,
+        description="Outcome of each ControllerRevision of the history: Good once it ran healthy "
+        "for a whole analysis window, Failed once rolled back from (a Good one stays Good). "
+        "Kept here because a ControllerRevision's data is immutable.",
+    )
     serving_revision: str | None = Field(
         default=None,
         description="The ControllerRevision the children are built from (differs from "
