@@ -254,6 +254,9 @@ class Analyzer:
                 {**check.values, "consecutiveFailures": float(failures)},
             )
         inconclusive = sum(1 for c in seen.checks.values() if c.verdict == "Inconclusive")
+        since = before.since
+        if any("NotServingYet" in c.reasons for c in seen.checks.values()):
+            since = stamp  # judge a new rollout's requests from when it serves, not its start
         analysis = AnalysisStatus(
             source=seen.source,
             checks=before.checks + 1,
@@ -264,7 +267,7 @@ class Analyzer:
             client_requests=seen.window.client.requests,
             fallback_reasons=seen.window.fallback_reasons,
             restarts=seen.restarts,  # type: ignore[arg-type]
-            since=before.since,
+            since=since,
         )
         self._mark_known_good(pmd, mode, checks["primary"], now)
         if self._maybe_return(pmd, mode, analysis, now):

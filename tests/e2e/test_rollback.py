@@ -178,7 +178,8 @@ def test_bad_new_revision_goes_back_to_the_known_good_one(
 ) -> None:
     sc = Scenario(kubectl, "e2e-rollback-previous", "previous")
     fast = {"interval": "5s", "window": "20s", "minRequests": 10}
-    sc.apply(sample_manifest("previous", analysis=fast))
+    # a pod that never loads its model fails when its startup probe gives up (30 s here)
+    sc.apply(sample_manifest("previous", analysis=fast, primary={"startupTimeoutSeconds": 30}))
     sc.wait_ready()
     try:
         # ---- idle: no traffic at all is no verdict, never a rollback -----------------------

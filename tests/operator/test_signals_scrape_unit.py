@@ -142,7 +142,7 @@ class TestRouterWindow:
         before = parse_router_metrics(exposition(statuses={"200": 5}))
         after = parse_router_metrics(
             exposition(
-                fallback={"circuit_open": 20},
+                fallback={"circuit_open": 19, "timeout": 1},
                 model_errors={("fallback", "unavailable"): 20},
                 statuses={"200": 5, "503": 20},
             )
@@ -153,6 +153,17 @@ class TestRouterWindow:
         assert result.primary.failure_rate == 1.0
         assert result.fallback == MetricSignals(20, 1.0, None)
         assert result.client.requests == 20 and result.client.failure_rate == 1.0
+
+    def test_breaker_skips_alone_do_not_blame_a_recovered_primary(self) -> None:
+        before = parse_router_metrics(exposition())
+        after = parse_router_metrics(
+            exposition(fallback={"circuit_open": 30}, answered={"gpu-vit": 70, "fb-cnn": 30})
+        )
+        result = router_window(
+            {"r1": before}, {"r1": after}, primary_model="gpu-vit", fallback_model="fb-cnn"
+        )
+        assert (result.primary.requests, result.primary.failure_rate) == (70, 0.0)
+        assert result.fallback_reasons == {"circuit_open": 30}
 
     def test_sums_pods_and_survives_a_restart(self) -> None:
         r1_before = parse_router_metrics(exposition(answered={"gpu-vit": 1000}))

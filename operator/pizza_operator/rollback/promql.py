@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from pizza_operator.rollback.scrape import PRIMARY_FAILURE_REASONS, RouterWindow
+from pizza_operator.rollback.scrape import BREAKER_SKIP, PRIMARY_FAILURE_REASONS, RouterWindow
 from pizza_operator.rollback.verdicts import MetricSignals
 
 _FAILED = "|".join(sorted(PRIMARY_FAILURE_REASONS))
@@ -157,16 +157,18 @@ async def router_window_from_prometheus(
     def number(name: str) -> float:
         return _number(got[name]) or 0.0
 
-    primary_failed = number("primary_failures")
-    primary_meant = number("primary_answered") + primary_failed
-    fallback_failed = number("fallback_failures")
-    fallback_sent = number("fallback_answered") + fallback_failed
-    client_total = number("client_requests")
     reasons = {
         str(s.get("metric", {}).get("reason", "")): _value(s)
         for s in got["fallback_reasons"]
         if _value(s) > 0
     }
+    counted = number("primary_failures")  # breaker skips included, as the default query has them
+    skipped = reasons.get(BREAKER_SKIP, 0.0)
+    primary_failed = counted if counted - skipped > 0 else 0.0  # see scrape.primary_failures
+    primary_meant = number("primary_answered") + primary_failed
+    fallback_failed = number("fallback_failures")
+    fallback_sent = number("fallback_answered") + fallback_failed
+    client_total = number("client_requests")
     return RouterWindow(
         primary=MetricSignals(
             primary_meant, _ratio(primary_failed, primary_meant), _number(got["primary_p95"])

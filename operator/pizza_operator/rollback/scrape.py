@@ -36,6 +36,18 @@ from pizza_operator.rollback.verdicts import MetricSignals
 
 PRIMARY_FAILURE_REASONS = frozenset({"error", "timeout", "unavailable", "circuit_open"})
 """`pizza_api_fallback_total` reasons that count against the primary."""
+BREAKER_SKIP = "circuit_open"
+
+
+def primary_failures(reasons: Mapping[str, float]) -> float:
+    """Fallbacks that count against the primary in a window. Requests the open breaker skipped
+    (`circuit_open`) count only in a window where the primary also really failed: the breaker
+    lags (it stays open up to its reset time after the primary recovered, e.g. after a rollback
+    to a good revision), and on its own it says nothing of the primary now. In a real outage the
+    breaker's trial requests keep failing, so its skips keep counting."""
+    real = sum(v for r, v in reasons.items() if r in PRIMARY_FAILURE_REASONS and r != BREAKER_SKIP)
+    return real + reasons.get(BREAKER_SKIP, 0.0) if real > 0 else 0.0
+
 
 FALLBACK = "pizza_api_fallback_total"
 INFERENCES = "pizza_api_inference_total"
@@ -169,7 +181,7 @@ def router_window(
         if series == FALLBACK:
             reason = dict(labels).get("reason", "")
             reasons[reason] = reasons.get(reason, 0.0) + value
-    primary_failed = sum(v for r, v in reasons.items() if r in PRIMARY_FAILURE_REASONS)
+    primary_failed = primary_failures(reasons)
     primary_meant = _sum(deltas, INFERENCES, model=[primary_model]) + primary_failed
     primary = MetricSignals(
         primary_meant, _ratio(primary_failed, primary_meant), _p95(deltas, primary_model)
