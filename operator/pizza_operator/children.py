@@ -2,8 +2,9 @@
 
 No process memory: a new leader judges every child from the live object alone. Each child we
 apply carries `pizza.ai/desired-hash`, the sha256 of the canonical JSON of the object we applied
-(without that annotation). A child whose hash matches the desired one and that no other field
-manager changed is left alone; any other child is applied again.
+(without that annotation). A child whose hash matches the desired one and whose managedFields
+show that our apply still owns every field we set is left alone; any other child is applied
+again. (A hand edit of a field we set moves that field to the editor's manager.)
 """
 
 from __future__ import annotations
@@ -53,60 +54,104 @@ def live_hash(live: Mapping[str, Any]) -> str | None:
     return str(value) if value is not None else None
 
 
-def edited_by_others(
-    live: Mapping[str, Any], desired: Mapping[str, Any] | None = None
-) -> list[str]:
-    """Field managers other than ours that own fields we set.
+def our_fields(live: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The fields our server-side apply owns in `live` (managedFields), None when it owns none."""
+    for entry in live.get("metadata", {}).get("managedFields", []) or []:
+        if (
+            entry.get("manager") == FIELD_MANAGER
+            and entry.get("operation") == "Apply"
+            and not entry.get("subresource")
+        ):
+            fields: Mapping[str, Any] = entry.get("fieldsV1", {}) or {}
+            return fields
+    return None
 
-    A hand edit (`kubectl edit/patch/scale/annotate`) moves the fields it changes to its own
-    manager; our next forced apply takes them back and the entry disappears. Status writers don't
-    count. With `desired`, only fields the desired child sets count (a field someone added that we
-    don't set is theirs to keep); without it, any spec field or our hash annotation counts."""
+
+def lost_fields(live: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str]:
+    """Fields `desired` sets that our apply no longer owns in `live`: someone else changed them.
+
+    Server-side apply makes us the owner of every field we apply. A hand edit (`kubectl edit`,
+    `patch`, `scale`, `annotate`, a client-side `kubectl apply`) that changes such a field moves
+    it to the editor's field manager; removing it drops it from our set. Nothing else takes a
+    field from us: defaulting, status writers and the revision annotation of the Deployment
+    controller don't, nor do fields someone adds that we don't set (theirs to keep), nor another
+    manager that sets a field to our value (shared ownership). So this is exact for the fields we
+    set, and a forced apply makes it empty again."""
+    fields = our_fields(live)
+    if fields is None:
+        return ["*"]
+    body = with_hash(dict(desired))
+    meta = {k: v for k, v in body.get("metadata", {}).items() if k not in ("name", "namespace")}
+    top = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
+    lost = _missing(fields, {"metadata": meta, **top}, "")
+    return lost
+
+
+def _missing(fields: Mapping[str, Any], desired: Any, path: str) -> list[str]:
+    """The paths under `desired` (a JSON value) that the fieldsV1 set `fields` doesn't hold."""
+    if isinstance(desired, dict):
+        lost = []
+        for name, value in desired.items():
+            if value is None:
+                continue  # an explicit null sets nothing
+            sub = fields.get(f"f:{name}")
+            if sub is None:
+                lost.append(f"{path}.{name}")
+            elif isinstance(value, dict | list) and value and sub:
+                lost.extend(_missing(sub, value, f"{path}.{name}"))
+        return lost
+    if isinstance(desired, list):
+        keyed = [json.loads(k[2:]) for k in fields if k.startswith("k:")]
+        if not keyed and not any(k.startswith("v:") for k in fields):
+            return []  # an atomic list (or one indexed by position): owned as a whole
+        lost = []
+        for index, item in enumerate(desired):
+            here = f"{path}[{index}]"
+            if not isinstance(item, dict):
+                if f"v:{json.dumps(item, separators=(',', ':'))}" not in fields:
+                    lost.append(here)
+                continue
+            matches = [k for k in keyed if _names(k, item)]
+            if not matches:
+                lost.append(here)
+                continue
+            # an entry with no fields under it (an ownerReference) is owned as a whole
+            options: list[list[str]] = [
+                _missing(e, item, here) if (e := _entry(fields, k)) else [] for k in matches
+            ]
+            fewest: list[str] = min(options, key=len)
+            lost.extend(fewest)
+        return lost
+    return []
+
+
+def _names(keys: Mapping[str, Any], item: Mapping[str, Any]) -> bool:
+    """Whether the key fields of an associative list entry name `item` (defaulted keys such as a
+    port's protocol may be absent from what we apply)."""
+    shared = [k for k in keys if k in item]
+    return bool(shared) and all(item[k] == keys[k] for k in shared)
+
+
+def _entry(fields: Mapping[str, Any], keys: Mapping[str, Any]) -> Mapping[str, Any]:
+    for key, sub in fields.items():
+        if key.startswith("k:") and json.loads(key[2:]) == keys:
+            return sub or {}
+    return {}  # pragma: no cover (callers pass keys read from `fields`)
+
+
+def edited_by_others(live: Mapping[str, Any]) -> list[str]:
+    """Field managers other than ours that own spec fields or our hash annotation (a cheap,
+    generous filter for child events: it may name an editor whose fields we don't set, and the
+    reconcile it triggers then writes nothing). Status writers don't count."""
     managers = []
     for entry in live.get("metadata", {}).get("managedFields", []) or []:
         if entry.get("manager") == FIELD_MANAGER or entry.get("subresource") == "status":
             continue
         fields = entry.get("fieldsV1", {}) or {}
-        if desired is not None:
-            touched = _overlaps(fields, with_hash(dict(desired)))
-        else:
-            annotations = fields.get("f:metadata", {}).get("f:annotations", {})
-            touched = bool(fields.get("f:spec")) or _HASH_FIELD in annotations
-        if touched:
+        annotations = fields.get("f:metadata", {}).get("f:annotations", {})
+        if fields.get("f:spec") or _HASH_FIELD in annotations:
             managers.append(str(entry.get("manager", "")))
     return managers
-
-
-def _overlaps(fields: Mapping[str, Any], desired: Any) -> bool:
-    """Whether a managedFields set (fieldsV1) owns anything inside `desired` (a JSON value)."""
-    for key, sub in fields.items():
-        if key == ".":
-            continue  # the node itself: what matters is whether a field under it is ours
-        if key.startswith("f:") and isinstance(desired, dict):
-            name = key[2:]
-            if name == "status" or name not in desired:
-                continue
-            value = desired[name]
-            if not isinstance(value, dict | list) or not sub or _overlaps(sub, value):
-                return True
-        elif key.startswith("k:") and isinstance(desired, list):
-            item = _matching_item(json.loads(key[2:]), desired)
-            if item is None or _overlaps(sub, item):
-                return True  # an item someone put into (or changed in) a list we set
-        elif isinstance(desired, list):
-            return True  # v: (set members) or i: (indexes) of a list we set: ours
-    return False
-
-
-def _matching_item(keys: Mapping[str, Any], items: list[Any]) -> Any:
-    """The item of an associative list that the key fields name (defaulted keys may be absent)."""
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        shared = [k for k in keys if k in item]
-        if shared and all(item[k] == keys[k] for k in shared):
-            return item
-    return None
 
 
 def needs_apply(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> str | None:
@@ -115,12 +160,12 @@ def needs_apply(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> s
         return "missing"
     if live_hash(live) != desired_hash(desired):
         return "changed"
-    others = edited_by_others(live, desired)
-    if others:
-        return "edited by " + ",".join(sorted(set(others)))
+    lost = lost_fields(live, desired)
+    if lost:
+        return "edited: " + ",".join(lost[:5])
     return None
 
 
 def drifted(live: Mapping[str, Any]) -> bool:
     """A live child that no longer shows what we applied, judged from the object alone."""
-    return live_hash(live) is None or bool(edited_by_others(live))
+    return live_hash(live) is None or our_fields(live) is None or bool(edited_by_others(live))

@@ -70,8 +70,10 @@ class Reconciler:
         """Converge the children and the status of one resource to its spec.
 
         A child is applied when it is missing, when its desired-hash annotation differs from the
-        hash of the child we build now, or when another field manager edited its spec or that
-        annotation; owned children no longer desired are deleted. `force` applies every child."""
+        hash of the child we build now, or when its managedFields show that our apply lost a
+        field we set (a hand edit); owned children no longer desired are deleted. `force`
+        applies every child. Only writes the API server accepted count in
+        `pizza_operator_child_writes_total`."""
         pmd = PizzaModelDeployment.from_body(body)
         if pmd.metadata.deletion_timestamp:
             return Outcome()
@@ -206,8 +208,9 @@ class Reconciler:
     def _apply_one(self, child: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Apply; when hand edits make the merged object invalid, replace it, then apply again."""
         try:
+            result = self.kube.apply(child)
             kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
-            return self.kube.apply(child)
+            return result
         except ApiException as exc:
             if exc.status != 422:
                 raise
@@ -218,10 +221,10 @@ class Reconciler:
                 child["metadata"]["namespace"],
                 _reason(exc),
             )
-            kids.CHILD_WRITES.labels(kind=child["kind"], action="replace").inc()
             self.kube.replace(child)
-            kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
+            kids.CHILD_WRITES.labels(kind=child["kind"], action="replace").inc()
             live, _ = self.kube.apply(child)
+            kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
             return live, False
 
     def _prune(
@@ -232,8 +235,8 @@ class Reconciler:
         for key in sorted(set(live) - wanted):
             kind, namespace, name = key
             logger.info("pruning child=%s/%s namespace=%s", kind, name, namespace)
-            kids.CHILD_WRITES.labels(kind=kind, action="delete").inc()
             self.kube.delete(kind, namespace, name)
+            kids.CHILD_WRITES.labels(kind=kind, action="delete").inc()
 
     def _observe(self, namespace: str, name: str) -> dict[Component, Observed]:
         observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
-import pytest
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 from pizza_operator.builders import build_children
 from pizza_operator.children import (
@@ -13,6 +13,7 @@ from pizza_operator.children import (
     desired_hash,
     drifted,
     edited_by_others,
+    lost_fields,
     needs_apply,
     with_hash,
 )
@@ -97,61 +98,113 @@ def test_the_annotation_itself_is_not_hashed() -> None:
         assert HASH_ANNOTATION not in child["metadata"].get("annotations", {})  # not mutated
 
 
-def _live(child: dict[str, Any], *entries: dict[str, Any]) -> dict[str, Any]:
+def _fields_of(value: Any) -> dict[str, Any]:
+    """The fieldsV1 set a server-side apply of `value` gives its manager (keyed lists by name,
+    port, containerPort or uid, as the API server keys them)."""
+    if isinstance(value, dict):
+        return {f"f:{k}": _fields_of(v) for k, v in value.items() if v is not None}
+    keys = ("containerPort", "port", "name", "uid")
+    if isinstance(value, list) and value and all(any(k in i for k in keys) for i in value):
+        out: dict[str, Any] = {}
+        for item in value:
+            key = next(k for k in keys if k in item)
+            if key == "uid":
+                out[f'k:{{"uid":"{item["uid"]}"}}'] = {}
+                continue
+            keys = {key: item[key], **({"protocol": "TCP"} if "port" in key.lower() else {})}
+            out["k:" + json.dumps(keys, separators=(",", ":"))] = {".": {}, **_fields_of(item)}
+        return out
+    return {}  # a leaf, or an atomic list (tolerations, args)
+
+
+def _ours(child: dict[str, Any]) -> dict[str, Any]:
+    body = with_hash(child)
+    meta = {k: v for k, v in body["metadata"].items() if k not in ("name", "namespace")}
+    fields = _fields_of({"metadata": meta, "spec": body.get("spec", {})})
+    return {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": fields}
+
+
+def _live(child: dict[str, Any], *entries: dict[str, Any], ours: Any = None) -> dict[str, Any]:
     live = with_hash(child)
-    ours = {"manager": FIELD_MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:x": {}}}}
-    live["metadata"]["managedFields"] = [ours, *entries]
+    live["metadata"]["managedFields"] = [ours or _ours(child), *entries]
     return live
 
 
+def _owned_child(kind: str) -> dict[str, Any]:
+    child = next(c for c in _children() if c["kind"] == kind)
+    child["metadata"]["ownerReferences"] = [{"apiVersion": "pizza.ai/v1alpha1", "uid": "u-1"}]
+    return child
+
+
 def test_an_untouched_child_needs_nothing() -> None:
-    child = next(c for c in _children() if c["kind"] == "Deployment")
-    controller = {
-        "manager": "kube-controller-manager",
-        "operation": "Update",
-        "fieldsV1": {"f:metadata": {"f:annotations": {"f:deployment.kubernetes.io/revision": {}}}},
-    }
-    status = {
-        "manager": "kube-controller-manager",
-        "operation": "Update",
-        "subresource": "status",
-        "fieldsV1": {"f:status": {"f:replicas": {}}},
-    }
-    live = _live(child, controller, status)
-    assert needs_apply(child, live) is None
-    assert not drifted(live)
+    for child in _children():
+        child["metadata"]["ownerReferences"] = [{"apiVersion": "pizza.ai/v1alpha1", "uid": "u"}]
+        controller = {
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "subresource": "status",
+            "fieldsV1": {
+                "f:metadata": {"f:annotations": {"f:deployment.kubernetes.io/revision": {}}},
+                "f:status": {"f:replicas": {}},
+            },
+        }
+        live = _live(child, controller)
+        assert lost_fields(live, child) == [], child["metadata"]["name"]
+        assert needs_apply(child, live) is None
+        assert not drifted(live)
 
 
-@pytest.mark.parametrize(
-    ("entry", "manager"),
-    [
-        (
-            {
-                "manager": "kubectl",
-                "subresource": "scale",
-                "fieldsV1": {"f:spec": {"f:replicas": {}}},
-            },
-            "kubectl",
-        ),
-        (
-            {
-                "manager": "kubectl-annotate",
-                "fieldsV1": {"f:metadata": {"f:annotations": {f"f:{HASH_ANNOTATION}": {}}}},
-            },
-            "kubectl-annotate",
-        ),
-    ],
-)
-def test_a_hand_edit_is_seen(entry: dict[str, Any], manager: str) -> None:
-    child = next(c for c in _children() if c["kind"] == "Deployment")
-    live = _live(child, {"operation": "Update", **entry})
-    assert edited_by_others(live) == [manager]
-    assert needs_apply(child, live) == f"edited by {manager}"
+def _without(fields: dict[str, Any], *path: str) -> dict[str, Any]:
+    out = copy.deepcopy(fields)
+    target = out
+    for step in path[:-1]:
+        target = target[step]
+    del target[path[-1]]
+    return out
+
+
+def test_a_field_taken_by_a_hand_edit_is_seen() -> None:
+    child = _owned_child("Deployment")
+    ours = _ours(child)
+    scaled = copy.deepcopy(ours)
+    scaled["fieldsV1"] = _without(ours["fieldsV1"], "f:spec", "f:replicas")
+    scale = {
+        "manager": "kubectl",
+        "operation": "Update",
+        "subresource": "scale",
+        "fieldsV1": {"f:spec": {"f:replicas": {}}},
+    }
+    live = _live(child, scale, ours=scaled)
+    assert needs_apply(child, live) == "edited: .spec.replicas"
+    assert drifted(live)
+    container = child["spec"]["template"]["spec"]["containers"][0]["name"]
+    image = ("f:spec", "f:template", "f:spec", "f:containers", f'k:{{"name":"{container}"}}')
+    patched = copy.deepcopy(ours)
+    patched["fieldsV1"] = _without(ours["fieldsV1"], *image, "f:image")
+    live = _live(child, ours=patched)
+    assert needs_apply(child, live) == ("edited: .spec.template.spec.containers[0].image")
+
+
+def test_no_entry_of_ours_is_an_edit() -> None:
+    child = _owned_child("Service")
+    live = _live(child, ours={"manager": "kubectl-create", "operation": "Update"})
+    assert lost_fields(live, child) == ["*"]
+    assert needs_apply(child, live) == "edited: *"
     assert drifted(live)
 
 
+def test_a_service_port_changed_by_hand_is_seen() -> None:
+    child = _owned_child("Service")
+    ours = _ours(child)
+    ports = ours["fieldsV1"]["f:spec"]["f:ports"]
+    (key,) = ports
+    ours["fieldsV1"]["f:spec"]["f:ports"] = {key.replace(":8", ":9", 1): ports[key]}
+    live = _live(child, ours=ours)
+    assert needs_apply(child, live) == "edited: .spec.ports[0]"
+
+
 def test_missing_or_changed_children_need_an_apply() -> None:
-    child = next(c for c in _children() if c["kind"] == "Service")
+    child = _owned_child("Service")
     assert needs_apply(child, None) == "missing"
     live = _live(child)
     newer = copy.deepcopy(child)
@@ -163,8 +216,7 @@ def test_missing_or_changed_children_need_an_apply() -> None:
 
 
 def test_fields_we_do_not_set_are_theirs_to_keep() -> None:
-    child = next(c for c in _children() if c["kind"] == "Deployment")
-    container = child["spec"]["template"]["spec"]["containers"][0]["name"]
+    child = _owned_child("Deployment")
     theirs: dict[str, Any] = {
         "manager": "kubectl-patch",
         "operation": "Update",
@@ -172,19 +224,22 @@ def test_fields_we_do_not_set_are_theirs_to_keep() -> None:
             "f:metadata": {"f:labels": {"f:team": {}}},
             "f:spec": {
                 "f:minReadySeconds": {},
+                "f:template": {
+                    "f:spec": {"f:containers": {'k:{"name":"sidecar"}': {".": {}, "f:name": {}}}}
+                },
             },
         },
     }
+    # a field or a list item someone added is theirs: our apply would not remove it, so it
+    # is no reason to write (else every resync would)
     live = _live(child, theirs)
     assert needs_apply(child, live) is None
+    assert edited_by_others(live) == ["kubectl-patch"]
     assert drifted(live)  # without the desired child, any spec edit is worth a reconcile
-    ours = copy.deepcopy(theirs)
-    ours["fieldsV1"]["f:spec"]["f:template"] = {
-        "f:spec": {"f:containers": {f'k:{{"name":"{container}"}}': {"f:image": {}}}}
+    shared = {
+        **theirs,
+        "manager": "helm",
+        "operation": "Apply",
+        "fieldsV1": _ours(child)["fieldsV1"],
     }
-    assert needs_apply(child, _live(child, ours)) == "edited by kubectl-patch"
-    added = copy.deepcopy(theirs)  # an item added to a list we set (a port, a container)
-    added["fieldsV1"]["f:spec"]["f:template"] = {
-        "f:spec": {"f:containers": {'k:{"name":"sidecar"}': {".": {}, "f:name": {}}}}
-    }
-    assert needs_apply(child, _live(child, added)) == "edited by kubectl-patch"
+    assert needs_apply(child, _live(child, shared)) is None  # another applier of our values

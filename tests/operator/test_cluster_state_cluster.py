@@ -45,7 +45,9 @@ def converged(
     """A resource made Ready by one operator process that is then stopped."""
     ns, name = test_namespace, "remembered"
     peering = f"test-{uuid.uuid4().hex[:8]}"
-    first = OperatorProcess(tmp_path, peering, name="first").start()
+    # narrowed to the namespace: the writes counted are this resource's alone (another test's
+    # namespace being torn down meanwhile gets its children deleted and is not ours to watch)
+    first = OperatorProcess(tmp_path, peering, "--namespace", ns, name="first").start()
     try:
         apply(pmd_manifest(name, ns))
         kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=90s")
@@ -76,7 +78,7 @@ def test_a_new_process_writes_nothing_then_restores_hand_edits(
     hashes = {
         k: v["metadata"]["annotations"][HASH_ANNOTATION] for k, v in children(ns, name).items()
     }
-    second = OperatorProcess(tmp_path, peering, name="second").start()
+    second = OperatorProcess(tmp_path, peering, "--namespace", ns, name="second").start()
     try:
         # the fresh process resumes the resource (a full reconcile), then its timer runs (5 s)
         eventually(
@@ -116,6 +118,67 @@ def test_a_new_process_writes_nothing_then_restores_hand_edits(
             edited = key == f"Deployment/{name}-fallback"
             assert (generation > generations[key]) if edited else (generation == generations[key])
         # and once restored, nothing more is written
+        settled = second.metric(WRITES)
+        reconciles = second.metric("pizza_operator_reconciles_total", kind="full")
+        eventually(
+            lambda: second.metric("pizza_operator_reconciles_total", kind="full") >= reconciles + 2,
+            timeout=30,
+            what="two more resyncs",
+        )
+        assert second.metric(WRITES) == settled
+    finally:
+        second.stop()
+
+
+def test_a_new_process_restores_scale_deletion_and_service_ports_and_keeps_added_fields(
+    converged: tuple[str, str, str], tmp_path: Path
+) -> None:
+    ns, name, peering = converged
+    primary = kubectl_json("get", "deploy", f"{name}-primary", "-n", ns)
+    replicas = primary["spec"]["replicas"]
+    port = kubectl_json("get", "svc", f"{name}-primary", "-n", ns)["spec"]["ports"][0]["port"]
+    container = primary["spec"]["template"]["spec"]["containers"][0]["name"]
+    # while no operator runs: scale, delete a child, change a Service port, and add a field we
+    # don't set (an env var of someone else's: theirs to keep, no reason to write)
+    kubectl("scale", "deploy", f"{name}-primary", "-n", ns, f"--replicas={replicas + 2}")
+    kubectl("delete", "svc", f"{name}-fallback", "-n", ns)
+    ports = [{"op": "replace", "path": "/spec/ports/0/port", "value": port + 1}]
+    kubectl("patch", "svc", f"{name}-primary", "-n", ns, "--type=json", "-p", json.dumps(ports))
+    env = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": container, "env": [{"name": "TEAM_NOTE", "value": "kept"}]}
+                    ]
+                }
+            }
+        }
+    }
+    kubectl("patch", "deploy", f"{name}-router", "-n", ns, "-p", json.dumps(env))
+    second = OperatorProcess(tmp_path, peering, "--namespace", ns, name="second").start()
+    try:
+
+        def restored() -> bool:
+            dep = kubectl_json("get", "deploy", f"{name}-primary", "-n", ns)
+            svc = kubectl_json("get", "svc", f"{name}-primary", "-n", ns)
+            gone = kubectl("get", "svc", f"{name}-fallback", "-n", ns, check=False)
+            return bool(
+                dep["spec"]["replicas"] == replicas
+                and svc["spec"]["ports"][0]["port"] == port
+                and gone.returncode == 0
+            )
+
+        eventually(restored, timeout=30, what="scale, deleted Service and port restored")
+        router = kubectl_json("get", "deploy", f"{name}-router", "-n", ns)
+        envs = router["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        assert {"name": "TEAM_NOTE", "value": "kept"} in envs
+        assert second.metric(WRITES, kind="Deployment", action="apply") == 1  # the scaled one
+        eventually(
+            lambda: second.metric("pizza_operator_reconciles_total", kind="full") >= 1,
+            timeout=30,
+            what="a full reconcile",
+        )
         settled = second.metric(WRITES)
         reconciles = second.metric("pizza_operator_reconciles_total", kind="full")
         eventually(
