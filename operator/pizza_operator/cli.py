@@ -77,12 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_RESYNC_SECONDS,
         help="how often every resource is reconciled even without events",
     )
-    parser.add_argument(
-        "--full-resync-seconds",
-        type=float,
-        default=600.0,
-        help="re-apply unchanged children at least this often (resyncs in between only check)",
-    )
     parser.add_argument("-v", "--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -111,7 +105,6 @@ def main(argv: list[str] | None = None) -> None:
         gpu_image=args.gpu_image,
         default_image=args.default_image,
         resync_seconds=args.resync_seconds,
-        full_resync_seconds=args.full_resync_seconds,
     )
     kopf.run(
         clusterwide=not args.namespace,

@@ -19,5 +19,4 @@ class OperatorConfig:
     gpu_image: str = GPU_IMAGE
     default_image: str = ""  # one image for every component; overrides cpu_image and gpu_image
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
-    full_resync_seconds: float = 600.0  # re-apply unchanged children at least this often
     status_coalesce_seconds: float = 0.3  # child events within this window: one status refresh

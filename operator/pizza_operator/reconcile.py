@@ -2,13 +2,14 @@
 
 Level-based: create, update, resume, the periodic timer and child events all converge through
 `Reconciler.reconcile()`, which reads the resource, builds every child with the pure builders,
-server-side applies them and writes the status. Nothing depends on which event fired.
+server-side applies those that differ from the cluster and writes the status. Nothing depends on
+which event fired, and nothing depends on process memory: each child carries the hash of what we
+applied (`children.HASH_ANNOTATION`), so a new leader judges every child from the cluster alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import threading
@@ -20,6 +21,7 @@ from typing import Any
 import kopf
 from kubernetes.client.exceptions import ApiException
 
+from pizza_operator import children as kids
 from pizza_operator import metrics
 from pizza_operator.api.v1alpha1 import GROUP, KIND, VERSION, Mode, PizzaModelDeployment
 from pizza_operator.builders import build_children
@@ -35,6 +37,15 @@ from pizza_operator.validation import find_problems, resolve_images
 logger = logging.getLogger(__name__)
 
 _MUTABLE_BY_USERS = ("Deployment",)  # kinds whose spec a user may get wrong (dry-run first)
+_CHILD_KINDS = (
+    "Deployment",
+    "Service",
+    "PodDisruptionBudget",
+    "ConfigMap",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,18 +58,13 @@ class Outcome:
 
 
 class Reconciler:
-    """Holds the API door and a little memory: what we applied last (to spot hand edits)."""
+    """Holds the API door, one lock per resource and the status coalescer; no child state."""
 
     def __init__(self, kube: Kube, config: OperatorConfig) -> None:
         self.kube = kube
         self.config = config
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
-        # (kind, namespace, name) -> generation (or resourceVersion for Services) after our apply
-        self._applied: dict[tuple[str, str, str], str] = {}
-        self._pruned: set[tuple[str, str, str]] = set()
-        # (namespace, name) -> (fingerprint of the children, monotonic time) of the last apply
-        self._last_full: dict[tuple[str, str], tuple[str, float]] = {}
         self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
         self.writer = StatusWriter(kube)
         self.history = History(kube, self.writer)
@@ -75,9 +81,11 @@ class Reconciler:
     def reconcile(self, body: Mapping[str, Any], *, force: bool = False) -> Outcome:
         """Converge the children and the status of one resource to its spec.
 
-        Children are applied unless exactly these children were applied less than
-        `full_resync_seconds` ago and the live Deployments still carry our generation (then only
-        the status is refreshed); `force` (a child was deleted or edited) always applies."""
+        A child is applied when it is missing, when its desired-hash annotation differs from the
+        hash of the child we build now, or when its managedFields show that our apply lost a
+        field we set (a hand edit); owned children no longer desired are deleted. `force`
+        applies every child. Only writes the API server accepted count in
+        `pizza_operator_child_writes_total`."""
         pmd = PizzaModelDeployment.from_body(body)
         if pmd.metadata.deletion_timestamp:
             return Outcome()
@@ -121,21 +129,20 @@ class Reconciler:
         if problems:
             return self._report_invalid(pmd, mode, problems)
 
-        started = time.monotonic()
-        fingerprint = _fingerprint(children)
-        observed: dict[Component, Observed] | None = None
+        live = self._live_children(pmd)
+        observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
         created: list[str] = []
-        if pmd.spec.paused or (not force and self._recently_applied((ns, name), fingerprint)):
-            observed, untouched = self._observe_untouched(ns, name)
-            if not untouched and not pmd.spec.paused:
-                observed = None  # a Deployment is missing or changed behind our back
-        if observed is None:
-            observed, created = self._apply_all(children)
-            self._prune(pmd, children)
-            self._last_full[(ns, name)] = (fingerprint, time.monotonic())
-        applied_now = (ns, name) in self._last_full and self._last_full[(ns, name)][1] >= started
+        applied = 0
+        if pmd.spec.paused:
+            for key, obj in live.items():
+                component = _component(obj)
+                if key[0] == "Deployment" and component is not None:
+                    observed[component] = observe(obj)
+        else:
+            observed, created, applied = self._apply_changed(children, live, force)
+            self._prune(children, live)
         revision = pmd.status.current_revision
-        if applied_now or revision is None:
+        if revision is None or new_generation:
             revision = self.history.record(pmd).name
         status_outcome = self._write_status(pmd, mode, observed, revision=revision)
         if created:
@@ -147,13 +154,13 @@ class Reconciler:
                 ("created " if first else "recreated missing ") + ", ".join(created),
             )
         logger.info(
-            "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s applied=%s created=%d",
+            "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s applied=%d created=%d",
             ns,
             name,
             pmd.metadata.generation,
             mode,
             status_outcome.ready,
-            applied_now,
+            applied,
             len(created),
         )
         metrics.set_mode(ns, name, mode)
@@ -185,27 +192,53 @@ class Reconciler:
                 problems.append(f"{child['kind']} {child['metadata']['name']}: {_reason(exc)}")
         return problems
 
-    def _apply_all(
-        self, children: list[dict[str, Any]]
-    ) -> tuple[dict[Component, Observed], list[str]]:
+    def _live_children(self, pmd: PizzaModelDeployment) -> dict[tuple[str, str, str], Any]:
+        """The live children this resource owns (by uid), keyed by (kind, namespace, name)."""
+        live: dict[tuple[str, str, str], Any] = {}
+        for kind in _CHILD_KINDS:
+            for obj in self.kube.list(kind, pmd.metadata.namespace, _selector(pmd)):
+                refs = obj.get("metadata", {}).get("ownerReferences", [])
+                if any(ref.get("uid") == pmd.metadata.uid for ref in refs):
+                    live[_key(obj, kind)] = obj
+        return live
+
+    def _apply_changed(
+        self,
+        children: list[dict[str, Any]],
+        live: Mapping[tuple[str, str, str], Any],
+        force: bool,
+    ) -> tuple[dict[Component, Observed], list[str], int]:
+        """Apply the children that differ from the cluster; the Deployments' state after."""
         observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
         created: list[str] = []
+        applied = 0
         for child in children:
-            live, was_created = self._apply_one(child)
-            key = _key(live)
-            self._applied[key] = _marker(live)
-            self._pruned.discard(key)
-            if was_created:
-                created.append(f"{child['kind']}/{child['metadata']['name']}")
-            component = _component(live)
+            current = live.get(_key(child))
+            why = "forced" if force else kids.needs_apply(child, current)
+            if why is not None:
+                logger.info(
+                    "applying child=%s/%s namespace=%s reason=%s",
+                    child["kind"],
+                    child["metadata"]["name"],
+                    child["metadata"]["namespace"],
+                    why,
+                )
+                current, was_created = self._apply_one(kids.with_hash(child))
+                applied += 1
+                if was_created:
+                    created.append(f"{child['kind']}/{child['metadata']['name']}")
+            assert current is not None  # needs_apply() calls a missing child "missing"
+            component = _component(current)
             if child["kind"] == "Deployment" and component is not None:
-                observed[component] = observe(live)
-        return observed, created
+                observed[component] = observe(current)
+        return observed, created, applied
 
     def _apply_one(self, child: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Apply; when hand edits make the merged object invalid, replace it, then apply again."""
         try:
-            return self.kube.apply(child)
+            result = self.kube.apply(child)
+            kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
+            return result
         except ApiException as exc:
             if exc.status != 422:
                 raise
@@ -217,48 +250,21 @@ class Reconciler:
                 _reason(exc),
             )
             self.kube.replace(child)
+            kids.CHILD_WRITES.labels(kind=child["kind"], action="replace").inc()
             live, _ = self.kube.apply(child)
+            kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
             return live, False
 
-    def _prune(self, pmd: PizzaModelDeployment, children: list[dict[str, Any]]) -> None:
-        """Delete PodDisruptionBudgets no longer wanted (replicas dropped to one)."""
-        wanted = {c["metadata"]["name"] for c in children if c["kind"] == "PodDisruptionBudget"}
-        if len(wanted) == len(COMPONENTS):
-            return
-        for pdb in self.kube.list("PodDisruptionBudget", pmd.metadata.namespace, _selector(pmd)):
-            meta = pdb["metadata"]
-            owned = any(
-                ref.get("uid") == pmd.metadata.uid for ref in meta.get("ownerReferences", [])
-            )
-            if owned and meta["name"] not in wanted:
-                key = _key(pdb, "PodDisruptionBudget")
-                self._pruned.add(key)
-                self._applied.pop(key, None)
-                self.kube.delete("PodDisruptionBudget", meta["namespace"], meta["name"])
-
-    def _recently_applied(self, key: tuple[str, str], fingerprint: str) -> bool:
-        last = self._last_full.get(key)
-        return (
-            last is not None
-            and last[0] == fingerprint
-            and time.monotonic() - last[1] < self.config.full_resync_seconds
-        )
-
-    def _observe_untouched(
-        self, namespace: str, name: str
-    ) -> tuple[dict[Component, Observed], bool]:
-        """The Deployments' state, and whether all three exist with the generation we applied."""
-        observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
-        untouched = True
-        selector = {"app.kubernetes.io/instance": name, "app.kubernetes.io/managed-by": MANAGER}
-        for deployment in self.kube.list("Deployment", namespace, selector):
-            component = _component(deployment)
-            if component is None:
-                continue
-            observed[component] = observe(deployment)
-            marker = self._applied.get(_key(deployment, "Deployment"))
-            untouched = untouched and marker == _marker(deployment)
-        return observed, untouched and all(o.exists for o in observed.values())
+    def _prune(
+        self, children: list[dict[str, Any]], live: Mapping[tuple[str, str, str], Any]
+    ) -> None:
+        """Delete owned children the desired set no longer contains (a PDB once replicas is 1)."""
+        wanted = {_key(child) for child in children}
+        for key in sorted(set(live) - wanted):
+            kind, namespace, name = key
+            logger.info("pruning child=%s/%s namespace=%s", kind, name, namespace)
+            self.kube.delete(kind, namespace, name)
+            kids.CHILD_WRITES.labels(kind=kind, action="delete").inc()
 
     def _observe(self, namespace: str, name: str) -> dict[Component, Observed]:
         observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
@@ -370,38 +376,26 @@ class Reconciler:
         )
         if owner_name is None:
             return
-        key = _key(child)
         namespace = meta["namespace"]
-        if event_type == "DELETED" and key in self._pruned:
-            self._pruned.discard(key)
-            return
-        if event_type == "DELETED" or self._drifted(key, child):
+        if event_type == "DELETED" or kids.drifted(child):
             body = self.kube.get(KIND, namespace, owner_name)
             if body is None or body.get("metadata", {}).get("deletionTimestamp"):
                 return
             logger.info(
-                "restoring child=%s/%s event=%s owner=%s",
+                "checking child=%s/%s event=%s owner=%s",
                 child.get("kind"),
                 meta.get("name"),
                 event_type,
                 owner_name,
             )
-            self.reconcile(body, force=True)
+            self.reconcile(body)  # restores what is missing or edited; a pruned child stays gone
         elif child.get("kind") == "Deployment":
             self._refresher.request(namespace, owner_name)
 
-    def _drifted(self, key: tuple[str, str, str], child: Mapping[str, Any]) -> bool:
-        """Changed by someone else since our last apply (spec generation or Service version)."""
-        marker = self._applied.get(key)
-        return marker is not None and _marker(child) != marker
-
     def forget(self, namespace: str, name: str) -> None:
-        """The resource is gone: drop its memory and metric series."""
+        """The resource is gone: drop its lock and metric series."""
         with self._guard:
             self._locks.pop((namespace, name), None)
-        self._last_full.pop((namespace, name), None)
-        for key in [k for k in self._applied if k[1] == namespace and k[2].startswith(name)]:
-            self._applied.pop(key, None)
         metrics.forget(namespace, name)
 
 
@@ -419,10 +413,6 @@ def owner_of(pmd: PizzaModelDeployment) -> dict[str, Any]:
             "uid": pmd.metadata.uid,
         },
     }
-
-
-def _fingerprint(children: list[dict[str, Any]]) -> str:
-    return hashlib.sha256(json.dumps(children, sort_keys=True).encode()).hexdigest()
 
 
 def _user_placement(pmd: PizzaModelDeployment) -> bool:
@@ -449,16 +439,6 @@ def _key(obj: Mapping[str, Any], kind: str | None = None) -> tuple[str, str, str
     meta = obj.get("metadata", {})
     kind = kind or str(obj.get("kind", ""))
     return (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
-
-
-_NO_GENERATION = ("Service", "ConfigMap", "ServiceAccount", "Role", "RoleBinding")
-
-
-def _marker(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata", {})
-    if obj.get("kind") in _NO_GENERATION:
-        return str(meta.get("resourceVersion", ""))
-    return str(meta.get("generation", ""))
 
 
 def _component(obj: Mapping[str, Any]) -> Component | None:
