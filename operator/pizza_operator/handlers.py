@@ -58,6 +58,8 @@ def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     outcome = _reconciler(memo).reconcile(body)
     if outcome.invalid:
         raise kopf.PermanentError(outcome.message)
+    if outcome.retry:
+        raise kopf.TemporaryError(outcome.message, delay=5)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)

@@ -1,6 +1,9 @@
 """The one door to the Kubernetes API: server-side apply, reads, status patches, events.
 
-Everything the operator writes goes through here, with field manager `pizza-operator`.
+Everything the operator writes goes through here, with field manager `pizza-operator`. An error
+answer of the API server becomes a `KubeError` (the operator's own type, with the status, the
+reason and the server's message); nothing outside this module sees the client library's
+exceptions, and only the kopf handlers turn outcomes into kopf errors.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import uuid
 from typing import Any
 
 from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 
 from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
 
@@ -36,6 +38,50 @@ _PATHS = {
     KIND: (f"/apis/{GROUP}/{VERSION}", PLURAL),
     "KopfPeering": ("/apis/kopf.dev/v1", "kopfpeerings"),
 }
+
+
+class KubeError(Exception):
+    """The API server answered with an error."""
+
+    def __init__(self, status: int, reason: str, message: str, body: str = "") -> None:
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body
+
+    @property
+    def gone(self) -> bool:
+        """The object is gone, or its namespace is being deleted (nothing may be created)."""
+        terminating = "NamespaceTerminating" in self.body or "is being terminated" in self.body
+        return self.status == 404 or (self.status == 403 and terminating)
+
+
+class NotFoundError(KubeError):
+    """404."""
+
+
+class ConflictError(KubeError):
+    """409: exists already, or written by someone else since it was read."""
+
+
+class InvalidError(KubeError):
+    """400 or 422: the API server refuses the object (validation, admission, immutability)."""
+
+
+def _error(status: int, text: str) -> KubeError:
+    try:
+        parsed = json.loads(text) if text else {}
+    except ValueError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    reason = str(parsed.get("reason") or status)
+    message = str(parsed.get("message") or text[:200])
+    kind: type[KubeError] = {404: NotFoundError, 409: ConflictError}.get(status, KubeError)
+    if status in (400, 422):
+        kind = InvalidError
+    return kind(status, reason, message, text)
 
 
 def load_config() -> None:
@@ -78,7 +124,7 @@ class Kube:
         raw = response.read()  # type: ignore[no-untyped-call]
         text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw or "")
         if response.status >= 400:
-            raise ApiException.from_response(http_resp=response, body=text, data=None)
+            raise _error(int(response.status), text)
         data: dict[str, Any] = json.loads(text) if text else {}
         return data, int(response.status)
 
@@ -128,7 +174,7 @@ class Kube:
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return self._call("GET", self.object_path(kind, namespace, name))[0]
-        except ApiException as exc:
+        except KubeError as exc:
             if exc.status == 404:
                 return None
             raise
@@ -146,7 +192,7 @@ class Kube:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         try:
             self._call("DELETE", self.object_path(kind, namespace, name))
-        except ApiException as exc:
+        except KubeError as exc:
             if exc.status != 404:
                 raise
 
@@ -182,7 +228,7 @@ class Kube:
                 body=obj,
                 query=[("fieldManager", FIELD_MANAGER)],
             )
-        except ApiException as exc:
+        except KubeError as exc:
             if exc.status == 409:
                 return None
             raise
@@ -240,7 +286,7 @@ class Kube:
         }
         try:
             self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
-        except ApiException as exc:
+        except KubeError as exc:
             if exc.status == 409 and name:
                 logger.info("event already posted name=%s reason=%s", name, reason)
                 return
@@ -263,6 +309,6 @@ class Kube:
             }
             try:
                 self._call("POST", path, body=body)
-            except ApiException as exc:
+            except KubeError as exc:
                 if exc.status != 409:
                     raise

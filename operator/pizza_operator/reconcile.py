@@ -10,7 +10,6 @@ applied (`children.HASH_ANNOTATION`), so a new leader judges every child from th
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -19,7 +18,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import kopf
-from kubernetes.client.exceptions import ApiException
 
 from pizza_operator import children as kids
 from pizza_operator import metrics
@@ -28,7 +26,7 @@ from pizza_operator.builders import build_children
 from pizza_operator.builders.naming import COMPONENTS, MANAGER, Component
 from pizza_operator.config import OperatorConfig
 from pizza_operator.history import History, with_revision
-from pizza_operator.kube import Kube, now_rfc3339
+from pizza_operator.kube import Kube, KubeError, now_rfc3339
 from pizza_operator.refresher import Coalescer
 from pizza_operator.status import Observed, build_status, condition, observe
 from pizza_operator.status_writer import StatusWriter
@@ -50,9 +48,11 @@ _CHILD_KINDS = (
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    """What a reconcile did; handlers turn an invalid spec into kopf.PermanentError."""
+    """What a reconcile did; handlers turn an invalid spec into kopf.PermanentError and an API
+    error into kopf.TemporaryError."""
 
     invalid: bool = False
+    retry: bool = False  # an API error: try again soon
     message: str = ""
     ready: bool = False
 
@@ -98,17 +98,18 @@ class Reconciler:
                 result = "invalid"
                 metrics.ERRORS.labels(reason="InvalidSpec").inc()
             return outcome
-        except ApiException as exc:
-            if _gone(exc):
+        except KubeError as exc:
+            if exc.gone:
                 result = "gone"
                 return Outcome()  # the resource or its namespace is going away
             result = "error"
             metrics.ERRORS.labels(reason="ApiError").inc()
-            raise kopf.TemporaryError(
+            message = (
                 f"API error {exc.status} reconciling {pmd.metadata.namespace}/"
-                f"{pmd.metadata.name}: {_reason(exc)}",
-                delay=5,
-            ) from exc
+                f"{pmd.metadata.name}: {exc.message}"
+            )
+            logger.warning("%s", message)
+            return Outcome(retry=True, message=message)
         finally:
             metrics.RECONCILES.labels(kind="full", result=result).inc()
             metrics.RECONCILE_DURATION.labels(kind="full").observe(time.monotonic() - started)
@@ -186,10 +187,10 @@ class Reconciler:
                 continue
             try:
                 self.kube.apply_dry_run(child)
-            except ApiException as exc:
+            except KubeError as exc:
                 if exc.status not in (400, 422):
                     raise
-                problems.append(f"{child['kind']} {child['metadata']['name']}: {_reason(exc)}")
+                problems.append(f"{child['kind']} {child['metadata']['name']}: {exc.message}")
         return problems
 
     def _live_children(self, pmd: PizzaModelDeployment) -> dict[tuple[str, str, str], Any]:
@@ -239,7 +240,7 @@ class Reconciler:
             result = self.kube.apply(child)
             kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
             return result
-        except ApiException as exc:
+        except KubeError as exc:
             if exc.status != 422:
                 raise
             logger.warning(
@@ -247,7 +248,7 @@ class Reconciler:
                 child["kind"],
                 child["metadata"]["name"],
                 child["metadata"]["namespace"],
-                _reason(exc),
+                exc.message,
             )
             self.kube.replace(child)
             kids.CHILD_WRITES.labels(kind=child["kind"], action="replace").inc()
@@ -350,8 +351,8 @@ class Reconciler:
                 mode: Mode = pmd.status.mode or "primary"
                 self._write_status(pmd, mode, self._observe(namespace, name))
                 metrics.set_mode(namespace, name, mode)
-        except ApiException as exc:
-            if _gone(exc):
+        except KubeError as exc:
+            if exc.gone:
                 result = "gone"
                 return
             result = "error"
@@ -451,17 +452,3 @@ def _summary(status: Any) -> str:
         f"{c} {getattr(status, c).summary}" for c in COMPONENTS if getattr(status, c) is not None
     ]
     return "every component is ready: " + ", ".join(parts)
-
-
-def _gone(exc: ApiException) -> bool:
-    """The object is gone, or its namespace is being deleted (nothing may be created there)."""
-    body = str(exc.body)
-    terminating = "NamespaceTerminating" in body or "is being terminated" in body
-    return exc.status == 404 or (exc.status == 403 and terminating)
-
-
-def _reason(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message", exc.reason))
-    except ValueError:
-        return str(exc.reason)

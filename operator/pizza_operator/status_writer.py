@@ -16,10 +16,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from pizza_operator.api.v1alpha1 import KIND, PizzaModelDeployment
-from pizza_operator.kube import Kube
+from pizza_operator.kube import ConflictError, Kube
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +50,8 @@ class StatusWriter:
                 live = self.kube.patch_status(
                     namespace, name, patch, resource_version=pmd.metadata.resource_version or None
                 )
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            except ConflictError:
                 pmd = None  # someone wrote in between: read again, compute again
                 continue
             return PizzaModelDeployment.from_body(live)
-        raise ApiException(status=409, reason=f"status of {namespace}/{name} kept changing")
+        raise ConflictError(409, "Conflict", f"status of {namespace}/{name} kept changing")
