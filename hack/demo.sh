@@ -9,7 +9,10 @@
 #   4. the local sample PizzaModelDeployment until Ready, every pod running on a real node;
 #   5. fresh pizza images classified through the router's Service;
 #   6. the primary's container frozen (SIGSTOP on its processes): the same requests answered by the
-#      fallback, with fallback_reason; then the primary thawed.
+#      fallback, with fallback_reason; then the primary thawed;
+#   7. automatic rollback: under load (8 requests a second), the primary frozen for good; the
+#      operator's analysis rolls back to stable on its own, no request unanswered; then an SRE's
+#      retry (the pizza.ai/retry annotation) brings the primary back (hack/demo_rollback.py).
 # `make demo-down` (= `hack/demo.sh down` then `make cluster-down`) removes all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +113,11 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 classify "${images[@]:0:3}"
+
+step "automatic rollback: the primary hangs for good under load; the operator rolls back to stable on its own"
+"$PY" hack/demo_rollback.py "$KUBECONFIG" "$APP_NS" pizza-classifier
+kubectl -n "$APP_NS" get events --field-selector involvedObject.kind=PizzaModelDeployment \
+  -o custom-columns=TYPE:.type,REASON:.reason,MESSAGE:.message | tail -4
 
 step "what the router counted (its /metrics)"
 router_pod=$(kubectl -n "$APP_NS" get pods -l app.kubernetes.io/component=router \
