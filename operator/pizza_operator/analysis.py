@@ -42,6 +42,7 @@ from pizza_operator.kube import Kube
 from pizza_operator.reconcile import Reconciler, owner_of
 from pizza_operator.rollback import (
     Check,
+    Decision,
     KubeSignals,
     LadderState,
     MetricSignals,
@@ -63,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 RETRY_ANNOTATION = f"{GROUP}/retry"
 """Set it to any new value to send a rolled-back resource back to the primary."""
+REQUEST_ANNOTATION = f"{GROUP}/rollback"
+"""`TO[:REVISION]@TOKEN`: an SRE asks for one step (kubectl pizza rollback); taken once."""
 FAILPOINT_ENV = "PIZZA_OPERATOR_FAILPOINT"
 """Tests only: SIGKILL the operator at this point of a rollback step (rollback-decided,
 rollback-announced, rollback-recorded), the way a node or OOM kill would."""
@@ -270,6 +273,8 @@ class Analyzer:
             since=since,
         )
         self._mark_known_good(pmd, mode, checks["primary"], now)
+        if self._manual(pmd, mode, analysis, seen, now):
+            return
         if self._maybe_return(pmd, mode, analysis, now):
             return
         decision = self._decide(pmd, mode, checks)
@@ -326,6 +331,7 @@ class Analyzer:
         analysis: AnalysisStatus,
         seen: Observation,
         now: datetime,
+        request: str | None = None,
     ) -> None:
         ns, name = pmd.metadata.namespace, pmd.metadata.name
         decision = named.decision
@@ -339,6 +345,8 @@ class Analyzer:
             f"({', '.join(failing.reasons) or 'no reason'}); "
             + ", ".join(f"{k}={v:g}" for k, v in _finite(failing.values).items())
         )
+        if request is not None:
+            message = f"{mode} -> {to}: asked for by {REQUEST_ANNOTATION}={request}"
         stamp = format_time(now)
         logger.warning("rollback decided namespace=%s name=%s %s", ns, name, message)
         _failpoint("rollback-decided")
@@ -373,7 +381,9 @@ class Analyzer:
             done = fresh.status.last_rollback
             if done is not None and done.number >= number:
                 return None  # another writer recorded this step already
+            extra = {"rollbackRequest": request} if request is not None else {}
             return {
+                **extra,
                 "mode": to,
                 "lastRollback": {k: v for k, v in rollback.items() if v is not None},
                 "servingRevision": serving,
@@ -390,6 +400,66 @@ class Analyzer:
         _failpoint("rollback-recorded")
         if written is not None:
             self.reconciler.reconcile(self._body(ns, name) or {}, force=True)
+
+    def _manual(
+        self,
+        pmd: PizzaModelDeployment,
+        mode: Mode,
+        analysis: AnalysisStatus,
+        seen: Observation,
+        now: datetime,
+    ) -> bool:
+        """An SRE's `pizza.ai/rollback: TO[:REVISION]@TOKEN` (kubectl pizza rollback), once."""
+        request = pmd.metadata.annotations.get(REQUEST_ANNOTATION)
+        if not request or request == pmd.status.rollback_request:
+            return False
+        target = request.split("@", 1)[0]
+        to, _, revision = target.partition(":")
+        refusal = ""
+        if to not in ("previous", "stable", "emergency"):
+            refusal = f"unknown target {to!r}: previous, stable or emergency"
+        elif to == "previous":
+            stored = self.history.revisions(pmd)
+            good = [
+                s
+                for s in stored
+                if s.revision.outcome == "Good" and s.name != pmd.status.current_revision
+            ]
+            if revision:
+                if not any(s.name == revision for s in stored):
+                    refusal = f"no revision {revision!r}"
+            elif good:
+                revision = max(good, key=lambda s: s.revision.number).name
+            else:
+                refusal = "no known-good revision"
+        if refusal:
+            message = f"{REQUEST_ANNOTATION}={request} refused: {refusal}"
+            logger.warning("%s namespace=%s", message, pmd.metadata.namespace)
+            stamp = format_time(now)
+            refused = _condition(
+                "RolledBack", "False", "RequestRefused", message, pmd=pmd, now=stamp
+            )
+            self.writer.update(
+                pmd.metadata.namespace,
+                pmd.metadata.name,
+                lambda fresh: {
+                    "rollbackRequest": request,
+                    "conditions": _with(fresh, refused, stamp),
+                },
+            )
+            self.kube.post_event(owner_of(pmd), "Warning", "RollbackRefused", message)
+            return True
+        decision = Decision(to, "Requested")  # type: ignore[arg-type]
+        self._step(
+            pmd=pmd,
+            mode=mode,
+            named=_Named(decision, revision or None),
+            analysis=analysis,
+            seen=seen,
+            now=now,
+            request=request,
+        )
+        return True
 
     def _maybe_return(
         self, pmd: PizzaModelDeployment, mode: Mode, analysis: AnalysisStatus, now: datetime

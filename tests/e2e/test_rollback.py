@@ -255,6 +255,19 @@ def test_automatic_false_reports_and_changes_nothing(
             assert status["analysis"]["primary"]["verdict"] == "Failed"
         assert sc.events("RolledBack") == []
         assert len(sc.events("RollbackSuppressed")) == 1
+        # an SRE's own step is taken even so (kubectl pizza rollback sets this annotation) ...
+        sc.annotate("pizza.ai/rollback", "stable@1")
+        eventually(lambda: sc.mode() == "stable", 60, "the requested rollback to stable")
+        assert sc.status()["lastRollback"]["reason"] == "Requested"
+        # ... once, and one that cannot be taken is refused, saying why
+        sc.annotate("pizza.ai/rollback", "previous@2")
+        eventually(
+            lambda: _condition(sc.status(), "RolledBack").get("reason") == "RequestRefused",
+            60,
+            "the refused request reported",
+        )
+        assert "no known-good revision" in _condition(sc.status(), "RolledBack")["message"]
+        assert sc.mode() == "stable" and sc.status()["lastRollback"]["number"] == 1
     finally:
         gen.stop()
         sc.delete()

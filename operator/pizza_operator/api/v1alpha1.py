@@ -561,6 +561,10 @@ class PizzaModelDeploymentStatus(ApiModel):
     current_revision: str | None = Field(
         default=None, description="The ControllerRevision of the current spec."
     )
+    rollback_request: str | None = Field(
+        default=None,
+        description="The last pizza.ai/rollback annotation handled (taken or refused).",
+    )
     revision_outcomes: dict[str, Literal["Pending", "Good", "Failed"]] = Field(
         default_factory=dict,
         description="Outcome of each ControllerRevision of the history: Good once it ran healthy "
