@@ -44,6 +44,15 @@ scrape_configs:
 """
 
 
+def static_config(targets: list[str], job: str = "pizza", scrape_interval: str = "1s") -> str:
+    """prometheus.yml scraping fixed HOST:PORT targets."""
+    return (
+        f"global:\n  scrape_interval: {scrape_interval}\n  evaluation_interval: {scrape_interval}\n"
+        f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n"
+        f"      - targets: {targets!r}\n"
+    )
+
+
 @contextmanager
 def prometheus_server(config: str, workdir: Path, listen: str) -> Iterator[str]:
     """Run Prometheus with `config` on `listen` (HOST:PORT) until the block ends; yields its URL."""

@@ -12,6 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pizza_devcluster.prometheus import (
+    PrometheusMissingError,
+    prometheus_server,
+    static_config,
+)
 
 from tests.inference.servers import ServerThread, free_port, image_bytes, serve_subprocess
 
@@ -76,48 +81,11 @@ def test_metrics_text_json_and_promtool(cnn_server: ServerThread) -> None:
 
 @contextmanager
 def prometheus(target: str, workdir: Path) -> Iterator[str]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip(
-            "prometheus not installed (Debian package prometheus; hack/install-system-deps.sh)"
-        )
-    port = free_port()
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: pizza\n    static_configs:\n"
-        f"      - targets: ['{target}']\n"
-    )
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("prometheus did not start")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with prometheus_server(static_config([target]), workdir, f"127.0.0.1:{free_port()}") as url:
+            yield url
+    except PrometheusMissingError as exc:
+        pytest.skip(f"{exc}; hack/install-system-deps.sh")
 
 
 def query(prom: str, expr: str) -> list[dict[str, object]]:

@@ -8,8 +8,6 @@ them every second; the analysis' PromQL is asked through the HTTP API.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -18,6 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pizza_devcluster.prometheus import (
+    PrometheusMissingError,
+    prometheus_server,
+    static_config,
+)
 from pizza_operator.rollback import KubeSignals, Thresholds, judge
 from pizza_operator.rollback.promql import (
     DEFAULT_QUERIES,
@@ -56,39 +59,12 @@ def instance(url: str) -> str:
 
 
 def start_prometheus(targets: list[str], workdir: Path, stack: ExitStack) -> str:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed (Debian package prometheus)")
-    port = free_port()
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: routers\n    static_configs:\n"
-        f"      - targets: {targets!r}\n"
-    )
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stack.callback(proc.wait, 10)
-    stack.callback(proc.terminate)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("prometheus did not start")
-        time.sleep(0.2)
+    listen = f"127.0.0.1:{free_port()}"
+    try:
+        server = prometheus_server(static_config(targets, job="routers"), workdir, listen)
+        return stack.enter_context(server)
+    except PrometheusMissingError as exc:
+        pytest.skip(str(exc))
 
 
 def instant(prom: str, expr: str) -> float | None:
