@@ -168,6 +168,30 @@ def frozen(pods: list[dict[str, Any]]) -> Iterator[None]:
         thaw(pods)
 
 
+@contextmanager
+def crash_looping(scenario: Scenario, component: str, every: float = 0.5) -> Iterator[None]:
+    """The component's server crashes in a loop: its container's processes are SIGKILLed
+    whenever they run, until the block ends (the kubelet restarts it; back-off follows)."""
+    stop = threading.Event()
+
+    def kill() -> None:
+        while not stop.is_set():
+            for pod in scenario.running_pods(component):
+                try:
+                    signal_container(pod, "server", signal.SIGKILL)
+                except Exception:
+                    continue
+            stop.wait(every)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
 @dataclass
 class Timeline:
     """Samples (time.time(), mode, primary failure rate or None) of the resource every second."""
