@@ -316,7 +316,7 @@ class Reconciler:
                 new_ready.message,
             ):
                 self.kube.post_event(owner, "Warning", "InvalidSpec", new_ready.message)
-        elif old_ready is not None and old_ready.status == "True":
+        elif new_ready.status != "True" and old_ready is not None and old_ready.status == "True":
             self.kube.post_event(owner, "Warning", "NotReady", new_ready.message)
         return Outcome(
             invalid=new_ready.reason == "InvalidSpec",
