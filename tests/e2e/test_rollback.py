@@ -176,7 +176,7 @@ def _draw(gen: LoadGenerator, timeline: Timeline, name: str) -> None:
         print(f"timeline not drawn: {exc!r}", file=sys.stderr)
 
 
-def test_bad_new_revision_goes_back_to_the_known_good_one(
+def test_idle_and_sporadic_errors_then_a_bad_new_revision_goes_back_to_the_good_one(
     kubectl: Kubectl, operator_release: str, images: list[bytes]
 ) -> None:
     sc = Scenario(kubectl, "e2e-rollback-previous", "previous")
@@ -202,6 +202,18 @@ def test_bad_new_revision_goes_back_to_the_known_good_one(
                 "the first revision proven good",
             )
             good = sc.revisions()[0]["metadata"]["name"]
+            # ---- sporadic primary timeouts below the threshold: no rollback ---------------
+            for blip in range(2):
+                timeline.mark(f"blip {blip + 1}")
+                primary = sc.running_pods("primary")
+                with frozen(primary):  # just over the 2 s primary timeout: a few time out
+                    time.sleep(2.4)
+                time.sleep(25)  # about one window apart: each window sees one blip
+            status = sc.status()
+            assert status["mode"] == "primary" and "lastRollback" not in status, status
+            assert _answered_by(gen, PRIMARY_MODEL, time.time() - 20)
+            timeouts = summary(gen.records).by_fallback_reason.get("timeout", 0)
+            assert timeouts >= 1, "the blips should have made the primary time out"
             bad_at = timeline.mark("bad revision applied")
             sc.patch_spec({"primary": {"model": {"source": "builtin://no-such-model"}}})
             eventually(lambda: sc.mode() == "previous", 240, "rollback to previous", every=0.5)
