@@ -1,16 +1,18 @@
-"""A real Prometheus server (the Debian package) for tests and benchmarks, and the scrape config
-that finds a PizzaModelDeployment's router pods through the API, the way a cluster's Prometheus
-does (`kubernetes_sd_configs`, role pod; the `namespace` and `pod` labels the operator's PromQL
-selects the router's series by)."""
+"""A real Prometheus server (the Debian package) for tests and benchmarks, and scrape configs:
+fixed targets, or a PizzaModelDeployment's router pods as read from the API and written as file_sd
+targets with the `namespace` and `pod` labels the operator's PromQL selects the router's series by
+(the labels a cluster's Prometheus gives through kubernetes_sd or a PodMonitor)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -19,29 +21,37 @@ class PrometheusMissingError(RuntimeError):
     """No `prometheus` binary on PATH (Debian package prometheus)."""
 
 
-def router_pods_config(kubeconfig: Path, namespace: str, scrape_interval: str = "5s") -> str:
-    """prometheus.yml scraping every router pod (component=router) of `namespace`."""
+def file_sd_config(
+    targets_file: Path, job: str = "pizza-routers", scrape_interval: str = "2s"
+) -> str:
+    """prometheus.yml scraping the targets listed in `targets_file` (file_sd: Prometheus re-reads
+    it when it changes). Debian's prometheus is built without kubernetes_sd_configs, so the
+    targets come from the API through `write_pod_targets` instead."""
     return f"""global:
   scrape_interval: {scrape_interval}
   evaluation_interval: {scrape_interval}
 scrape_configs:
-  - job_name: pizza-routers
-    kubernetes_sd_configs:
-      - role: pod
-        kubeconfig_file: {kubeconfig}
-        namespaces: {{names: [{namespace}]}}
-    relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_component]
-        regex: router
-        action: keep
-      - source_labels: [__meta_kubernetes_pod_container_port_name]
-        regex: http
-        action: keep
-      - source_labels: [__meta_kubernetes_namespace]
-        target_label: namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
+  - job_name: {job}
+    file_sd_configs:
+      - files: [{targets_file}]
+        refresh_interval: 1s
 """
+
+
+def write_pod_targets(targets_file: Path, pods: list[dict[str, Any]], port: int) -> None:
+    """The running pods as file_sd targets, labelled `namespace` and `pod` the way the usual
+    kubernetes_sd relabelling (and the Prometheus Operator's PodMonitor) label them."""
+    groups = [
+        {
+            "targets": [f"{p['status']['podIP']}:{port}"],
+            "labels": {"namespace": p["metadata"]["namespace"], "pod": p["metadata"]["name"]},
+        }
+        for p in pods
+        if (p.get("status") or {}).get("podIP") and p["status"].get("phase") == "Running"
+    ]
+    tmp = targets_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(groups))
+    tmp.replace(targets_file)
 
 
 def static_config(targets: list[str], job: str = "pizza", scrape_interval: str = "1s") -> str:

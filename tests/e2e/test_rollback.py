@@ -6,8 +6,10 @@ operator SIGKILLed in the middle of a step)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -220,8 +222,15 @@ def test_idle_and_sporadic_errors_then_a_bad_new_revision_goes_back_to_the_good_
             status = sc.status()
             assert status["servingRevision"] == good != status["currentRevision"], status
             assert status["lastRollback"]["reason"] == "PrimaryFailedNewRevision"
-            env = sc.deployment("primary")["spec"]["template"]["spec"]["containers"][0]["env"]
-            assert {"name": "PIZZA_SOURCE", "value": "builtin://pizza-convnext-tiny"} in env
+            good_source = {"name": "PIZZA_SOURCE", "value": "builtin://pizza-convnext-tiny"}
+            eventually(
+                lambda: (
+                    good_source
+                    in sc.deployment("primary")["spec"]["template"]["spec"]["containers"][0]["env"]
+                ),
+                30,
+                "the known-good revision's primary applied",
+            )
             back = time.time()
             eventually(
                 lambda: _answered_by(gen, PRIMARY_MODEL, back), 240, "the good revision serving"
@@ -351,8 +360,9 @@ def test_prometheus_path_rolls_back_a_hung_primary(
     (kubernetes_sd) and scrapes them; the operator's analysis queries it."""
     from pizza_devcluster.prometheus import (  # noqa: PLC0415
         PrometheusMissingError,
+        file_sd_config,
         prometheus_server,
-        router_pods_config,
+        write_pod_targets,
     )
     from pizza_devcluster.realnode.layout import CPU_REAL_NODE  # noqa: PLC0415
 
@@ -360,12 +370,26 @@ def test_prometheus_path_rolls_back_a_hung_primary(
 
     sc = Scenario(kubectl, "e2e-rollback-prometheus", "prom")
     listen = f"{CPU_REAL_NODE.ip}:{free_port()}"
-    config = router_pods_config(kubectl.kubeconfig, sc.namespace, scrape_interval="2s")
+    targets = tmp_path / "routers.json"
+    targets.write_text("[]")
     stack = ExitStack()
     try:
-        prom = stack.enter_context(prometheus_server(config, tmp_path / "prometheus", listen))
+        prom = stack.enter_context(
+            prometheus_server(file_sd_config(targets), tmp_path / "prometheus", listen)
+        )
     except PrometheusMissingError as exc:
         pytest.skip(str(exc))
+    # service discovery: the router pods as the API lists them, every second
+    stop = threading.Event()
+
+    def discover() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(AssertionError):
+                write_pod_targets(targets, sc.pods("router"), 8001)
+            stop.wait(1.0)
+
+    threading.Thread(target=discover, daemon=True).start()
+    stack.callback(stop.set)
     stack.callback(sc.delete)
     with stack:
         analysis = {"interval": "5s", "window": "30s", "minRequests": 10}
