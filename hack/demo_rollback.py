@@ -15,17 +15,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pizza_devcluster.loadgen import LoadGenerator, pizza_images, summary  # noqa: E402
+from pizza_devcluster.loadgen import pizza_images, summary  # noqa: E402
 
 from tests.e2e.product import Kubectl  # noqa: E402
-from tests.e2e.rollback import Scenario, eventually, freeze, thaw  # noqa: E402
+from tests.e2e.rollback import Scenario, eventually, freeze, router_load, thaw  # noqa: E402
 
 
 def main() -> None:
     kubeconfig, namespace, name = sys.argv[1:4]
     sc = Scenario(Kubectl(Path(kubeconfig)), namespace, name)
-    gen = LoadGenerator(sc.router_url(), rate=8, concurrency=32, images=pizza_images(12))
-    gen.start()
+    gen = router_load(sc, pizza_images(12)).start()
     print("8 requests a second through the router; waiting for a Healthy check of the primary")
     eventually(
         lambda: sc.status().get("analysis", {}).get("primary", {}).get("verdict") == "Healthy",

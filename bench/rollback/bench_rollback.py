@@ -40,19 +40,21 @@ sys.path.insert(0, str(ROOT))
 from pizza_devcluster.loadgen import LoadGenerator, Record, summary  # noqa: E402
 
 from tests.e2e.product import Kubectl, generated_images  # noqa: E402
-from tests.e2e.rollback import Scenario, Timeline, eventually, freeze, sample_manifest, thaw  # noqa: E402
+from tests.e2e.rollback import (  # noqa: E402
+    Scenario,
+    Timeline,
+    eventually,
+    freeze,
+    router_load,
+    sample_manifest,
+    thaw,
+)
 
 
 def _generator(sc: Scenario, rate: float, out: Path) -> LoadGenerator:
     images = [p.read_bytes() for p in generated_images(seed=6161)]
-    return LoadGenerator(
-        sc.router_url(),
-        rate=rate,
-        concurrency=32,
-        images=images,
-        timeout_s=20,
-        records_path=out.with_suffix(".records.jsonl"),  # appended: one file for every run
-    )
+    # appended: one records file for every run of the scenario
+    return router_load(sc, images, out.with_suffix(".records.jsonl"), rate)
 
 
 def _start(kubectl: Kubectl, name: str, out: Path) -> tuple[Scenario, Timeline]:

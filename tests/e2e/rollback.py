@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 from pizza_devcluster.freeze import signal_container
-from pizza_devcluster.loadgen import Record
+from pizza_devcluster.loadgen import LoadGenerator, Record
 from pizza_devcluster.timeline import Sample, draw_timeline, write_samples
 
 from tests.e2e.product import BIN, ROOT, Kubectl, restricted_namespace
@@ -144,6 +144,21 @@ class Scenario:
             "-n", self.namespace, "patch", f"pmd/{self.name}", "--type=merge",
             "-p", json.dumps({"spec": spec}),
         )  # fmt: skip
+
+
+def router_load(
+    scenario: Scenario, images: list[bytes], records_path: Path | None = None, rate: float = 8.0
+) -> LoadGenerator:
+    """The load the rollback scenarios use: open loop through the router's Service, at most 32
+    in flight, 20 s per request (not started)."""
+    return LoadGenerator(
+        scenario.router_url(),
+        rate=rate,
+        concurrency=32,
+        images=images,
+        timeout_s=20,
+        records_path=records_path,
+    )
 
 
 def freeze(pods: list[dict[str, Any]]) -> None:

@@ -30,6 +30,7 @@ from tests.e2e.rollback import (
     eventually,
     freeze,
     frozen,
+    router_load,
     sample_manifest,
     thaw,
 )
@@ -47,14 +48,7 @@ def images() -> list[bytes]:
 
 def _load(scenario: Scenario, images: list[bytes], name: str) -> LoadGenerator:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return LoadGenerator(
-        scenario.router_url(),
-        rate=RATE,
-        concurrency=32,
-        images=images,
-        timeout_s=20,
-        records_path=ARTIFACTS / f"{name}.jsonl",
-    ).start()
+    return router_load(scenario, images, ARTIFACTS / f"{name}.jsonl", RATE).start()
 
 
 def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:

@@ -77,13 +77,16 @@ def wait_ready(url: str, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def serve_subprocess(args: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
-    """`pizza-serve ARGS --port P` as a real process; yields its URL; stops it afterwards."""
+def serve_subprocess(
+    args: list[str], env: dict[str, str] | None = None, log_path: Path | None = None
+) -> Iterator[str]:
+    """`pizza-serve ARGS --port P` as a real process; yields its URL; stops it afterwards.
+    Its output goes to `log_path` when given (for tests that read the log), else a temp file."""
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), **(env or {})}
     argv = [sys.executable, "-m", "pizza_inference.cli", *args, "--port", str(port)]
     # output to a file: a pipe nobody reads could fill up and block the server
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
+    log = log_path.open("w+b") if log_path else tempfile.TemporaryFile()  # noqa: SIM115
     proc = subprocess.Popen([*argv, "--host", "127.0.0.1"], env=full_env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:

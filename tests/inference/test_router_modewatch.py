@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import shutil
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +32,7 @@ from pizza_inference.server import create_model_app
 from pizza_inference.service import Target
 
 from tests.inference.conftest import cnn_config
-from tests.inference.servers import REPO, ServerThread, free_port, image_bytes, wait_ready
+from tests.inference.servers import ServerThread, image_bytes, serve_subprocess, wait_ready
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -225,47 +222,9 @@ def models(cnn_checkpoint: Path) -> Iterator[tuple[str, str]]:
 @contextlib.contextmanager
 def router_process(models: tuple[str, str], env: dict[str, str], log_path: Path) -> Iterator[str]:
     """A real `pizza-serve router` process (its log in `log_path`); yields its URL."""
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "pizza_inference.cli",
-        "router",
-        "--primary",
-        models[0],
-        "--fallback",
-        models[1],
-        "--rate-limit-per-minute",
-        "0",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    full_env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), **env}
-    url = f"http://127.0.0.1:{port}"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(argv, env=full_env, stdout=log, stderr=log)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"router exited: {log_path.read_text()[-3000:]}")
-                try:
-                    httpx.get(f"{url}/v2/health/live", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    args = ["router", "--primary", models[0], "--fallback", models[1]]
+    with serve_subprocess([*args, "--rate-limit-per-minute", "0"], env, log_path) as url:
+        yield url
 
 
 class Load:
