@@ -88,6 +88,12 @@ ROUTER_MODE_CHANGES = Counter(
     "Times the router's mode changed while it ran (from its mode ConfigMap)",
 )
 
+RATE_LIMITED = Counter(
+    "pizza_router_rate_limited_total",
+    "Requests the router refused with 429 because their client exceeded its rate limit "
+    "(a series from 0, so a dashboard and an alert see the first one)",
+)
+
 METRICS_PATHS = frozenset({"/metrics", "/prometheus-metrics"})
 
 

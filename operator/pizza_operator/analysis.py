@@ -235,17 +235,18 @@ class Analyzer:
                 healthy_since = last.healthy_since if last and last.healthy_since else None
                 if healthy_since is None and check.verdict == "Healthy":
                     healthy_since = stamp
+            thresholds = {
+                "failureRate": limits.failure_rate,
+                "latencyP95Seconds": limits.p95_latency_seconds,
+                "minRequests": float(limits.min_requests),
+                "maxRestarts": float(limits.max_restarts),
+            }
             checks[component] = ComponentCheck(
                 time=stamp,
                 verdict=check.verdict,
                 reasons=list(check.reasons),
                 values=_finite(check.values),
-                thresholds={
-                    "failureRate": limits.failure_rate,
-                    "latencyP95Seconds": limits.p95_latency_seconds,
-                    "minRequests": float(limits.min_requests),
-                    "maxRestarts": float(limits.max_restarts),
-                },
+                thresholds=thresholds,
                 consecutive_failures=failures,
                 healthy_since=healthy_since,
             )
@@ -256,6 +257,7 @@ class Analyzer:
                 component,
                 {**check.values, "consecutiveFailures": float(failures)},
             )
+            metrics.set_thresholds(ns, name, component, thresholds)
         inconclusive = sum(1 for c in seen.checks.values() if c.verdict == "Inconclusive")
         since = before.since
         if any("NotServingYet" in c.reasons for c in seen.checks.values()):

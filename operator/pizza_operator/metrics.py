@@ -44,6 +44,12 @@ ANALYSIS_VALUE = Gauge(
     "restarts, consecutiveFailures), by resource and component; absent when not measured.",
     ["namespace", "name", "component", "signal"],
 )
+ANALYSIS_THRESHOLD = Gauge(
+    "pizza_operator_analysis_threshold",
+    "The limit each analysis signal is compared against (failureRate, latencyP95Seconds, "
+    "minRequests, maxRestarts), by resource and component: a dashboard draws it beside the value.",
+    ["namespace", "name", "component", "signal"],
+)
 ROLLBACKS = Counter(
     "pizza_operator_rollbacks_total",
     "Steps of the rollback ladder taken, by resource, target mode and reason.",
@@ -61,6 +67,13 @@ def set_values(namespace: str, name: str, component: str, values: dict[str, floa
             ANALYSIS_VALUE.labels(**labels).set(value)
 
 
+def set_thresholds(namespace: str, name: str, component: str, limits: dict[str, float]) -> None:
+    for signal, limit in limits.items():
+        ANALYSIS_THRESHOLD.labels(
+            namespace=namespace, name=name, component=component, signal=signal
+        ).set(limit)
+
+
 def set_mode(namespace: str, name: str, mode: Mode) -> None:
     for candidate in MODES:
         MODE.labels(namespace=namespace, name=name, mode=candidate).set(
@@ -73,7 +86,8 @@ def forget(namespace: str, name: str) -> None:
     for candidate in MODES:
         with contextlib.suppress(KeyError):
             MODE.remove(namespace, name, candidate)
-    for labels in list(ANALYSIS_VALUE._metrics):
-        if labels[:2] == (namespace, name):
-            with contextlib.suppress(KeyError):
-                ANALYSIS_VALUE.remove(*labels)
+    for gauge in (ANALYSIS_VALUE, ANALYSIS_THRESHOLD):
+        for labels in list(gauge._metrics):
+            if labels[:2] == (namespace, name):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)

@@ -68,6 +68,7 @@ class TestChartOffline:
         assert kinds == [
             "ClusterRole",
             "ClusterRoleBinding",
+            "ConfigMap",  # the Grafana dashboard
             "Deployment",
             "Pod",
             "Service",

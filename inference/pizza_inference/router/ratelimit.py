@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pizza_inference import metrics
 from pizza_inference.errors import RateLimitedError
 
 LIMITED_METHODS = frozenset({"POST"})
@@ -67,6 +68,7 @@ class RateLimitMiddleware:
         if retry_after is None:
             await self.app(scope, receive, send)
             return
+        metrics.RATE_LIMITED.inc()
         seconds = max(1, math.ceil(retry_after))
         error = RateLimitedError(
             f"more than {self.limiter.per_minute} requests a minute from {key}",

@@ -12,6 +12,17 @@ RUN_AS = 65532
 LIVE_PATH = "/v2/health/live"
 READY_PATH = "/v2/health/ready"
 STARTUP_PERIOD_SECONDS = 10
+METRICS_PATH = "/metrics"
+
+
+def scrape_annotations() -> dict[str, str]:
+    """The `prometheus.io/*` annotations a stock Prometheus `kubernetes_sd` job (and the chart's
+    PodMonitor's absence) scrapes pods by; every server role serves /metrics on its port."""
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(PORT),
+        "prometheus.io/path": METRICS_PATH,
+    }
 
 
 def pod_security_context() -> dict[str, Any]:
@@ -161,7 +172,8 @@ def pod_template(
         spec["nodeSelector"] = dict(node_selector)
     if tolerations:
         spec["tolerations"] = tolerations
-    metadata: dict[str, Any] = {"labels": dict(labels)}
-    if annotations:
-        metadata["annotations"] = dict(annotations)
+    metadata: dict[str, Any] = {
+        "labels": dict(labels),
+        "annotations": {**scrape_annotations(), **(annotations or {})},
+    }
     return {"metadata": metadata, "spec": spec}
