@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +22,69 @@ class PrometheusMissingError(RuntimeError):
     """No `prometheus` binary on PATH (Debian package prometheus)."""
 
 
+SERVING_POD_LABELS = {
+    "app.kubernetes.io/instance": "name",
+    "app.kubernetes.io/component": "component",
+}
+"""Pod labels the chart's PodMonitor turns into target labels: the PizzaModelDeployment and the
+component (router, primary, fallback) a series comes from (the dashboard selects by them)."""
+
+
+@dataclass(frozen=True)
+class FileSdJob:
+    """One scrape job over the targets in `targets_file`. `honor_labels`: the series' own labels
+    win over the target's (the operator's series name the namespace of the resource they describe,
+    as the chart's ServiceMonitor keeps them)."""
+
+    name: str
+    targets_file: Path
+    honor_labels: bool = False
+
+
+def file_sd_jobs(jobs: list[FileSdJob], scrape_interval: str = "2s") -> str:
+    """prometheus.yml scraping the targets listed in each job's file (file_sd: Prometheus re-reads
+    them when they change). Debian's prometheus is built without kubernetes_sd_configs, so the
+    targets come from the API through `write_pod_targets` instead."""
+    config = {
+        "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
+        "scrape_configs": [
+            {
+                "job_name": job.name,
+                "honor_labels": job.honor_labels,
+                "file_sd_configs": [{"files": [str(job.targets_file)], "refresh_interval": "1s"}],
+            }
+            for job in jobs
+        ],
+    }
+    return json.dumps(config, indent=2)  # JSON is YAML
+
+
 def file_sd_config(
     targets_file: Path, job: str = "pizza-routers", scrape_interval: str = "2s"
 ) -> str:
-    """prometheus.yml scraping the targets listed in `targets_file` (file_sd: Prometheus re-reads
-    it when it changes). Debian's prometheus is built without kubernetes_sd_configs, so the
-    targets come from the API through `write_pod_targets` instead."""
-    return f"""global:
-  scrape_interval: {scrape_interval}
-  evaluation_interval: {scrape_interval}
-scrape_configs:
-  - job_name: {job}
-    file_sd_configs:
-      - files: [{targets_file}]
-        refresh_interval: 1s
-"""
+    """prometheus.yml with one file_sd job (see `file_sd_jobs`)."""
+    return file_sd_jobs([FileSdJob(job, targets_file)], scrape_interval)
 
 
-def write_pod_targets(targets_file: Path, pods: list[dict[str, Any]], port: int) -> None:
+def write_pod_targets(
+    targets_file: Path,
+    pods: list[dict[str, Any]],
+    port: int,
+    pod_labels: dict[str, str] | None = None,
+) -> None:
     """The running pods as file_sd targets, labelled `namespace` and `pod` the way the usual
-    kubernetes_sd relabelling (and the Prometheus Operator's PodMonitor) label them."""
-    groups = [
-        {
-            "targets": [f"{p['status']['podIP']}:{port}"],
-            "labels": {"namespace": p["metadata"]["namespace"], "pod": p["metadata"]["name"]},
-        }
-        for p in pods
-        if (p.get("status") or {}).get("podIP") and p["status"].get("phase") == "Running"
-    ]
+    kubernetes_sd relabelling (and the Prometheus Operator's PodMonitor) label them, plus a
+    target label for each pod label in `pod_labels` (pod label -> target label)."""
+    groups = []
+    for p in pods:
+        if not (p.get("status") or {}).get("podIP") or p["status"].get("phase") != "Running":
+            continue
+        meta = p["metadata"]
+        labels = {"namespace": meta["namespace"], "pod": meta["name"]}
+        for key, target in (pod_labels or {}).items():
+            if key in (meta.get("labels") or {}):
+                labels[target] = meta["labels"][key]
+        groups.append({"targets": [f"{p['status']['podIP']}:{port}"], "labels": labels})
     tmp = targets_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(groups))
     tmp.replace(targets_file)

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -252,3 +255,78 @@ class Timeline:
 
     def first(self, mode: str, after: float = 0.0) -> float | None:
         return next((t for t, m, _ in self.samples if m == mode and t >= after), None)
+
+
+OPERATOR_NAMESPACE = "pizza-system"
+OPERATOR_METRICS_PORT = 9090
+"""The chart's default metrics.port."""
+
+
+def operator_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
+    """The operator's pods as the chart installs them in pizza-system (both replicas)."""
+    pods: list[dict[str, Any]] = kubectl.json(
+        "-n", OPERATOR_NAMESPACE, "get", "pods", "-l", "app.kubernetes.io/component=operator"
+    )["items"]
+    return pods
+
+
+class StatusWatch:
+    """`kubectl pizza status NAME --watch` in a real terminal (a detached tmux session, 132x60),
+    as an SRE runs it: kubectl finds the plugin on PATH. `screen()` is what the terminal shows."""
+
+    def __init__(self, scenario: Scenario, session: str) -> None:
+        self.scenario = scenario
+        self.session = session
+        self.tmux = shutil.which("tmux")
+
+    def start(self) -> StatusWatch:
+        if self.tmux is None:
+            raise AssertionError("tmux not installed (Debian package tmux)")
+        sc = self.scenario
+        path = f"{Path(sys.executable).parent}:{BIN}:/usr/bin:/bin"
+        command = (
+            f"env KUBECONFIG={sc.kubectl.kubeconfig} PATH={path} "
+            f"kubectl pizza status {sc.name} -n {sc.namespace} --watch"
+        )
+        subprocess.run(
+            [self.tmux, "kill-session", "-t", self.session], capture_output=True, check=False
+        )
+        subprocess.run(
+            [self.tmux, "new-session", "-d", "-s", self.session, "-x", "132", "-y", "60", command],
+            check=True,
+            env={**os.environ, "TERM": "xterm-256color"},
+        )
+        return self
+
+    def screen(self) -> str:
+        assert self.tmux is not None
+        proc = subprocess.run(
+            [self.tmux, "capture-pane", "-p", "-t", self.session],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 0, f"the watch ended: {proc.stderr}"
+        return proc.stdout
+
+    def shows(self, *texts: str) -> str | None:
+        """The screen when it shows every text, once redrawn as one frame (a clear, not
+        scrolled frames: the resource line appears once), else None."""
+        screen = self.screen()
+        frames = screen.count(f"PizzaModelDeployment {self.scenario.namespace}/")
+        return screen if frames == 1 and all(t in screen for t in texts) else None
+
+    def wait_for(self, *texts: str, timeout: float = 30) -> str:
+        """The screen once it shows every text in one frame; fails with the last screen."""
+        deadline = time.monotonic() + timeout
+        while (screen := self.shows(*texts)) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the watch never showed {texts}; it shows:\n{self.screen()}")
+            time.sleep(0.5)
+        return screen
+
+    def stop(self) -> None:
+        if self.tmux is not None:
+            subprocess.run(
+                [self.tmux, "kill-session", "-t", self.session], capture_output=True, check=False
+            )

@@ -23,13 +23,16 @@ from pizza_devcluster.pytest_plugin import requires_real_nodes
 from tests.e2e.product import ROOT, Kubectl, generated_images
 from tests.e2e.rollback import (
     FALLBACK_MODEL,
+    OPERATOR_METRICS_PORT,
     PRIMARY_MODEL,
     Scenario,
+    StatusWatch,
     Timeline,
     crash_looping,
     eventually,
     freeze,
     frozen,
+    operator_pods,
     router_load,
     sample_manifest,
     thaw,
@@ -86,12 +89,14 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
     routers = _router_pods(sc)
     gen = _load(sc, images, "ladder")
     timeline = Timeline(sc).start()
+    watch = StatusWatch(sc, "e2e-ladder-watch").start()
     try:
         eventually(
             lambda: sc.status().get("analysis", {}).get("primary", {}).get("verdict") == "Healthy",
             120,
             "a Healthy check of the primary under load",
         )
+        watch.wait_for("mode: primary")
         # ---- the primary hangs: stable, with every client answered ----------------------
         primary = sc.running_pods("primary")
         fault = timeline.mark("primary frozen")
@@ -121,6 +126,10 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
         assert len(sc.events("RolledBack")) == 1
         assert _router_pods(sc) == routers  # the mode reached the router without a restart
         print(f"fault -> stable in {rolled - fault:.1f} s; {during}", file=sys.stderr)
+        # the SRE's terminal redrew itself as the mode changed (tmux: a real terminal)
+        screen = watch.wait_for("mode: stable", "Last rollback #1: primary -> stable", timeout=15)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / "kubectl-pizza-status-stable.txt").write_text(screen.rstrip() + "\n")
 
         # ---- the fallback hangs too: emergency, then answered again ----------------------
         fallback = sc.running_pods("fallback")
@@ -146,6 +155,10 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
         assert pod["resources"]["requests"] == {"cpu": "100m", "memory": "192Mi"}
         assert len(sc.events("RolledBack")) == 2
         print(f"fallback frozen -> emergency in {emergency_at - second:.1f} s", file=sys.stderr)
+        screen = watch.wait_for(
+            "mode: emergency", "Last rollback #2: stable -> emergency", timeout=15
+        )
+        (ARTIFACTS / "kubectl-pizza-status-emergency.txt").write_text(screen.rstrip() + "\n")
 
         # ---- no flapping: stays in emergency until an SRE retries --------------------------
         time.sleep(15)
@@ -159,6 +172,7 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
         assert sc.routing_mode() == "primary"
         assert _router_pods(sc) == routers
     finally:
+        watch.stop()
         gen.stop()
         timeline.stop()
         _draw(gen, timeline, "ladder")
@@ -352,9 +366,12 @@ def test_prometheus_path_rolls_back_a_hung_primary(
     """spec.analysis.prometheus.address: a real Prometheus (the Debian package) on this machine,
     listening only on the CPU node's bridge, finds the router pods through the API
     (kubernetes_sd) and scrapes them; the operator's analysis queries it."""
+    from pizza_devcluster.dashboard import check_dashboard, load  # noqa: PLC0415
     from pizza_devcluster.prometheus import (  # noqa: PLC0415
+        SERVING_POD_LABELS,
+        FileSdJob,
         PrometheusMissingError,
-        file_sd_config,
+        file_sd_jobs,
         prometheus_server,
         write_pod_targets,
     )
@@ -364,28 +381,34 @@ def test_prometheus_path_rolls_back_a_hung_primary(
 
     sc = Scenario(kubectl, "e2e-rollback-prometheus", "prom")
     listen = f"{CPU_REAL_NODE.ip}:{free_port()}"
-    targets = tmp_path / "routers.json"
-    targets.write_text("[]")
+    serving, operators = tmp_path / "serving.json", tmp_path / "operator.json"
+    jobs = [FileSdJob("pizza-serving", serving), FileSdJob("pizza-operator", operators, True)]
+    for targets in (serving, operators):
+        targets.write_text("[]")
     stack = ExitStack()
     try:
         prom = stack.enter_context(
-            prometheus_server(file_sd_config(targets), tmp_path / "prometheus", listen)
+            prometheus_server(file_sd_jobs(jobs), tmp_path / "prometheus", listen)
         )
     except PrometheusMissingError as exc:
         pytest.skip(str(exc))
-    # service discovery: the router pods as the API lists them, every second
+    # service discovery, as the chart's PodMonitor and ServiceMonitor do it: the serving pods
+    # (router, primary, fallback) and the operator pods as the API lists them, every second
     stop = threading.Event()
 
     def discover() -> None:
         while not stop.is_set():
             with contextlib.suppress(AssertionError):
-                write_pod_targets(targets, sc.pods("router"), 8001)
+                pods = [p for c in ("router", "primary", "fallback") for p in sc.pods(c)]
+                write_pod_targets(serving, pods, 8001, SERVING_POD_LABELS)
+                write_pod_targets(operators, operator_pods(kubectl), OPERATOR_METRICS_PORT)
             stop.wait(1.0)
 
     threading.Thread(target=discover, daemon=True).start()
     stack.callback(stop.set)
     stack.callback(sc.delete)
     with stack:
+        started = time.time()
         analysis = {"interval": "5s", "window": "30s", "minRequests": 10}
         sc.apply(sample_manifest("prom", analysis={**analysis, "prometheus": {"address": prom}}))
         sc.wait_ready()
@@ -409,3 +432,16 @@ def test_prometheus_path_rolls_back_a_hung_primary(
         last = sc.status()["lastRollback"]
         assert last["reason"] == "PrimaryFailed", last
         assert sc.status()["analysis"]["source"] == "prometheus"
+        # the Grafana dashboard over this real run: every panel's every query answers with data
+        dashboard = load(ROOT / "helm" / "pizza-operator" / "files" / "pizza-dashboard.json")
+        variables = {"datasource": "prometheus", "namespace": sc.namespace, "name": sc.name}
+        problems: list[str] = []
+
+        def dashboard_has_data() -> bool:
+            found = check_dashboard(prom, dashboard, variables, start=started, end=time.time())
+            problems[:] = [str(p) for p in found]
+            return not found
+
+        with contextlib.suppress(AssertionError):  # scrapes lag: retry for a while
+            eventually(dashboard_has_data, 30, "every dashboard panel with data")
+        assert not problems, "dashboard panels without data or failing:\n" + "\n".join(problems)
