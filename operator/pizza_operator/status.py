@@ -105,7 +105,12 @@ def _not_ready_message(observed: Mapping[Component, Observed]) -> str:
         obs = observed[component]
         if not obs.exists:
             parts.append(f"{component} missing")
-        elif not obs.rolled_out:
+        elif obs.rolled_out:
+            continue
+        elif obs.total > obs.desired and obs.ready >= obs.desired:
+            extra = obs.total - obs.desired
+            parts.append(f"{component} {extra} pod(s) to terminate, {obs.desired} wanted")
+        else:
             parts.append(f"{component} {obs.ready}/{obs.desired} ready")
     return "waiting for " + ", ".join(parts)
 

@@ -82,6 +82,14 @@ class TestBuildStatus:
         assert degraded is not None and degraded.reason == "PartiallyAvailable"
         assert "primary 0/1" in condition(status, "Ready").message  # type: ignore[union-attr]
 
+    def test_pods_still_terminating_after_a_scale_down_are_named_as_such(
+        self, pmd: PizzaModelDeployment
+    ) -> None:
+        draining = Observed(desired=0, ready=1, updated=0, total=1, current=True, exists=True)
+        status = build_status(pmd, "stable", _observed(primary=draining), "t")
+        message = condition(status, "Ready").message  # type: ignore[union-attr]
+        assert message == "waiting for primary 1 pod(s) to terminate, 0 wanted"
+
     def test_transition_time_kept_while_status_unchanged(self, body: dict[str, Any]) -> None:
         pmd = PizzaModelDeployment.from_body(body)
         first = build_status(pmd, "primary", _observed(), "2026-01-01T00:00:00Z")
