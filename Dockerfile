@@ -35,11 +35,20 @@ WORKDIR /src
 COPY pyproject.toml ./
 RUN mkdir -p operator inference models devcluster && touch README.md
 
+# Each deps-* stage also drops what never runs in the image: the packages' own test suites, the
+# kubernetes client's asyncio copy (kubernetes/aio, 68 MB; the operator uses the sync client and
+# kopf its own aiohttp client), and ONNX Runtime's model tools (quantisation, transformers
+# optimisers: the images serve, `make models` exports).
 FROM venv AS deps-operator
-RUN pip install '.[operator]' && pip uninstall -y pizza-operator setuptools pip
+RUN pip install '.[operator]' && pip uninstall -y pizza-operator setuptools pip \
+    && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
+    && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio
 
 FROM venv AS deps-cpu
-RUN pip install '.[cpu]' && pip uninstall -y pizza-operator setuptools pip
+RUN pip install '.[cpu]' && pip uninstall -y pizza-operator setuptools pip \
+    && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
+    && cd /opt/venv/lib/python3.11/site-packages/onnxruntime \
+    && rm -rf quantization transformers tools
 
 FROM venv AS deps-gpu
 RUN pip install '.[gpu]' && pip uninstall -y pizza-operator setuptools pip

@@ -26,6 +26,12 @@ class ImageUpload:
     data: bytes
     content_type: str | None = None
     filename: str | None = None
+    raw: bytes | None = None
+    """The whole request body the image came in (a multipart form), when it is kept: the router
+    forwards it to a model server as it came instead of encoding a new form. None for uploads
+    built from decoded bytes (the Open Inference Protocol route); those are sent as a new form."""
+    raw_content_type: str | None = None
+    """The request's own Content-Type header for `raw`, multipart boundary included."""
 
 
 @dataclass

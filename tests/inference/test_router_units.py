@@ -9,7 +9,7 @@ from pizza_inference.config import RouterConfig
 from pizza_inference.router.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from pizza_inference.router.plane import RouterPlane
 from pizza_inference.router.ratelimit import TokenBucketLimiter
-from pizza_inference.service import Target
+from pizza_inference.service import ImageUpload, Target
 
 pytestmark = pytest.mark.unit
 
@@ -104,3 +104,11 @@ def test_ab_split_percentage() -> None:
 def test_config_rejects(overrides: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         plane(**overrides)
+
+
+def test_raw_forwarding_is_the_default_and_uploads_without_a_body_have_none() -> None:
+    config = RouterConfig(primary_url="http://p", fallback_url="http://f")  # type: ignore[call-arg]
+    assert RouterPlane(config).forwards_raw_body is True
+    assert RouterPlane(config, forward_raw=False).forwards_raw_body is False
+    upload = ImageUpload(data=b"\xff\xd8")  # as the Open Inference Protocol route builds it
+    assert upload.raw is None and upload.raw_content_type is None

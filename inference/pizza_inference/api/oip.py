@@ -1,13 +1,29 @@
-"""Open Inference Protocol v2 (KServe v2): health, model metadata and readiness, infer.
+"""Open Inference Protocol v2 (KServe v2 / Triton "predict protocol v2"), the whole REST surface.
 
-Tensor format of `POST /v2/models/{name}/infer`:
-- input: one tensor (any name, e.g. `image`), datatype `BYTES`, shape `[N]`, N encoded JPEG/PNG
-  files. JSON: `data` holds N base64 strings. Binary extension: header
+Endpoints (`[/versions/{version}]`: also served with the version; the one version is `1`):
+- `GET /v2`: server metadata (name, version, extensions: `binary_tensor_data`).
+- `GET /v2/health/live`, `GET /v2/health/ready` (not ready: 503).
+- `GET /v2/models/{name}[/versions/{version}]`: model metadata.
+- `GET /v2/models/{name}[/versions/{version}]/ready` (not ready: 503).
+- `POST /v2/models/{name}[/versions/{version}]/infer`.
+Errors are JSON `{"error": reason, "detail": message}`: unknown model or version 404, a bad
+request or tensor 400.
+
+Tensor format of `infer`:
+- input: one tensor (any name, e.g. `image`), datatype `BYTES`, shape `[N]` (or any shape of N
+  elements), N encoded JPEG/PNG files. JSON: `data` holds N base64 strings. Binary extension: header
   `Inference-Header-Content-Length: L`, the first L body bytes are the JSON request (the input has
   `parameters.binary_data_size`), the rest holds the elements, each a 4-byte little-endian length
-  followed by the raw file bytes.
+  followed by the raw file bytes (as tritonclient sends a BYTES tensor). The body may be
+  `Content-Encoding: gzip` or `deflate`.
 - outputs: `probabilities` FP32 `[N, C]` (row-major; class order in `parameters.classes`) and
   `predicted_class` BYTES `[N]`; `parameters.model_used` / `parameters.fallback_reason` per image.
+  `outputs` in the request picks some of them; an output is sent in binary when its
+  `parameters.binary_data` is true, or by default when the request's
+  `parameters.binary_data_output` is: the response is then the JSON header (its length in the
+  `Inference-Header-Content-Length` response header; each binary output has
+  `parameters.binary_data_size` and no `data`) followed by the outputs' bytes in output order
+  (FP32 little-endian; BYTES length-prefixed).
 """
 
 from __future__ import annotations
@@ -15,12 +31,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import importlib.metadata
 import json
 import struct
+import zlib
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from pizza_inference.api.prior import ERRORS, service_of
@@ -29,14 +47,32 @@ from pizza_inference.api.schemas import (
     InferResponse,
     ModelMetadataResponse,
     ReadyResponse,
+    ServerMetadataResponse,
     Tensor,
     TensorMetadata,
 )
-from pizza_inference.errors import InvalidInputError, ModelNotFoundError
-from pizza_inference.service import ImageUpload, ModelInfo, Target
+from pizza_inference.errors import (
+    InvalidInputError,
+    ModelNotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+from pizza_inference.images import MAX_IMAGE_BYTES
+from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
 
 BINARY_HEADER = "inference-header-content-length"
 MAX_INFER_BATCH = 64
+MODEL_VERSION = "1"
+"""The one version of every model served here (`versions` in the model metadata)."""
+EXTENSIONS = ("binary_tensor_data",)
+OUTPUTS = ("probabilities", "predicted_class")
+MAX_INFER_BODY_BYTES = MAX_INFER_BATCH * (4 * MAX_IMAGE_BYTES // 3 + 8) + 1024 * 1024
+"""The largest infer body read (also after decompression): a full batch of base64 images."""
+SERVER_NAMES = {"model": "pizza-model-server", "router": "pizza-router"}
+UNSUPPORTED_PARAMETERS = {
+    "shared_memory_region": "the shared memory extension is not supported",
+    "classification": "the classification extension is not supported",
+}
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -68,6 +104,16 @@ INFER_BODY = {
             },
         },
     }
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: ERRORS[400]}
+INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the inference response; with binary outputs (application/octet-stream)"
+        " its JSON header, Inference-Header-Content-Length bytes, then the outputs' bytes",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    **ERRORS,
+    **NOT_FOUND,
 }
 
 
@@ -103,6 +149,50 @@ def parse_infer_body(body: bytes, header_length: str | None) -> tuple[InferReque
         ) from exc
 
 
+def _too_large(size: str) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the inference request has {size} bytes, more than {MAX_INFER_BODY_BYTES}",
+        reason="request_too_large",
+    )
+
+
+async def read_infer_body(request: Request) -> bytes:
+    """The request body, bounded by `MAX_INFER_BODY_BYTES`, decompressed (gzip, deflate)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_INFER_BODY_BYTES:
+        raise _too_large(declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_INFER_BODY_BYTES:
+            raise _too_large(f"more than {MAX_INFER_BODY_BYTES}")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Encoding {encoding!r} is not supported (gzip, deflate)",
+            reason="unsupported_content_encoding",
+        )
+    # gzip: RFC 1952 framing; deflate: zlib framing (what HTTP means by deflate and what
+    # tritonclient sends)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(body, MAX_INFER_BODY_BYTES + 1)
+    except zlib.error as exc:
+        raise InvalidInputError(
+            f"the body is not valid {encoding} data: {exc}", reason="invalid_request"
+        ) from exc
+    if len(inflated) > MAX_INFER_BODY_BYTES:
+        raise _too_large(f"more than {MAX_INFER_BODY_BYTES} (decompressed)")
+    if not inflater.eof:
+        raise InvalidInputError(f"truncated {encoding} body", reason="invalid_request")
+    return inflated
+
+
 def _split_binary_bytes(raw: bytes) -> list[bytes]:
     items, offset = [], 0
     while offset < len(raw):
@@ -124,6 +214,12 @@ def _flatten(data: list[Any]) -> list[Any]:
     return out
 
 
+def _check_parameters(where: str, parameters: dict[str, Any] | None) -> None:
+    for key, message in UNSUPPORTED_PARAMETERS.items():
+        if key in (parameters or {}):
+            raise InvalidInputError(f"{where}: {message}", reason="invalid_request")
+
+
 def images_from_request(request: InferRequest, tail: bytes) -> list[bytes]:
     """The encoded images of the single BYTES input."""
     if len(request.inputs) != 1:
@@ -131,18 +227,38 @@ def images_from_request(request: InferRequest, tail: bytes) -> list[bytes]:
             "expected exactly one input tensor (the images)", reason="invalid_tensor"
         )
     tensor = request.inputs[0]
+    _check_parameters(f"input {tensor.name}", tensor.parameters)
     if tensor.datatype != "BYTES":
         raise InvalidInputError(
             f"input {tensor.name} must be BYTES, got {tensor.datatype}", reason="invalid_tensor"
         )
+    if any(dim < 0 for dim in tensor.shape):
+        raise InvalidInputError(
+            f"input {tensor.name} has a negative dimension in shape {tensor.shape}",
+            reason="invalid_tensor",
+        )
     binary_size = (tensor.parameters or {}).get("binary_data_size")
     if binary_size is not None:
-        if not isinstance(binary_size, int) or binary_size != len(tail):
+        if (
+            not isinstance(binary_size, int)
+            or isinstance(binary_size, bool)
+            or binary_size != len(tail)
+        ):
             raise InvalidInputError(
                 "binary_data_size does not match the binary body", reason="invalid_tensor"
             )
+        if tensor.data is not None:
+            raise InvalidInputError(
+                f"input {tensor.name} has both data and binary_data_size", reason="invalid_tensor"
+            )
         images = _split_binary_bytes(tail)
     else:
+        if tail:
+            raise InvalidInputError(
+                f"{len(tail)} bytes of binary data follow the JSON header, but no input has"
+                " binary_data_size",
+                reason="invalid_tensor",
+            )
         if tensor.data is None:
             raise InvalidInputError(f"input {tensor.name} has no data", reason="invalid_tensor")
         images = []
@@ -172,15 +288,165 @@ def images_from_request(request: InferRequest, tail: bytes) -> list[bytes]:
     return images
 
 
-async def find_model(request: Request, name: str) -> ModelInfo:
+def _flag(where: str, parameters: dict[str, Any] | None, key: str, default: bool) -> bool:
+    value = (parameters or {}).get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{where}: {key} must be a boolean", reason="invalid_request")
+    return value
+
+
+def requested_outputs(request: InferRequest) -> list[tuple[str, bool]]:
+    """(output name, in binary) for each output to send, in the order to send them."""
+    default_binary = _flag("request", request.parameters, "binary_data_output", False)
+    if request.outputs is None:
+        return [(name, default_binary) for name in OUTPUTS]
+    chosen: list[tuple[str, bool]] = []
+    for output in request.outputs:
+        if output.name not in OUTPUTS:
+            raise InvalidInputError(
+                f"unknown output {output.name!r} (outputs: {', '.join(OUTPUTS)})",
+                reason="invalid_request",
+            )
+        if any(output.name == name for name, _ in chosen):
+            raise InvalidInputError(
+                f"output {output.name!r} requested twice", reason="invalid_request"
+            )
+        _check_parameters(f"output {output.name}", output.parameters)
+        binary = _flag(f"output {output.name}", output.parameters, "binary_data", default_binary)
+        chosen.append((output.name, binary))
+    return chosen
+
+
+def serialize_bytes(items: list[bytes]) -> bytes:
+    """A BYTES tensor in binary: each element a 4-byte little-endian length, then its bytes."""
+    return b"".join(struct.pack("<I", len(item)) + item for item in items)
+
+
+def _output(name: str, predictions: list[Prediction], classes: list[str]) -> tuple[Tensor, bytes]:
+    """The output tensor in JSON and its bytes in binary."""
+    if name == "probabilities":
+        flat = [float(p.probabilities[c]) for p in predictions for c in classes]
+        shape = [len(predictions), len(classes)]
+        return (
+            Tensor(name=name, shape=shape, datatype="FP32", data=flat),
+            struct.pack(f"<{len(flat)}f", *flat),
+        )
+    labels = [p.predicted_class for p in predictions]
+    return (
+        Tensor(name=name, shape=[len(predictions)], datatype="BYTES", data=labels),
+        serialize_bytes([label.encode() for label in labels]),
+    )
+
+
+def infer_response(response: InferResponse, binary: dict[str, bytes]) -> Response:
+    """JSON; with binary outputs, the JSON header then the bytes (`BINARY_HEADER`: its length)."""
+    if not binary:
+        return JSONResponse(response.model_dump(mode="json"))
+    for tensor in response.outputs:
+        if tensor.name in binary:
+            tensor.data = None
+            tensor.parameters = {"binary_data_size": len(binary[tensor.name])}
+    header = json.dumps(
+        response.model_dump(mode="json", exclude_none=True), separators=(",", ":")
+    ).encode()
+    tail = b"".join(binary[t.name] for t in response.outputs if t.name in binary)
+    return Response(
+        header + tail,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+
+
+async def find_model(request: Request, name: str, version: str | None = None) -> ModelInfo:
     for info in await service_of(request).models():
         if info.name == name:
+            if version is not None and version != MODEL_VERSION:
+                raise ModelNotFoundError(
+                    f"model {name!r} has no version {version!r} (versions: {MODEL_VERSION})",
+                    reason="model_version_not_found",
+                )
             return info
     raise ModelNotFoundError(f"no model named {name!r} on this server")
 
 
+def server_version(request: Request) -> str:
+    try:
+        return importlib.metadata.version("pizza-operator")
+    except importlib.metadata.PackageNotFoundError:
+        return str(request.app.version)
+
+
+def model_metadata(info: ModelInfo) -> ModelMetadataResponse:
+    n_classes = len(info.classes) if info.classes else -1
+    return ModelMetadataResponse(
+        name=info.name,
+        versions=[MODEL_VERSION],
+        platform=info.platform,
+        inputs=[TensorMetadata(name="image", datatype="BYTES", shape=[-1])],
+        outputs=[
+            TensorMetadata(name="probabilities", datatype="FP32", shape=[-1, n_classes]),
+            TensorMetadata(name="predicted_class", datatype="BYTES", shape=[-1]),
+        ],
+        parameters={"classes": list(info.classes)},
+    )
+
+
+def model_ready_response(info: ModelInfo) -> JSONResponse:
+    return JSONResponse(
+        {"name": info.name, "ready": info.ready}, status_code=200 if info.ready else 503
+    )
+
+
+async def run_infer(request: Request, name: str, version: str | None) -> Response:
+    await find_model(request, name, version)
+    infer_request, tail = parse_infer_body(
+        await read_infer_body(request), request.headers.get(BINARY_HEADER)
+    )
+    images = images_from_request(infer_request, tail)
+    chosen = requested_outputs(infer_request)
+    service = service_of(request)
+    predictions = list(
+        await asyncio.gather(
+            *(
+                service.classify(ImageUpload(data=d), target=Target.AUTO, ab_test_group=None)
+                for d in images
+            )
+        )
+    )
+    classes = list(predictions[0].probabilities)
+    tensors: dict[str, Tensor] = {}
+    binary: dict[str, bytes] = {}
+    for output_name, in_binary in chosen:
+        tensor, raw = _output(output_name, predictions, classes)
+        tensors[output_name] = tensor
+        if in_binary:
+            binary[output_name] = raw
+    response = InferResponse(
+        model_name=name,
+        model_version=MODEL_VERSION,
+        id=infer_request.id,
+        parameters={
+            "classes": classes,
+            "model_used": [p.model_used for p in predictions],
+            "fallback_reason": [p.fallback_reason for p in predictions],
+        },
+        outputs=[tensors[n] for n, _ in chosen],
+    )
+    return infer_response(response, binary)
+
+
 def build_oip_router() -> APIRouter:
     router = APIRouter(prefix="/v2", tags=["open-inference-protocol-v2"])
+
+    @router.get("", response_model=ServerMetadataResponse)
+    async def server_metadata(request: Request) -> ServerMetadataResponse:
+        """Server metadata: name, version and the protocol extensions served."""
+        role = service_of(request).role
+        return ServerMetadataResponse(
+            name=SERVER_NAMES.get(role, f"pizza-{role}"),
+            version=server_version(request),
+            extensions=list(EXTENSIONS),
+        )
 
     @router.get("/health/live", response_model=ReadyResponse)
     async def live() -> ReadyResponse:
@@ -195,80 +461,53 @@ def build_oip_router() -> APIRouter:
         ok = await service_of(request).is_ready()
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
-    @router.get(
-        "/models/{name}", response_model=ModelMetadataResponse, responses={404: ERRORS[400]}
-    )
+    @router.get("/models/{name}", response_model=ModelMetadataResponse, responses=NOT_FOUND)
     async def metadata(request: Request, name: str) -> ModelMetadataResponse:
-        info = await find_model(request, name)
-        n_classes = len(info.classes) if info.classes else -1
-        return ModelMetadataResponse(
-            name=info.name,
-            platform=info.platform,
-            inputs=[TensorMetadata(name="image", datatype="BYTES", shape=[-1])],
-            outputs=[
-                TensorMetadata(name="probabilities", datatype="FP32", shape=[-1, n_classes]),
-                TensorMetadata(name="predicted_class", datatype="BYTES", shape=[-1]),
-            ],
-            parameters={"classes": list(info.classes)},
-        )
+        return model_metadata(await find_model(request, name))
 
     @router.get(
-        "/models/{name}/ready",
-        response_model=ReadyResponse,
-        responses={404: ERRORS[400], 503: {"model": ReadyResponse}},
+        "/models/{name}/versions/{version}",
+        response_model=ModelMetadataResponse,
+        responses=NOT_FOUND,
     )
+    async def version_metadata(request: Request, name: str, version: str) -> ModelMetadataResponse:
+        return model_metadata(await find_model(request, name, version))
+
+    ready_responses: dict[int | str, dict[str, Any]] = {
+        **NOT_FOUND,
+        503: {"model": ReadyResponse},
+    }
+
+    @router.get("/models/{name}/ready", response_model=ReadyResponse, responses=ready_responses)
     async def model_ready(request: Request, name: str) -> JSONResponse:
-        info = await find_model(request, name)
-        return JSONResponse(
-            {"name": name, "ready": info.ready}, status_code=200 if info.ready else 503
-        )
+        return model_ready_response(await find_model(request, name))
+
+    @router.get(
+        "/models/{name}/versions/{version}/ready",
+        response_model=ReadyResponse,
+        responses=ready_responses,
+    )
+    async def version_ready(request: Request, name: str, version: str) -> JSONResponse:
+        return model_ready_response(await find_model(request, name, version))
 
     @router.post(
         "/models/{name}/infer",
         response_model=InferResponse,
-        responses={**ERRORS, 404: ERRORS[400]},
+        responses=INFER_RESPONSES,
         openapi_extra=INFER_BODY,
     )
-    async def infer(request: Request, name: str) -> InferResponse:
+    async def infer(request: Request, name: str) -> Response:
         """Classifies N images given as one BYTES input (tensor format: see the module doc)."""
-        await find_model(request, name)
-        infer_request, tail = parse_infer_body(
-            await request.body(), request.headers.get(BINARY_HEADER)
-        )
-        images = images_from_request(infer_request, tail)
-        service = service_of(request)
-        predictions = await asyncio.gather(
-            *(
-                service.classify(ImageUpload(data=d), target=Target.AUTO, ab_test_group=None)
-                for d in images
-            )
-        )
-        classes = list(predictions[0].probabilities)
-        flat = [
-            predictions_row for p in predictions for predictions_row in p.probabilities.values()
-        ]
-        return InferResponse(
-            model_name=name,
-            id=infer_request.id,
-            parameters={
-                "classes": classes,
-                "model_used": [p.model_used for p in predictions],
-                "fallback_reason": [p.fallback_reason for p in predictions],
-            },
-            outputs=[
-                Tensor(
-                    name="probabilities",
-                    shape=[len(predictions), len(classes)],
-                    datatype="FP32",
-                    data=flat,
-                ),
-                Tensor(
-                    name="predicted_class",
-                    shape=[len(predictions)],
-                    datatype="BYTES",
-                    data=[p.predicted_class for p in predictions],
-                ),
-            ],
-        )
+        return await run_infer(request, name, None)
+
+    @router.post(
+        "/models/{name}/versions/{version}/infer",
+        response_model=InferResponse,
+        responses=INFER_RESPONSES,
+        openapi_extra=INFER_BODY,
+    )
+    async def version_infer(request: Request, name: str, version: str) -> Response:
+        """The same as `/v2/models/{name}/infer`, for the model's version `1`."""
+        return await run_infer(request, name, version)
 
     return router

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from pizza_inference.api.schemas import (
     ABTestStatusResponse,
@@ -16,7 +18,7 @@ from pizza_inference.api.schemas import (
     StatusResponse,
     now_iso,
 )
-from pizza_inference.api.uploads import read_upload
+from pizza_inference.api.uploads import keep_raw_body, read_upload
 from pizza_inference.service import InferenceService, Target
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -36,6 +38,22 @@ def service_of(request: Request) -> InferenceService:
     return service
 
 
+class RawBodyRoute(APIRoute):
+    """A route that, when the service forwards raw bodies (the router), reads a multipart request's
+    body itself before FastAPI parses the form, and keeps it for `read_upload` (other requests,
+    and every request to a model server, go straight to FastAPI's handler)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def keeping_raw_body(request: Request) -> Response:
+            if getattr(service_of(request), "forwards_raw_body", False):
+                request = await keep_raw_body(request)
+            return await handler(request)
+
+        return keeping_raw_body
+
+
 async def _classify(
     request: Request,
     file: UploadFile,
@@ -44,7 +62,7 @@ async def _classify(
     ab_test_group: str | None = None,
 ) -> ClassifyResponse:
     """The one path of every prior classify endpoint: read, classify, shape the response."""
-    upload = await read_upload(file)
+    upload = await read_upload(file, request)
     prediction = await service_of(request).classify(
         upload, target=target, ab_test_group=ab_test_group
     )
@@ -52,7 +70,7 @@ async def _classify(
 
 
 def build_prior_router() -> APIRouter:
-    router = APIRouter(tags=["pizza"])
+    router = APIRouter(tags=["pizza"], route_class=RawBodyRoute)
 
     @router.post("/classify", response_model=ClassifyResponse, responses=ERRORS)
     async def classify(
@@ -100,7 +118,7 @@ def build_prior_router() -> APIRouter:
     @router.post("/ab-test/compare", response_model=CompareResponse, responses=ERRORS)
     async def ab_test_compare(request: Request, file: ImageFile) -> CompareResponse:
         """Classifies the image with every model behind this server and says whether they agree."""
-        upload = await read_upload(file)
+        upload = await read_upload(file, request)
         result = await service_of(request).compare(upload)
         return CompareResponse(
             results=[ClassifyResponse.from_prediction(p) for p in result["results"]],

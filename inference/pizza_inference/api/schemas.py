@@ -93,6 +93,9 @@ class CompareResponse(BaseModel):
 
 # --- Open Inference Protocol v2 ------------------------------------------------------------
 class Tensor(BaseModel):
+    """An input or output tensor. `data` is row-major (flat or nested); it is left out of a
+    tensor sent in binary (`parameters.binary_data_size` then gives its byte size)."""
+
     name: str
     shape: list[int]
     datatype: str
@@ -101,6 +104,8 @@ class Tensor(BaseModel):
 
 
 class RequestedOutput(BaseModel):
+    """An output the client asks for; `parameters.binary_data: true` asks for it in binary."""
+
     name: str
     parameters: dict[str, Any] | None = None
 
@@ -110,7 +115,9 @@ class InferRequest(BaseModel):
 
     In JSON, each element is the base64 of a JPEG/PNG file. With the binary extension
     (`Inference-Header-Content-Length`), the raw bytes follow the JSON header, each element
-    prefixed by its 4-byte little-endian length.
+    prefixed by its 4-byte little-endian length. `outputs` (optional) picks the outputs and, per
+    output, `parameters.binary_data`; `parameters.binary_data_output: true` makes binary the
+    default for every output.
     """
 
     id: str | None = None
@@ -140,6 +147,12 @@ class ModelMetadataResponse(BaseModel):
     inputs: list[TensorMetadata]
     outputs: list[TensorMetadata]
     parameters: dict[str, Any] | None = None
+
+
+class ServerMetadataResponse(BaseModel):
+    name: str
+    version: str
+    extensions: list[str] = Field(description="protocol extensions served, e.g. binary_tensor_data")
 
 
 class ReadyResponse(BaseModel):

@@ -1,17 +1,85 @@
-"""Reading a multipart upload once, with the size limit checked before the bytes are read."""
+"""Reading a multipart upload once, with the size limit checked before the bytes are read.
+
+The router also keeps the request's whole body (`keep_raw_body`), so that it can forward the
+client's form to a model server as it came instead of encoding a new one.
+"""
 
 from __future__ import annotations
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
+from starlette.types import Message
 
+from pizza_inference.errors import PayloadTooLargeError
 from pizza_inference.images import MAX_IMAGE_BYTES, check_content_type, check_size
 from pizza_inference.service import ImageUpload
 
+MAX_FORM_OVERHEAD_BYTES = 64 * 1024
+"""Room in a multipart body, beyond the image, for the part headers and the small form fields."""
 
-async def read_upload(file: UploadFile) -> ImageUpload:
+MAX_BODY_BYTES = MAX_IMAGE_BYTES + MAX_FORM_OVERHEAD_BYTES
+"""The largest multipart body the router reads: a body this big cannot hold an image within the
+limit. (Under it, the image's own size is checked exactly once the form is parsed.)"""
+
+RAW_BODY_STATE = "pizza_raw_body"
+"""`request.state` attribute holding the kept (body, Content-Type) of a multipart request."""
+
+
+def _body_too_large(size: str) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the request body has {size} bytes, more than an upload of at most {MAX_IMAGE_BYTES}"
+        " bytes (10 MB) can take",
+        reason="file_too_large",
+    )
+
+
+async def keep_raw_body(request: Request) -> Request:
+    """Reads a multipart request's body into memory once and returns a request that replays it
+    (for FastAPI's form parsing); the body and its Content-Type go to `request.state`.
+
+    A declared Content-Length over `MAX_BODY_BYTES` is refused (413) before a byte is read; a body
+    without one (chunked) is refused as soon as it passes the limit. Other content types are left
+    alone (FastAPI then answers 422: the form has no file)."""
+    content_type = request.headers.get("content-type", "")
+    if content_type[:19].lower() != "multipart/form-data":
+        return request
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _body_too_large(declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _body_too_large(f"more than {MAX_BODY_BYTES}")
+        chunks.append(chunk)
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    setattr(request.state, RAW_BODY_STATE, (body, content_type))
+    receive = request.receive
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()  # after the body: the client's disconnect
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, replay)
+
+
+async def read_upload(file: UploadFile, request: Request | None = None) -> ImageUpload:
+    """The upload's bytes, checked; with the raw body `keep_raw_body` kept for `request`, if any."""
     check_content_type(file.content_type)
     if file.size is not None and file.size > MAX_IMAGE_BYTES:
         check_size(file.size)
     data = await file.read()
     check_size(len(data))
-    return ImageUpload(data=data, content_type=file.content_type, filename=file.filename)
+    kept = getattr(request.state, RAW_BODY_STATE, None) if request is not None else None
+    raw, raw_content_type = kept if kept is not None else (None, None)
+    return ImageUpload(
+        data=data,
+        content_type=file.content_type,
+        filename=file.filename,
+        raw=raw,
+        raw_content_type=raw_content_type,
+    )

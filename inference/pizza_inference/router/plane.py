@@ -28,6 +28,12 @@ ROUTER_MODEL_NAME = "pizza-classifier"
 """The name the router answers to on the Open Inference Protocol (it routes to real models)."""
 
 
+UPSTREAM_KEEPALIVE_SECONDS = 4.0
+"""Idle time after which the router closes a pooled connection to a model server: under uvicorn's
+default keep-alive timeout (5 s), so that the router never sends on a connection the server is
+closing (a POST is not retried, and the request would fall back)."""
+
+
 class UpstreamFailureError(Exception):
     """The model server could not answer; `reason` is a fallback reason."""
 
@@ -68,8 +74,15 @@ class Decision:
 class RouterPlane:
     role = "router"
 
-    def __init__(self, config: RouterConfig, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, config: RouterConfig, *, rng: random.Random | None = None, forward_raw: bool = True
+    ) -> None:
         self.config = config
+        self.forwards_raw_body = forward_raw
+        """True: an upload's request body goes to the model server as it came (the API keeps it,
+        see `api.uploads.keep_raw_body`). False: a new multipart form is encoded for each forward,
+        the way the router worked before (kept only so bench/inference/router_overhead.py can
+        measure both in one run)."""
         self.mode = config.mode
         """primary, stable or emergency: read per request, changed live only by `set_mode`."""
         self._show_mode()
@@ -93,10 +106,15 @@ class RouterPlane:
 
         aiohttp rather than httpx: on this project's 2-CPU machine, forwarding one upload cost
         about 1 ms of CPU with aiohttp and about 3 ms with httpx (bench/inference/client_cpu.py).
+        Connections are kept alive and reused (every response body is read to its end, no
+        `Connection: close` is sent); an idle one is closed after `UPSTREAM_KEEPALIVE_SECONDS`,
+        before the model server (uvicorn: 5 s) would close it under a request being sent.
         """
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=256, keepalive_timeout=30),
+                connector=aiohttp.TCPConnector(
+                    limit=256, keepalive_timeout=UPSTREAM_KEEPALIVE_SECONDS
+                ),
                 timeout=aiohttp.ClientTimeout(total=self.config.fallback_timeout_seconds),
             )
         return self._session
@@ -203,19 +221,32 @@ class RouterPlane:
     async def _forward(
         self, upstream: UpstreamStats, upload: ImageUpload, timeout: float
     ) -> Prediction:
-        """POSTs the upload to a model server's /classify (the same bytes object, no copy)."""
+        """POSTs the upload to a model server's /classify.
+
+        The client's own request body and Content-Type when the API kept them (`upload.raw`):
+        the same bytes object, not re-encoded, so the model server parses the very form the client
+        sent. Otherwise (an upload from decoded bytes, or `forward_raw=False`) a new multipart form
+        with the image as `file`."""
         upstream.requests += 1
         start = time.perf_counter()
-        form = aiohttp.FormData()
-        form.add_field(
-            "file",
-            upload.data,
-            filename=upload.filename or "image",
-            content_type=upload.content_type or "application/octet-stream",
-        )
+        data: bytes | aiohttp.FormData
+        headers: dict[str, str] | None = None
+        if self.forwards_raw_body and upload.raw is not None and upload.raw_content_type:
+            data, headers = upload.raw, {"Content-Type": upload.raw_content_type}
+        else:
+            data = aiohttp.FormData()
+            data.add_field(
+                "file",
+                upload.data,
+                filename=upload.filename or "image",
+                content_type=upload.content_type or "application/octet-stream",
+            )
         try:
             async with self.session.post(
-                f"{upstream.url}/classify", data=form, timeout=aiohttp.ClientTimeout(total=timeout)
+                f"{upstream.url}/classify",
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 status = response.status
                 raw = await response.read()
@@ -233,7 +264,11 @@ class RouterPlane:
                 prediction = Prediction(
                     predicted_class=str(body["predicted_class"]),
                     confidence=float(body["confidence"]),
-                    probabilities={str(k): float(v) for k, v in body["probabilities"].items()},
+                    # null when the client's own form (forwarded as it came) said
+                    # return_probabilities=false; the router's answer leaves them out then too
+                    probabilities={
+                        str(k): float(v) for k, v in (body["probabilities"] or {}).items()
+                    },
                     model_used=str(body["model_used"]),
                     inference_time=float(body["inference_time"]),
                 )
