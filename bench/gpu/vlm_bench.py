@@ -29,7 +29,8 @@ import torch
 import transformers
 from PIL import Image
 from pizza_inference.backends.vlm import VLMBackend
-from pizza_inference.backends.vlm_synthetic import (
+from pizza_inference.batching import DynamicBatcher
+from pizza_inference.testing.vlm_checkpoint import (
     QWEN25_VL_3B_TEXT,
     QWEN25_VL_3B_VISION,
     TINY_TEXT,
@@ -39,7 +40,6 @@ from pizza_inference.backends.vlm_synthetic import (
     build_model,
     build_tokenizer,
 )
-from pizza_inference.batching import DynamicBatcher
 
 T0 = time.perf_counter()
 

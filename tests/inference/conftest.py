@@ -41,7 +41,7 @@ def cnn_server(cnn_checkpoint: Path) -> Iterator[ServerThread]:
 @pytest.fixture(scope="session")
 def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2.5-VL saved with save_pretrained (built once per session)."""
-    from pizza_inference.backends.vlm_synthetic import save_tiny_qwen25vl  # noqa: PLC0415
+    from pizza_inference.testing.vlm_checkpoint import save_tiny_qwen25vl  # noqa: PLC0415
 
     return save_tiny_qwen25vl(tmp_path_factory.mktemp("vlm") / "tiny-qwen2.5-vl")
 

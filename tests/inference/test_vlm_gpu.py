@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from pizza_inference import CLASSES
 from pizza_inference.backends.vlm import VLMBackend
-from pizza_inference.backends.vlm_synthetic import save_tiny_qwen25vl
+from pizza_inference.testing.vlm_checkpoint import save_tiny_qwen25vl
 
 
 def images(n: int) -> list[Image.Image]:

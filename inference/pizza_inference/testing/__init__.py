@@ -1,0 +1,1 @@
+"""What tests and benchmarks build, never the production servers: random-weight checkpoints."""
