@@ -225,6 +225,12 @@ class Analyzer:
         mode: Mode = pmd.status.mode or "primary"
         limits = Thresholds.from_spec(pmd.spec.analysis)
         before = pmd.status.analysis or AnalysisStatus()
+        thresholds = {
+            "failureRate": limits.failure_rate,
+            "latencyP95Seconds": limits.p95_latency_seconds,
+            "minRequests": float(limits.min_requests),
+            "maxRestarts": float(limits.max_restarts),
+        }
         checks: dict[str, ComponentCheck] = {}
         for component in ANALYSED:
             check = seen.checks[component]
@@ -235,18 +241,12 @@ class Analyzer:
                 healthy_since = last.healthy_since if last and last.healthy_since else None
                 if healthy_since is None and check.verdict == "Healthy":
                     healthy_since = stamp
-            thresholds = {
-                "failureRate": limits.failure_rate,
-                "latencyP95Seconds": limits.p95_latency_seconds,
-                "minRequests": float(limits.min_requests),
-                "maxRestarts": float(limits.max_restarts),
-            }
             checks[component] = ComponentCheck(
                 time=stamp,
                 verdict=check.verdict,
                 reasons=list(check.reasons),
                 values=_finite(check.values),
-                thresholds=thresholds,
+                thresholds=dict(thresholds),
                 consecutive_failures=failures,
                 healthy_since=healthy_since,
             )

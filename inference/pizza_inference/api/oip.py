@@ -51,6 +51,7 @@ from pizza_inference.api.schemas import (
     Tensor,
     TensorMetadata,
 )
+from pizza_inference.api.uploads import read_bounded
 from pizza_inference.errors import (
     InvalidInputError,
     ModelNotFoundError,
@@ -158,17 +159,7 @@ def _too_large(size: str) -> PayloadTooLargeError:
 
 async def read_infer_body(request: Request) -> bytes:
     """The request body, bounded by `MAX_INFER_BODY_BYTES`, decompressed (gzip, deflate)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_INFER_BODY_BYTES:
-        raise _too_large(declared)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_INFER_BODY_BYTES:
-            raise _too_large(f"more than {MAX_INFER_BODY_BYTES}")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_bounded(request, MAX_INFER_BODY_BYTES, _too_large)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return body

@@ -6,6 +6,8 @@ client's form to a model server as it came instead of encoding a new one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Request, UploadFile
 from starlette.types import Message
 
@@ -32,6 +34,24 @@ def _body_too_large(size: str) -> PayloadTooLargeError:
     )
 
 
+async def read_bounded(
+    request: Request, limit: int, too_large: Callable[[str], PayloadTooLargeError]
+) -> bytes:
+    """The whole request body, at most `limit` bytes: a declared Content-Length over it is
+    refused before a byte is read, a body without one (chunked) as soon as it passes it."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large(declared)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"more than {limit}")
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 async def keep_raw_body(request: Request) -> Request:
     """Reads a multipart request's body into memory once and returns a request that replays it
     (for FastAPI's form parsing); the body and its Content-Type go to `request.state`.
@@ -42,17 +62,7 @@ async def keep_raw_body(request: Request) -> Request:
     content_type = request.headers.get("content-type", "")
     if content_type[:19].lower() != "multipart/form-data":
         return request
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _body_too_large(declared)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _body_too_large(f"more than {MAX_BODY_BYTES}")
-        chunks.append(chunk)
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    body = await read_bounded(request, MAX_BODY_BYTES, _body_too_large)
     setattr(request.state, RAW_BODY_STATE, (body, content_type))
     receive = request.receive
     replayed = False
