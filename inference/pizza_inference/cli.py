@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn  # noqa: PLC0415
 
     if isinstance(config, ModelServerConfig):
-        from pizza_inference.server import create_model_app  # noqa: PLC0415
+        from pizza_inference.model_server.app import create_model_app  # noqa: PLC0415
 
         app = create_model_app(config)
     else:

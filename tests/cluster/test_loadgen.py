@@ -25,9 +25,9 @@ from pizza_devcluster.loadgen import (
 )
 from pizza_devcluster.timeline import MODEL_COLORS, Sample, draw_timeline, write_samples
 from pizza_inference.config import RouterConfig
-from pizza_inference.dataplane import ModelDataPlane
+from pizza_inference.model_server.app import create_model_app
+from pizza_inference.model_server.plane import ModelDataPlane
 from pizza_inference.router.app import create_router_app
-from pizza_inference.server import create_model_app
 
 from tests.inference.conftest import cnn_checkpoint, cnn_config, cnn_server  # noqa: F401
 from tests.inference.faults import ControllableBackend
@@ -197,7 +197,7 @@ def test_concurrency_cap_skips_instead_of_queueing(
     plane = ModelDataPlane(
         lambda: backend, model_name="slow-cnn", backend_kind="cnn", source="test"
     )
-    with serve(create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)) as slow:
+    with serve(create_model_app(cnn_config(cnn_checkpoint), plane=plane)) as slow:
         wait_ready(slow.url)
         records = LoadGenerator(slow.url, rate=20, concurrency=2, images=images).run_for(2.0)
     counts = summary(records)

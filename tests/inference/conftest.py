@@ -30,7 +30,7 @@ def cnn_config(checkpoint: Path, **overrides: object) -> ModelServerConfig:
 @pytest.fixture(scope="session")
 def cnn_server(cnn_checkpoint: Path) -> Iterator[ServerThread]:
     """A real INT8 CNN model server (random weights), shared by the session."""
-    from pizza_inference.server import create_model_app  # noqa: PLC0415
+    from pizza_inference.model_server.app import create_model_app  # noqa: PLC0415
 
     server = ServerThread(create_model_app(cnn_config(cnn_checkpoint))).start()
     wait_ready(server.url)

@@ -16,8 +16,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from pizza_inference.config import ModelServerConfig, RouterConfig
+from pizza_inference.model_server.app import create_model_app
 from pizza_inference.router.app import create_router_app
-from pizza_inference.server import create_model_app
 
 from tests.inference.servers import ServerThread, image_bytes
 

@@ -16,9 +16,9 @@ from PIL import Image
 from pizza_inference import CLASSES
 from pizza_inference.backends.cnn import CNNBackend
 from pizza_inference.cnn.quantize import quantized_module_names
-from pizza_inference.dataplane import ModelDataPlane
 from pizza_inference.images import decode_image
-from pizza_inference.server import create_model_app
+from pizza_inference.model_server.app import create_model_app
+from pizza_inference.model_server.plane import ModelDataPlane
 
 from tests.inference.conftest import cnn_config
 from tests.inference.servers import ServerThread, image_bytes, serve, wait_ready
@@ -210,7 +210,7 @@ def test_concurrent_requests_are_batched(cnn_checkpoint: Path) -> None:
         return original(images)
 
     plane.batcher._fn = recording
-    with serve(create_model_app(config, dataplane=plane)) as server:
+    with serve(create_model_app(config, plane=plane)) as server:
         wait_ready(server.url)
         data = image_bytes()
 
@@ -244,7 +244,7 @@ def test_not_ready_until_loaded_and_warmed_up(cnn_checkpoint: Path) -> None:
     plane = ModelDataPlane(
         slow_loader, model_name="standard-cnn", backend_kind="cnn", source="test"
     )
-    with serve(create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)) as server:
+    with serve(create_model_app(cnn_config(cnn_checkpoint), plane=plane)) as server:
         assert httpx.get(f"{server.url}/v2/health/live").status_code == 200
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
         health = httpx.get(f"{server.url}/health")

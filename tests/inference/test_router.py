@@ -16,11 +16,11 @@ import httpx
 import pytest
 from pizza_inference.backends.cnn import CNNBackend
 from pizza_inference.config import RouterConfig
-from pizza_inference.dataplane import ModelDataPlane
 from pizza_inference.images import MAX_IMAGE_BYTES
+from pizza_inference.model_server.app import create_model_app
+from pizza_inference.model_server.plane import ModelDataPlane
 from pizza_inference.router.app import create_router_app
 from pizza_inference.router.plane import RouterPlane
-from pizza_inference.server import create_model_app
 from pizza_inference.service import ImageUpload, Prediction, Target
 from prometheus_client import REGISTRY
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +40,7 @@ def primary(cnn_checkpoint: Path) -> Iterator[tuple[ServerThread, ControllableBa
     plane = ModelDataPlane(
         lambda: backend, model_name="primary-cnn", backend_kind="cnn", source="test"
     )
-    server = ServerThread(create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)).start()
+    server = ServerThread(create_model_app(cnn_config(cnn_checkpoint), plane=plane)).start()
     wait_ready(server.url)
     yield server, backend
     server.stop()
@@ -397,7 +397,7 @@ class Recording:
 def recording(cnn_checkpoint: Path) -> Iterator[Recording]:
     """A real model server that records what reaches it (headers, body, parsed upload)."""
     plane = RecordingPlane(cnn_checkpoint, "recording-cnn")
-    app = create_model_app(cnn_config(cnn_checkpoint), dataplane=plane)
+    app = create_model_app(cnn_config(cnn_checkpoint), plane=plane)
     seen: list[Seen] = []
     app.add_middleware(RecordingMiddleware, seen=seen)
     server = ServerThread(app).start()

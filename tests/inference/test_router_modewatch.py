@@ -26,9 +26,9 @@ import httpx
 import pytest
 from kubernetes import client
 from pizza_inference.config import ModeWatchConfig, RouterConfig
+from pizza_inference.model_server.app import create_model_app
 from pizza_inference.router.modewatch import ApiStatusError, ModeWatcher, WatchExpiredError
 from pizza_inference.router.plane import RouterPlane
-from pizza_inference.server import create_model_app
 from pizza_inference.service import Target
 
 from tests.inference.conftest import cnn_config

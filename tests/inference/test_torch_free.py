@@ -103,7 +103,11 @@ def test_the_shim_really_blocks_torch(torch_free_env: dict[str, str]) -> None:
         assert result.returncode != 0, f"{name} was importable under the shim"
         assert "ImportError" in result.stderr or "ModuleNotFoundError" in result.stderr
     ok = subprocess.run(
-        [sys.executable, "-c", "import onnxruntime, pizza_inference.cli, pizza_inference.server"],
+        [
+            sys.executable,
+            "-c",
+            "import onnxruntime, pizza_inference.cli, pizza_inference.model_server.app",
+        ],
         env=env,
         capture_output=True,
         text=True,

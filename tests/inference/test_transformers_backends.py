@@ -13,7 +13,7 @@ from pizza_inference import CLASSES
 from pizza_inference.backends.image_classifier import ImageClassifierBackend
 from pizza_inference.backends.vlm import VLMBackend
 from pizza_inference.config import ModelServerConfig
-from pizza_inference.server import create_model_app
+from pizza_inference.model_server.app import create_model_app
 from transformers import AutoTokenizer
 
 from tests.inference.servers import image_bytes, serve, wait_ready

@@ -12,7 +12,7 @@ from pizza_inference.api.app import build_app
 from pizza_inference.backends import create_backend
 from pizza_inference.backends.base import ModelBackend
 from pizza_inference.config import ModelServerConfig
-from pizza_inference.dataplane import ModelDataPlane
+from pizza_inference.model_server.plane import ModelDataPlane
 from pizza_inference.sources import resolve
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,9 @@ def make_loader(config: ModelServerConfig) -> ModelBackend:
     return backend
 
 
-def create_model_app(
-    config: ModelServerConfig, *, dataplane: ModelDataPlane | None = None
-) -> FastAPI:
+def create_model_app(config: ModelServerConfig, *, plane: ModelDataPlane | None = None) -> FastAPI:
     """The app; the model loads on a background thread at startup (liveness answers meanwhile)."""
-    plane = dataplane or ModelDataPlane(
+    model_plane = plane or ModelDataPlane(
         lambda: make_loader(config),
         model_name=config.model_name,
         backend_kind=config.backend,
@@ -55,9 +53,11 @@ def create_model_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if plane.state == "loading" and plane.backend is None:
-            plane.load_in_background()
+        if model_plane.state == "loading" and model_plane.backend is None:
+            model_plane.load_in_background()
         yield
-        await plane.stop()
+        await model_plane.stop()
 
-    return build_app(plane, title=f"pizza model server ({config.model_name})", lifespan=lifespan)
+    return build_app(
+        model_plane, title=f"pizza model server ({config.model_name})", lifespan=lifespan
+    )
