@@ -1,14 +1,18 @@
-"""The operations the HTTP layer calls, independent of protocol.
+"""The operations the HTTP layer calls, independent of protocol, and the typed results they give.
 
 Both the model server's `ModelDataPlane` and the router's `RouterPlane` implement
-`InferenceService`, which is why the router serves the same API as a model server.
+`InferenceService`, which is why the router serves the same API as a model server. Only the router
+has more than one model, so only it implements `ABTesting` (compare the models, the A/B split);
+the API answers those endpoints for a one-model server itself. The planes return the dataclasses
+below; the API layer (`api/`) alone turns them into HTTP answers (schemas, status codes, time
+stamps).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 class Target(StrEnum):
@@ -69,6 +73,68 @@ class ModelInfo:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+HealthState = Literal["healthy", "loading", "unhealthy", "degraded"]
+
+
+@dataclass(frozen=True)
+class Health:
+    """`ready`: a request can be answered now (the API answers 200, else 503)."""
+
+    ready: bool
+    status: HealthState
+    role: str
+    models: dict[str, dict[str, Any]]
+    """Per model (the router: per upstream, `primary` and `fallback`), its readiness."""
+    mode: str | None = None
+    """The router's serving mode; None for a model server."""
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    role: str
+    uptime_seconds: float
+    models: dict[str, dict[str, Any]]
+    """Per model: available, inference_count, mean_latency_seconds, errors, ..."""
+    batching: dict[str, Any] | None = None
+    router: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ABStatus:
+    enabled: bool
+    detail: str
+    mode: str | None = None
+    primary_percent: float | None = None
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+ONE_MODEL_AB_STATUS = ABStatus(
+    enabled=False, detail="a model server serves one model; A/B splits are made by the router"
+)
+"""What a service without `ABTesting` (a model server) says of A/B testing."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every model's answer to one image; `agreement` only when two or more answered."""
+
+    results: list[Prediction]
+    errors: dict[str, str] = field(default_factory=dict)
+    agreement: bool | None = None
+
+
+@dataclass(frozen=True)
+class MetricsSummary:
+    """The prior system's JSON summary of `/metrics` (`Accept: application/json`)."""
+
+    role: str
+    uptime_seconds: float
+    models: dict[str, dict[str, Any]]
+    memory_usage_bytes: float
+    gpu_memory_usage_bytes: float | None = None
+    mode: str | None = None
+
+
 class InferenceService(Protocol):
     role: str
 
@@ -76,16 +142,21 @@ class InferenceService(Protocol):
         self, upload: ImageUpload, *, target: Target, ab_test_group: str | None
     ) -> Prediction: ...
 
-    async def compare(self, upload: ImageUpload) -> dict[str, Any]: ...
-
     async def is_ready(self) -> bool: ...
 
-    async def health(self) -> tuple[bool, dict[str, Any]]: ...
+    async def health(self) -> Health: ...
 
-    async def status(self) -> dict[str, Any]: ...
-
-    def ab_status(self) -> dict[str, Any]: ...
+    async def status(self) -> ServiceStatus: ...
 
     async def models(self) -> list[ModelInfo]: ...
 
-    def metrics_summary(self) -> dict[str, Any]: ...
+    def metrics_summary(self) -> MetricsSummary: ...
+
+
+@runtime_checkable
+class ABTesting(Protocol):
+    """A service with more than one model behind it (the router)."""
+
+    async def compare(self, upload: ImageUpload) -> Comparison: ...
+
+    def ab_status(self) -> ABStatus: ...

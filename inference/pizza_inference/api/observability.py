@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -40,7 +41,7 @@ def build_metrics_router() -> APIRouter:
     @router.get("/metrics", responses=PROMETHEUS_DOC, response_class=Response)
     async def metrics_endpoint(request: Request) -> Response:
         if wants_json(request.headers.get("accept", "")):
-            return JSONResponse(service_of(request).metrics_summary())
+            return JSONResponse(asdict(service_of(request).metrics_summary()))
         body, content_type = metrics.render_prometheus()
         return Response(body, media_type=content_type)
 

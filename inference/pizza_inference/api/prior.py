@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, Response, UploadFile
@@ -19,7 +20,13 @@ from pizza_inference.api.schemas import (
     now_iso,
 )
 from pizza_inference.api.uploads import keep_raw_body, read_upload
-from pizza_inference.service import InferenceService, Target
+from pizza_inference.service import (
+    ONE_MODEL_AB_STATUS,
+    ABTesting,
+    Comparison,
+    InferenceService,
+    Target,
+)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 429, 500, 503)
@@ -104,26 +111,40 @@ def build_prior_router() -> APIRouter:
     )
     async def health(request: Request) -> JSONResponse:
         """healthy (200) only when a model can answer; loading/unhealthy otherwise (503)."""
-        ready, body = await service_of(request).health()
-        return JSONResponse(HealthResponse(**body).model_dump(), status_code=200 if ready else 503)
+        health = await service_of(request).health()
+        body = HealthResponse(
+            status=health.status,
+            role=health.role,
+            models=health.models,
+            mode=health.mode,
+            timestamp=now_iso(),
+        )
+        return JSONResponse(body.model_dump(), status_code=200 if health.ready else 503)
 
     @router.get("/status", response_model=StatusResponse)
     async def status(request: Request) -> StatusResponse:
-        return StatusResponse(**await service_of(request).status())
+        return StatusResponse(**asdict(await service_of(request).status()), timestamp=now_iso())
 
     @router.get("/ab-test/status", response_model=ABTestStatusResponse)
     async def ab_test_status(request: Request) -> ABTestStatusResponse:
-        return ABTestStatusResponse(**service_of(request).ab_status())
+        service = service_of(request)
+        ab = service.ab_status() if isinstance(service, ABTesting) else ONE_MODEL_AB_STATUS
+        return ABTestStatusResponse(**asdict(ab))
 
     @router.post("/ab-test/compare", response_model=CompareResponse, responses=ERRORS)
     async def ab_test_compare(request: Request, file: ImageFile) -> CompareResponse:
         """Classifies the image with every model behind this server and says whether they agree."""
         upload = await read_upload(file, request)
-        result = await service_of(request).compare(upload)
+        service = service_of(request)
+        if isinstance(service, ABTesting):
+            result = await service.compare(upload)
+        else:  # one model: its answer, nothing to agree with
+            prediction = await service.classify(upload, target=Target.AUTO, ab_test_group=None)
+            result = Comparison(results=[prediction])
         return CompareResponse(
-            results=[ClassifyResponse.from_prediction(p) for p in result["results"]],
-            errors=result["errors"],
-            agreement=result["agreement"],
+            results=[ClassifyResponse.from_prediction(p) for p in result.results],
+            errors=result.errors,
+            agreement=result.agreement,
             timestamp=now_iso(),
         )
 

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,9 +18,21 @@ from pizza_inference.backends.base import ModelBackend
 from pizza_inference.batching import DynamicBatcher
 from pizza_inference.errors import InferenceFailedError, ModelNotReadyError
 from pizza_inference.images import decode_image
-from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
+from pizza_inference.service import (
+    Health,
+    HealthState,
+    ImageUpload,
+    MetricsSummary,
+    ModelInfo,
+    Prediction,
+    ServiceStatus,
+    Target,
+)
 
 log = logging.getLogger(__name__)
+
+HEALTH_OF_STATE: dict[str, HealthState] = {"ready": "healthy", "loading": "loading"}
+"""The health a model state shows (failed: unhealthy)."""
 
 INLINE_DECODE_BYTES = 256 * 1024
 """Uploads up to this size are decoded on the event loop; bigger ones on a thread."""
@@ -186,10 +197,6 @@ class ModelDataPlane:
         prediction.ab_test_group = ab_test_group
         return prediction
 
-    async def compare(self, upload: ImageUpload) -> dict[str, Any]:
-        prediction = await self.classify(upload)
-        return {"results": [prediction], "errors": {}, "agreement": None}
-
     # -- state -----------------------------------------------------------------------------
     async def is_ready(self) -> bool:
         return self.state == "ready"
@@ -208,39 +215,25 @@ class ModelDataPlane:
             entry["classes"] = list(self.backend.classes)
         return entry
 
-    async def health(self) -> tuple[bool, dict[str, Any]]:
+    async def health(self) -> Health:
         ready = self.state == "ready"
-        status = {"ready": "healthy", "loading": "loading"}.get(self.state, "unhealthy")
-        body = {
-            "status": status,
-            "role": self.role,
-            "models": {
-                self.model_name: {"loaded": ready, "state": self.state, "error": self.error}
-            },
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
-        return ready, body
+        return Health(
+            ready=ready,
+            status=HEALTH_OF_STATE.get(self.state, "unhealthy"),
+            role=self.role,
+            models={self.model_name: {"loaded": ready, "state": self.state, "error": self.error}},
+        )
 
-    async def status(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "uptime_seconds": time.time() - self.started,
-            "models": {self.model_name: self._model_entry()},
-            "batching": {
+    async def status(self) -> ServiceStatus:
+        return ServiceStatus(
+            role=self.role,
+            uptime_seconds=time.time() - self.started,
+            models={self.model_name: self._model_entry()},
+            batching={
                 "max_batch_size": self.batcher.max_batch_size,
                 "timeout_ms": self.batcher.timeout_s * 1000,
             },
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
-
-    def ab_status(self) -> dict[str, Any]:
-        return {
-            "enabled": False,
-            "detail": "a model server serves one model; A/B splits are made by the router",
-            "groups": {},
-            "mode": None,
-            "primary_percent": None,
-        }
+        )
 
     async def models(self) -> list[ModelInfo]:
         backend = self.backend
@@ -254,11 +247,11 @@ class ModelDataPlane:
             )
         ]
 
-    def metrics_summary(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "uptime_seconds": time.time() - self.started,
-            "models": {self.model_name: self.stats.as_dict()},
-            "memory_usage_bytes": metrics.resident_memory_bytes(),
-            "gpu_memory_usage_bytes": metrics.gpu_memory_bytes(),
-        }
+    def metrics_summary(self) -> MetricsSummary:
+        return MetricsSummary(
+            role=self.role,
+            uptime_seconds=time.time() - self.started,
+            models={self.model_name: self.stats.as_dict()},
+            memory_usage_bytes=metrics.resident_memory_bytes(),
+            gpu_memory_usage_bytes=metrics.gpu_memory_bytes(),
+        )

@@ -8,7 +8,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -17,7 +16,18 @@ from pizza_inference import CLASSES, metrics
 from pizza_inference.config import ROUTER_MODES, RouterConfig
 from pizza_inference.errors import InferenceError, ModelNotReadyError, UpstreamRejectedError
 from pizza_inference.router.breaker import CircuitBreaker
-from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
+from pizza_inference.service import (
+    ABStatus,
+    Comparison,
+    Health,
+    HealthState,
+    ImageUpload,
+    MetricsSummary,
+    ModelInfo,
+    Prediction,
+    ServiceStatus,
+    Target,
+)
 
 if TYPE_CHECKING:
     from pizza_inference.router.modewatch import ModeWatcher
@@ -293,7 +303,7 @@ class RouterPlane:
         metrics.MODEL_ERRORS.labels(upstream.model_name or role, reason).inc()
         return UpstreamFailureError(reason, message)
 
-    async def compare(self, upload: ImageUpload) -> dict[str, Any]:
+    async def compare(self, upload: ImageUpload) -> Comparison:
         calls: dict[str, UpstreamStats] = {"fallback": self.fallback}
         errors: dict[str, str] = {}
         if self.mode == "emergency":
@@ -327,7 +337,7 @@ class RouterPlane:
                 f"no model could answer: {errors}", reason="no_model_available"
             )
         agreement = len({p.predicted_class for p in results}) == 1 if len(results) > 1 else None
-        return {"results": results, "errors": errors, "agreement": agreement}
+        return Comparison(results=results, errors=errors, agreement=agreement)
 
     # -- state -----------------------------------------------------------------------------
     async def _upstream_ready(self, upstream: UpstreamStats, timeout: float) -> bool:
@@ -357,22 +367,24 @@ class RouterPlane:
             self.primary, min(1.0, self.config.primary_timeout_seconds)
         )
 
-    async def health(self) -> tuple[bool, dict[str, Any]]:
+    async def health(self) -> Health:
         mode = self.mode  # one mode for the whole answer (it may change while we wait)
         fallback_ready, primary_ready = await asyncio.gather(
             self.is_ready(), self._primary_ready(mode)
         )
+        status: HealthState
         if not fallback_ready:
             status = "unhealthy"
         elif primary_ready is False and mode == "primary":
             status = "degraded"
         else:
             status = "healthy"
-        body = {
-            "status": status,
-            "role": self.role,
-            "mode": mode,
-            "models": {
+        return Health(
+            ready=fallback_ready,
+            status=status,
+            role=self.role,
+            mode=mode,
+            models={
                 "primary": {
                     "ready": primary_ready,
                     "url": self.primary.url,
@@ -384,16 +396,14 @@ class RouterPlane:
                     "model_name": self.fallback.model_name,
                 },
             },
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
-        return fallback_ready, body
+        )
 
-    async def status(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "uptime_seconds": time.time() - self.started,
-            "models": {"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
-            "router": {
+    async def status(self) -> ServiceStatus:
+        return ServiceStatus(
+            role=self.role,
+            uptime_seconds=time.time() - self.started,
+            models={"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
+            router={
                 "mode": self.mode,
                 "mode_watch": None if self.mode_watcher is None else self.mode_watcher.snapshot(),
                 "ab_primary_percent": self.config.ab_primary_percent,
@@ -401,20 +411,19 @@ class RouterPlane:
                 "rate_limit_per_minute": self.config.rate_limit_per_minute,
                 "circuit_breaker": self.breaker.snapshot(),
             },
-            "timestamp": datetime.now(UTC).isoformat(),
-        }
+        )
 
-    def ab_status(self) -> dict[str, Any]:
-        return {
-            "enabled": self.mode == "primary" and self.config.ab_primary_percent < 100,
-            "mode": self.mode,
-            "primary_percent": self.config.ab_primary_percent,
-            "groups": {
+    def ab_status(self) -> ABStatus:
+        return ABStatus(
+            enabled=self.mode == "primary" and self.config.ab_primary_percent < 100,
+            mode=self.mode,
+            primary_percent=self.config.ab_primary_percent,
+            groups={
                 group: {"requests": sum(counts.values()), "by_model": dict(counts)}
                 for group, counts in self.groups.items()
             },
-            "detail": 'group "A" is the primary model, group "B" the fallback',
-        }
+            detail='group "A" is the primary model, group "B" the fallback',
+        )
 
     async def models(self) -> list[ModelInfo]:
         return [
@@ -427,11 +436,11 @@ class RouterPlane:
             )
         ]
 
-    def metrics_summary(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "uptime_seconds": time.time() - self.started,
-            "models": {"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
-            "memory_usage_bytes": metrics.resident_memory_bytes(),
-            "mode": self.mode,
-        }
+    def metrics_summary(self) -> MetricsSummary:
+        return MetricsSummary(
+            role=self.role,
+            uptime_seconds=time.time() - self.started,
+            models={"primary": self.primary.as_dict(), "fallback": self.fallback.as_dict()},
+            memory_usage_bytes=metrics.resident_memory_bytes(),
+            mode=self.mode,
+        )
