@@ -58,13 +58,13 @@ from pizza_inference.cli import parse_config
 from pizza_inference.router.app import create_router_app
 from pizza_inference.router.plane import RouterPlane
 config = parse_config(sys.argv[2:])
-plane = RouterPlane(config, forward_raw=sys.argv[1] == "raw")
-app = create_router_app(config, plane=plane)
+plane = RouterPlane(config, forward_raw=sys.argv[1] != "reencode")
+app = create_router_app(config, plane=plane, fast_classify=sys.argv[1] == "asgi")
 uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access_log=False)
 """
 """`pizza-serve router` as cli.main runs it, with the forwarding chosen by the first argument."""
 
-VARIANTS = ("reencode", "raw")
+VARIANTS = ("reencode", "raw", "asgi")
 KINDS = ("multipart", "json")
 SAMPLES = ("direct_ms", "router_ms", "pair_ms")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from pizza_inference.api.classify_asgi import ClassifyFastPath
 from pizza_inference.api.observability import RequestMetricsMiddleware, build_metrics_router
 from pizza_inference.api.oip import build_oip_router
 from pizza_inference.api.prior import build_prior_router
@@ -23,8 +24,12 @@ def build_app(
     title: str,
     lifespan: Callable[[FastAPI], AsyncIterator[None]] | Lifespan | None = None,
     inner_middleware: list[tuple[type, dict[str, Any]]] | None = None,
+    fast_classify: bool = True,
 ) -> FastAPI:
-    """`inner_middleware` runs inside the request metrics (so e.g. its 429s are counted)."""
+    """`inner_middleware` runs inside the request metrics (so e.g. its 429s are counted); the
+    classify fast path (`api.classify_asgi`) runs inside both. `fast_classify=False` leaves the
+    classify endpoints to FastAPI alone (only bench/inference/router_overhead.py does, to measure
+    both in one run)."""
     app = FastAPI(
         title=title,
         version="0.1.0",
@@ -36,6 +41,8 @@ def build_app(
     app.include_router(build_oip_router())
     app.include_router(build_metrics_router())
     install_error_handlers(app)
+    if fast_classify:
+        app.add_middleware(ClassifyFastPath, service=service)
     for cls, options in inner_middleware or []:
         app.add_middleware(cls, **options)  # type: ignore[arg-type]
     app.add_middleware(RequestMetricsMiddleware, templates=lambda: list(app.openapi()["paths"]))

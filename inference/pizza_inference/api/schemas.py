@@ -43,16 +43,21 @@ class ClassifyResponse(BaseModel):
     def from_prediction(
         cls, p: Prediction, *, return_probabilities: bool = True
     ) -> ClassifyResponse:
-        return cls(
-            predicted_class=p.predicted_class,
-            confidence=p.confidence,
-            probabilities=p.probabilities if return_probabilities else None,
-            model_used=p.model_used,
-            inference_time=p.inference_time,
-            ab_test_group=p.ab_test_group,
-            timestamp=now_iso(),
-            fallback_reason=p.fallback_reason,
-        )
+        return cls(**classify_fields(p, return_probabilities))
+
+
+def classify_fields(p: Prediction, return_probabilities: bool = True) -> dict[str, Any]:
+    """A classify answer's fields in `ClassifyResponse`'s order (also the fast path's answer)."""
+    return {
+        "predicted_class": p.predicted_class,
+        "confidence": p.confidence,
+        "probabilities": p.probabilities if return_probabilities else None,
+        "model_used": p.model_used,
+        "inference_time": p.inference_time,
+        "ab_test_group": p.ab_test_group,
+        "timestamp": now_iso(),
+        "fallback_reason": p.fallback_reason,
+    }
 
 
 class HealthResponse(BaseModel):

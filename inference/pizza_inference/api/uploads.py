@@ -11,6 +11,7 @@ from collections.abc import Callable
 from fastapi import Request, UploadFile
 from starlette.types import Message
 
+from pizza_inference.api import asgi
 from pizza_inference.errors import PayloadTooLargeError
 from pizza_inference.images import MAX_IMAGE_BYTES, check_content_type, check_size
 from pizza_inference.service import ImageUpload
@@ -26,30 +27,20 @@ RAW_BODY_STATE = "pizza_raw_body"
 """`request.state` attribute holding the kept (body, Content-Type) of a multipart request."""
 
 
-def _body_too_large(size: str) -> PayloadTooLargeError:
+async def read_bounded(
+    request: Request, limit: int, too_large: Callable[[str], PayloadTooLargeError]
+) -> bytes:
+    """`request`'s whole body, at most `limit` bytes (see `api.asgi.read_bounded`)."""
+    declared = request.headers.get("content-length", "")
+    return await asgi.read_bounded(request.stream(), declared, limit, too_large)
+
+
+def body_too_large(size: str) -> PayloadTooLargeError:
     return PayloadTooLargeError(
         f"the request body has {size} bytes, more than an upload of at most {MAX_IMAGE_BYTES}"
         " bytes (10 MB) can take",
         reason="file_too_large",
     )
-
-
-async def read_bounded(
-    request: Request, limit: int, too_large: Callable[[str], PayloadTooLargeError]
-) -> bytes:
-    """The whole request body, at most `limit` bytes: a declared Content-Length over it is
-    refused before a byte is read, a body without one (chunked) as soon as it passes it."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large(declared)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(f"more than {limit}")
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def keep_raw_body(request: Request) -> Request:
@@ -62,7 +53,7 @@ async def keep_raw_body(request: Request) -> Request:
     content_type = request.headers.get("content-type", "")
     if content_type[:19].lower() != "multipart/form-data":
         return request
-    body = await read_bounded(request, MAX_BODY_BYTES, _body_too_large)
+    body = await read_bounded(request, MAX_BODY_BYTES, body_too_large)
     setattr(request.state, RAW_BODY_STATE, (body, content_type))
     receive = request.receive
     replayed = False

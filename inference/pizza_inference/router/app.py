@@ -22,6 +22,7 @@ def create_router_app(
     *,
     plane: RouterPlane | None = None,
     mode_watch: ModeWatchConfig | None = None,
+    fast_classify: bool = True,
 ) -> FastAPI:
     """`mode_watch` None: from the environment (on only with `PIZZA_ROUTER_MODE_CONFIGMAP`)."""
     router_plane = plane or RouterPlane(config)
@@ -52,6 +53,7 @@ def create_router_app(
         title="pizza router",
         lifespan=lifespan,
         inner_middleware=[(RateLimitMiddleware, {"limiter": limiter})],
+        fast_classify=fast_classify,
     )
     app.state.limiter = limiter
     app.state.mode_watcher = watcher

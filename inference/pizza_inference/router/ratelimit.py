@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 import time
@@ -11,6 +10,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pizza_inference import metrics
+from pizza_inference.api.asgi import send_json
 from pizza_inference.errors import RateLimitedError
 
 LIMITED_METHODS = frozenset({"POST"})
@@ -74,11 +74,4 @@ class RateLimitMiddleware:
             f"more than {self.limiter.per_minute} requests a minute from {key}",
             retry_after_s=seconds,
         )
-        body = json.dumps(error.body()).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(seconds).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 429, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 429, error.body(), error.headers())
