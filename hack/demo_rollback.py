@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 from pizza_devcluster.loadgen import pizza_images, summary  # noqa: E402
 
 from tests.e2e.product import Kubectl  # noqa: E402
-from tests.e2e.rollback import Scenario, eventually, freeze, router_load, thaw  # noqa: E402
+from tests.e2e.rollback import Scenario, freeze, router_load, thaw  # noqa: E402
+from tests.support.waiting import eventually  # noqa: E402
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
         lambda: sc.status().get("analysis", {}).get("primary", {}).get("verdict") == "Healthy",
         120,
         "a Healthy check",
+        every=1.0,
     )
     primary = sc.running_pods("primary")
     fault = time.time()
@@ -50,7 +52,9 @@ def main() -> None:
             if time.time() - fault > 120:
                 raise SystemExit("no rollback within 120 s")
         rolled = time.time() - fault
-        eventually(lambda: sc.deployment("primary")["spec"]["replicas"] == 0, 30, "primary at 0")
+        eventually(
+            lambda: sc.deployment("primary")["spec"]["replicas"] == 0, 30, "primary at 0", every=1.0
+        )
     finally:
         thaw(primary)
     time.sleep(3)
@@ -63,12 +67,12 @@ def main() -> None:
     retried = time.time()
     print(f"\nan SRE retries: kubectl -n {namespace} annotate pmd/{name} pizza.ai/retry=1")
     sc.annotate("pizza.ai/retry", str(int(retried)))
-    eventually(lambda: sc.mode() == "primary", 60, "mode primary")
+    eventually(lambda: sc.mode() == "primary", 60, "mode primary", every=1.0)
     eventually(
         lambda: any(r.t > retried and r.model_used and r.model_used == sc.get()["spec"]
                     ["primary"]["model"]["name"] for r in gen.records),
         240,
-        "answers from the primary",
+        "answers from the primary", every=1.0,
     )  # fmt: skip
     print(f"back on the primary {time.time() - retried:.1f} s after the retry")
     gen.stop()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import json
 import os
 import resource
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.support.servers import server_process  # noqa: E402
+
 BUILTIN_CNN = REPO / "inference" / "pizza_inference" / "weights" / "micro-pizza-net"
 
 
@@ -61,51 +64,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def process(
     args: list[str], ready_path: str, env: dict[str, str] | None = None, python: str | None = None
 ) -> Iterator[str]:
-    """Starts a server process on a free port and waits until `ready_path` answers 200.
-
-    Its output goes to a temporary file (a pipe nobody reads would fill up and block a chatty
-    server such as KServe, which logs every request)."""
-    port = free_port()
-    full_env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), **(env or {})}
-    argv = [python or sys.executable, *[a.replace("{port}", str(port)) for a in args]]
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in the finally below)
-    proc = subprocess.Popen(argv, env=full_env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                raise RuntimeError(f"{args} exited: {log.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}{ready_path}", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{args} not ready")
-            time.sleep(0.2)
-        PIDS[url] = proc.pid
-        yield url
-    finally:
-        PIDS.pop(url, None)
-        proc.terminate()
+    """Starts a server process on a free port ("{port}" in `args`) and waits until `ready_path`
+    answers 200; yields its URL, its pid in PIDS meanwhile."""
+    with server_process(args, ready_path, timeout=180, every=0.2, env=env, python=python) as server:
+        PIDS[server.url] = server.pid
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            yield server.url
+        finally:
+            PIDS.pop(server.url, None)
 
 
 @dataclass
@@ -204,23 +174,20 @@ def multipart_sender(url: str, image: bytes) -> Any:
     return send
 
 
-def v2_sender(url: str, model: str, image: bytes) -> Any:
+def v2_body(image: bytes) -> bytes:
     """OIP v2 JSON request with the image as one base64 BYTES element (same body for any server)."""
-    import base64  # noqa: PLC0415
-    import json  # noqa: PLC0415
+    tensor = {
+        "name": "image",
+        "shape": [1],
+        "datatype": "BYTES",
+        "data": [base64.b64encode(image).decode()],
+    }
+    return json.dumps({"inputs": [tensor]}).encode()
 
-    body = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "image",
-                    "shape": [1],
-                    "datatype": "BYTES",
-                    "data": [base64.b64encode(image).decode()],
-                }
-            ]
-        }
-    ).encode()
+
+def v2_sender(url: str, model: str, image: bytes) -> Any:
+    """OIP v2 JSON request (v2_body) sent with httpx."""
+    body = v2_body(image)
     headers = {"Content-Type": "application/json"}
 
     async def send(client: httpx.AsyncClient) -> bool:

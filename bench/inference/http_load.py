@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ from common import (  # type: ignore[import-not-found]
     process,
     raw_sender,
     run_load,
+    v2_body,
 )
 
 
@@ -71,13 +71,7 @@ def classify_sender(url: str, image: bytes) -> Any:
 def infer_sender(url: str, image: bytes) -> Any:
     """OIP v2 JSON, the image as one base64 BYTES element: the same bytes to any v2 server."""
     host, port = url.removeprefix("http://").split(":")
-    tensor = {
-        "name": "image",
-        "shape": [1],
-        "datatype": "BYTES",
-        "data": [base64.b64encode(image).decode()],
-    }
-    body = json.dumps({"inputs": [tensor]}).encode()
+    body = v2_body(image)
     return raw_sender(url, json_request(host, int(port), "/v2/models/standard-cnn/infer", body))
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import base64
 import io
-import socket
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import kserve
@@ -21,6 +22,11 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from PIL import Image
 from pizza_inference.cnn.checkpoint import load_cnn
 from pizza_inference.cnn.preprocess import images_to_tensor
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.support.net import free_port  # noqa: E402
 
 
 class PizzaCNN(kserve.Model):  # type: ignore[misc]
@@ -59,9 +65,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--http_port", type=int, default=8080)
     args = parser.parse_args()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        grpc_port = s.getsockname()[1]
+    grpc_port = free_port()
     model = PizzaCNN("standard-cnn", args.checkpoint)
     kserve.ModelServer(
         http_port=args.http_port, grpc_port=grpc_port, enable_grpc=False, workers=1

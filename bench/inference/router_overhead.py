@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import platform
@@ -48,6 +47,7 @@ from common import (  # type: ignore[import-not-found]
     pizza_like_jpeg,
     process,
     raw_sender,
+    v2_body,
 )
 from http_load import model_server  # type: ignore[import-not-found]
 
@@ -81,13 +81,7 @@ def sender(url: str, kind: str, image: bytes, model: str) -> Any:
     host, port = url.removeprefix("http://").split(":")
     if kind == "multipart":
         return raw_sender(url, multipart_request(host, int(port), "/classify", image))
-    tensor = {
-        "name": "image",
-        "shape": [1],
-        "datatype": "BYTES",
-        "data": [base64.b64encode(image).decode()],
-    }
-    body = json.dumps({"inputs": [tensor]}).encode()
+    body = v2_body(image)
     return raw_sender(url, json_request(host, int(port), f"/v2/models/{model}/infer", body))
 
 

@@ -18,14 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,12 @@ from pizza_devcluster.cluster import LocalCluster
 from pizza_devcluster.nodes import DEFAULT_NODES, GPU_NODE, NodeSpec
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.conditions import is_true  # noqa: E402
+from tests.support.net import free_port, http_get  # noqa: E402
+from tests.support.waiting import eventually  # noqa: E402
+
 SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier.yaml"
 BENCH_NODES = (
     *DEFAULT_NODES,
@@ -71,13 +75,6 @@ def kubectl(*args: str, stdin: str | None = None) -> None:
     subprocess.run(["kubectl", *args], input=stdin, text=True, check=True, capture_output=True)
 
 
-def is_ready(obj: dict[str, Any]) -> bool:
-    return any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in (obj.get("status") or {}).get("conditions", [])
-    )
-
-
 def wait_ready(
     api: client.CustomObjectsApi, namespace: str, names: set[str], timeout: float
 ) -> tuple[dict[str, float], dict[str, float]]:
@@ -103,7 +100,7 @@ def wait_ready(
             now = time.monotonic()
             if name in names and (obj.get("status") or {}).get("observedGeneration"):
                 reconciled.setdefault(name, now)
-            if name in names and name not in seen and is_ready(obj):
+            if name in names and name not in seen and is_true(obj, "Ready"):
                 seen[name] = now
                 if len(seen) == len(names):
                     stream.stop()  # type: ignore[no-untyped-call]
@@ -126,16 +123,17 @@ def create_namespace(core: client.CoreV1Api, name: str) -> None:
             )
         )
     )
-    deadline = time.monotonic() + 30
-    while not core.list_namespaced_service_account(name).items:
-        if time.monotonic() > deadline:
-            raise RuntimeError("no default ServiceAccount")
-        time.sleep(0.1)
+    eventually(
+        lambda: core.list_namespaced_service_account(name).items,
+        30,
+        f"the default ServiceAccount in {name}",
+        every=0.1,
+    )
 
 
 def operator_metrics(port: int) -> dict[str, float]:
     """Reconcile counts and mean durations from the operator's own /metrics."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    text = http_get(f"http://127.0.0.1:{port}/metrics", timeout=5)[1]
     out: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(
@@ -178,9 +176,7 @@ def main() -> None:
         kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
         kubectl("wait", "--for=condition=Established", "crd/pizzamodeldeployments.pizza.ai")
         log = (Path(tmp) / "operator.log").open("wb")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            metrics_port = sock.getsockname()[1]
+        metrics_port = free_port()
         operator = subprocess.Popen(
             [
                 sys.executable,

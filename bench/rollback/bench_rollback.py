@@ -43,12 +43,12 @@ from tests.e2e.product import Kubectl, generated_images  # noqa: E402
 from tests.e2e.rollback import (  # noqa: E402
     Scenario,
     Timeline,
-    eventually,
     freeze,
     router_load,
     sample_manifest,
     thaw,
 )
+from tests.support.waiting import eventually  # noqa: E402
 
 
 def _generator(sc: Scenario, rate: float, out: Path) -> LoadGenerator:
@@ -63,7 +63,7 @@ def _start(kubectl: Kubectl, name: str, out: Path) -> tuple[Scenario, Timeline]:
     eventually(
         lambda: "NotFound" in kubectl.run("get", "ns", sc.namespace, check=False) or
         not kubectl.run("get", "ns", sc.namespace, "--ignore-not-found", check=False).strip(),
-        180, "old namespace gone",
+        180, "old namespace gone", every=1.0,
     )  # fmt: skip
     out.with_suffix(".records.jsonl").unlink(missing_ok=True)
     sc.apply(sample_manifest(name))
@@ -92,6 +92,7 @@ def stable(kubectl: Kubectl, out: Path, rate: float) -> None:
         lambda: sc.status().get("analysis", {}).get("primary", {}).get("verdict") == "Healthy",
         120,
         "a Healthy primary check",
+        every=1.0,
     )
     time.sleep(30)  # a window of healthy traffic
     primary = sc.running_pods("primary")

@@ -1,26 +1,10 @@
-"""Small helpers for the control-plane tests: waiting and Pod Security "restricted" pod specs."""
+"""Pod specs for the control-plane tests that Pod Security "restricted" admits."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 IMAGE = "registry.invalid/pizza/test:1"  # kwok runs no containers: the image is never pulled
-
-
-def wait_for(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    """Poll `check` every 0.1 s until it returns something truthy; fail after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
 def restricted_container(name: str = "app", **extra: Any) -> dict[str, Any]:
@@ -60,9 +44,14 @@ def pod(name: str, spec: dict[str, Any], labels: dict[str, str] | None = None) -
     }
 
 
-def condition(obj: Any, kind: str) -> Any:
-    """The status condition of `kind` of a kubernetes-client object, or None."""
-    for cond in obj.status.conditions or []:
-        if cond.type == kind:
-            return cond
-    return None
+def deployment(name: str, replicas: int) -> dict[str, Any]:
+    """A Deployment of `replicas` restricted pods labelled app=`name`."""
+    labels = {"app": name}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": restricted_pod_spec()},
+        },
+    }

@@ -19,7 +19,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from pizza_devcluster.pytest_plugin import KubeCluster
 
-from tests.cluster.helpers import pod, restricted_container, restricted_pod_spec, wait_for
+from tests.cluster.helpers import deployment, pod, restricted_container, restricted_pod_spec
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.cluster
 
@@ -55,7 +56,7 @@ def test_deleting_an_owner_garbage_collects_what_it_owns(
         names = {cm.metadata.name for cm in core.list_namespaced_config_map(test_namespace).items}
         return "owned" not in names
 
-    wait_for(owned_gone, 30, "the owned ConfigMap to be garbage-collected")
+    eventually(owned_gone, 30, "the owned ConfigMap to be garbage-collected", every=0.1)
     assert core.read_namespaced_config_map("bystander", test_namespace).data == {"k": "v"}
 
 
@@ -64,27 +65,19 @@ def test_deleting_a_deployment_removes_its_replicasets_and_pods(
 ) -> None:
     apps = client.AppsV1Api(kube_api)
     core = client.CoreV1Api(kube_api)
-    labels = {"app": "gc"}
-    apps.create_namespaced_deployment(
-        test_namespace,
-        {
-            "metadata": {"name": "gc"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": restricted_pod_spec()},
-            },
-        },
+    apps.create_namespaced_deployment(test_namespace, deployment("gc", 1))
+    eventually(
+        lambda: core.list_namespaced_pod(test_namespace).items, 30, "the pod to exist", every=0.1
     )
-    wait_for(lambda: core.list_namespaced_pod(test_namespace).items, 30, "the pod to exist")
     apps.delete_namespaced_deployment("gc", test_namespace, propagation_policy="Background")
-    wait_for(
+    eventually(
         lambda: (
             not apps.list_namespaced_replica_set(test_namespace).items
             and not core.list_namespaced_pod(test_namespace).items
         ),
         30,
         "ReplicaSet and pods to be garbage-collected",
+        every=0.1,
     )
 
 
@@ -208,7 +201,9 @@ def test_service_account_token_authenticates_and_rbac_applies(
         },
     )
     path = f"/api/v1/namespaces/{test_namespace}/pods"
-    wait_for(lambda: _bearer_get(server, ca_pem, token, path)[0] == 200, 10, "RBAC to allow")
+    eventually(
+        lambda: _bearer_get(server, ca_pem, token, path)[0] == 200, 10, "RBAC to allow", every=0.1
+    )
 
     status, _ = _bearer_get(server, ca_pem, token + "x", path)
     assert status == 401
@@ -273,12 +268,13 @@ def test_a_claim_binds_to_a_matching_volume_and_can_be_deleted(
             claim = core.read_namespaced_persistent_volume_claim("weights", test_namespace)
             return claim if claim.status.phase == "Bound" else None
 
-        assert wait_for(bound, 30, "the PVC to bind").spec.volume_name == pv_name
+        assert eventually(bound, 30, "the PVC to bind", every=0.1).spec.volume_name == pv_name
         core.delete_namespaced_persistent_volume_claim("weights", test_namespace)
-        wait_for(
+        eventually(
             lambda: not core.list_namespaced_persistent_volume_claim(test_namespace).items,
             30,
             "the PVC to be deleted",
+            every=0.1,
         )
     finally:
         core.delete_persistent_volume(pv_name)

@@ -20,6 +20,8 @@ from pizza_devcluster.ports import port_is_free
 from pizza_devcluster.processes import pid_alive, wait_gone
 from pizza_devcluster.supervisor import read_state
 
+from tests.support.conditions import is_true
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
@@ -109,13 +111,7 @@ def test_up_status_down_leaves_no_process_and_no_port(tmp_path: Path) -> None:
             check=True,
         )
         items = json.loads(nodes.stdout)["items"]
-        ready = {
-            n["metadata"]["name"]
-            for n in items
-            if any(
-                c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"]
-            )
-        }
+        ready = {n["metadata"]["name"] for n in items if is_true(n, "Ready")}
         assert ready == {"pizza-gpu-0", "pizza-cpu-0", "pizza-cpu-1"}
     finally:
         down = _cli("down", "--dir", str(data_dir))

@@ -31,7 +31,7 @@ from pizza_inference.router.app import create_router_app
 
 from tests.inference.conftest import cnn_checkpoint, cnn_config, cnn_server  # noqa: F401
 from tests.inference.faults import ControllableBackend
-from tests.inference.servers import ServerThread, serve, wait_ready
+from tests.support.servers import ServerThread, serve, wait_ready
 
 PRIMARY = "primary-cnn"
 FALLBACK = "standard-cnn"  # the model name of tests.inference's cnn_server

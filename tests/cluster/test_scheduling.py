@@ -7,13 +7,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.cluster.helpers import (
-    condition,
-    pod,
-    restricted_container,
-    restricted_pod_spec,
-    wait_for,
-)
+from tests.cluster.helpers import deployment, pod, restricted_container, restricted_pod_spec
+from tests.support.conditions import condition, is_true
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("kwok_nodes")]
 
@@ -36,36 +32,26 @@ def test_deployment_pods_are_scheduled_on_cpu_nodes_and_ready(
 ) -> None:
     apps = client.AppsV1Api(kube_api)
     core = client.CoreV1Api(kube_api)
-    labels = {"app": "web"}
-    apps.create_namespaced_deployment(
-        test_namespace,
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 2,
-                "selector": {"matchLabels": labels},
-                "template": {"metadata": {"labels": labels}, "spec": restricted_pod_spec()},
-            },
-        },
-    )
+    apps.create_namespaced_deployment(test_namespace, deployment("web", 2))
 
     def ready_pods() -> list[Any] | None:
         pods = core.list_namespaced_pod(test_namespace, label_selector="app=web").items
-        ready = [p for p in pods if (c := condition(p, "Ready")) and c.status == "True"]
+        ready = [p for p in pods if is_true(p, "Ready")]
         return ready if len(ready) == 2 else None
 
-    pods = wait_for(ready_pods, 30, "2 Ready pods of Deployment web")
+    pods = eventually(ready_pods, 30, "2 Ready pods of Deployment web", every=0.1)
     assert {p.spec.node_name for p in pods} <= CPU_NODES  # the GPU node is tainted
     assert all(p.status.phase == "Running" for p in pods)
-    deployment = wait_for(
+    web = eventually(
         lambda: (
             (d := apps.read_namespaced_deployment("web", test_namespace)).status.ready_replicas == 2
             and d
         ),
         30,
         "Deployment status readyReplicas=2",
+        every=0.1,
     )
-    assert deployment.status.available_replicas == 2
+    assert web.status.available_replicas == 2
 
 
 def test_gpu_pod_lands_on_the_gpu_node(kube_api: Any, test_namespace: str) -> None:
@@ -77,7 +63,7 @@ def test_gpu_pod_lands_on_the_gpu_node(kube_api: Any, test_namespace: str) -> No
         p = core.read_namespaced_pod("gpu-one", test_namespace)
         return p if p.status.phase == "Running" else None
 
-    assert wait_for(running, 30, "GPU pod Running").spec.node_name == "pizza-gpu-0"
+    assert eventually(running, 30, "GPU pod Running", every=0.1).spec.node_name == "pizza-gpu-0"
 
 
 def test_pod_without_toleration_never_lands_on_the_gpu_node(
@@ -93,7 +79,7 @@ def test_pod_without_toleration_never_lands_on_the_gpu_node(
         cond = condition(p, "PodScheduled")
         return cond if cond and cond.status == "False" else None
 
-    cond = wait_for(unschedulable, 30, "PodScheduled=False")
+    cond = eventually(unschedulable, 30, "PodScheduled=False", every=0.1)
     assert cond.reason == "Unschedulable"
     assert "untolerated taint" in cond.message
 
@@ -110,7 +96,7 @@ def test_more_gpus_than_exist_stays_pending_unschedulable(
         cond = condition(p, "PodScheduled")
         return (p, cond) if cond and cond.status == "False" else None
 
-    p, cond = wait_for(unschedulable, 30, "PodScheduled=False on the 3-GPU pod")
+    p, cond = eventually(unschedulable, 30, "PodScheduled=False on the 3-GPU pod", every=0.1)
     assert p.status.phase == "Pending"
     assert p.spec.node_name is None
     assert cond.reason == "Unschedulable"
@@ -126,6 +112,6 @@ def test_kwok_chaos_label_fails_a_running_pod(kube_api: Any, test_namespace: str
         p = core.read_namespaced_pod("crashy", test_namespace)
         return p if p.status.phase == "Failed" else None
 
-    p = wait_for(failed, 30, "pod Failed by the kwok chaos stage")
+    p = eventually(failed, 30, "pod Failed by the kwok chaos stage", every=0.1)
     terminated = p.status.container_statuses[0].state.terminated
     assert terminated.exit_code == 1

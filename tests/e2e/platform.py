@@ -1,18 +1,17 @@
 """Helpers of the platform e2e tests: kubectl of .bin/ against the real cluster, pod manifests
-for the busybox test image, waiting."""
+for the busybox test image."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.testimages import WEB_IMAGE
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = ROOT / ".bin" / "kubectl"
@@ -83,9 +82,10 @@ class Kube:
         self.apply(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
         )
-        wait_for(
-            f"default ServiceAccount in {name}",
+        eventually(
             lambda: bool(self.run("-n", name, "get", "sa", "default", check=False).returncode == 0),
+            60,
+            f"default ServiceAccount in {name}",
         )
         return name
 
@@ -103,14 +103,6 @@ class Kube:
             f"--timeout={timeout:.0f}s",
             timeout=timeout + 10,
         )
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 60, every: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 def web_pod(

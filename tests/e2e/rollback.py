@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from pizza_devcluster.loadgen import LoadGenerator, Record
 from pizza_devcluster.timeline import Sample, draw_timeline, write_samples
 
 from tests.e2e.product import BIN, ROOT, Kubectl, restricted_namespace
+from tests.support.waiting import eventually
 
 SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier-local.yaml"
 PRIMARY_MODEL = "pizza-convnext-tiny"
@@ -43,17 +44,6 @@ def sample_manifest(name: str, **spec: Any) -> dict[str, Any]:
         else:
             body["spec"][key] = copy.deepcopy(value)
     return body
-
-
-def eventually(check: Callable[[], Any], timeout: float, what: str, every: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
 
 
 @dataclass
@@ -318,12 +308,11 @@ class StatusWatch:
 
     def wait_for(self, *texts: str, timeout: float = 30) -> str:
         """The screen once it shows every text in one frame; fails with the last screen."""
-        deadline = time.monotonic() + timeout
-        while (screen := self.shows(*texts)) is None:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the watch never showed {texts}; it shows:\n{self.screen()}")
-            time.sleep(0.5)
-        return screen
+        try:
+            return eventually(lambda: self.shows(*texts), timeout, f"the watch to show {texts}")
+        except AssertionError:
+            screen = self.screen()
+            raise AssertionError(f"the watch never showed {texts}; it shows:\n{screen}") from None
 
     def stop(self) -> None:
         if self.tmux is not None:

@@ -20,7 +20,9 @@ from pizza_devcluster.realnode.cleanup import leftovers
 from pizza_devcluster.realnode.host import SHARED_DIRS
 from pizza_devcluster.supervisor import start_background, stop
 
-from tests.e2e.platform import Kube, wait_for, web_pod
+from tests.e2e.platform import Kube, web_pod
+from tests.support.conditions import is_true
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, requires_real_nodes]
 
@@ -37,8 +39,7 @@ def _node(kube: Kube, name: str) -> dict[str, Any]:
 def test_real_nodes_ready_with_their_labels_taints_and_capacity(kube: Kube) -> None:
     gpu, cpu = _node(kube, GPU_NODE), _node(kube, CPU_NODE)
     for node in (gpu, cpu):
-        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
-        assert ready and ready[0]["status"] == "True", node["metadata"]["name"]
+        assert is_true(node, "Ready"), node["metadata"]["name"]
         assert node["metadata"]["labels"]["pizza.ai/real-node"] == "true"
         assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("containerd://")
         assert node["status"]["allocatable"]["cpu"] in ("1", "1000m")  # half of 2 cores each
@@ -51,10 +52,10 @@ def test_real_nodes_ready_with_their_labels_taints_and_capacity(kube: Kube) -> N
     assert {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"} in gpu["spec"][
         "taints"
     ]
-    wait_for(
-        "nvidia.com/gpu in allocatable",
+    eventually(
         lambda: _node(kube, GPU_NODE)["status"]["allocatable"].get("nvidia.com/gpu") == "2",
-        timeout=30,
+        30,
+        "nvidia.com/gpu in allocatable",
     )
     assert gpu["status"]["capacity"]["nvidia.com/gpu"] == "2"
     assert "nvidia.com/gpu" not in cpu["status"]["capacity"]
@@ -74,15 +75,15 @@ def test_probes_readiness_failure_stays_unready_liveness_failure_restarts(
         web_pod("unlive", ns, liveness="/missing"),
     )
     kube.wait_ready(ns, "ok")
-    wait_for(
-        "a liveness restart",
+    eventually(
         lambda: (
             kube.pod(ns, "unlive")["status"]
             .get("containerStatuses", [{}])[0]
             .get("restartCount", 0)
             >= 1
         ),
-        timeout=60,
+        60,
+        "a liveness restart",
     )
     status = kube.pod(ns, "unready")["status"]
     assert status["phase"] == "Running"
@@ -155,7 +156,7 @@ def test_service_routing_from_host_and_pod_and_dns(kube: Kube, test_image: str) 
         return seen
 
     expected = {"host=web-0", "host=web-1"}
-    wait_for("endpoints programmed", lambda: "host=" in _safe(_http_get, cluster_ip), timeout=30)
+    eventually(lambda: "host=" in _safe(_http_get, cluster_ip), 30, "endpoints programmed")
     assert hosts_seen(lambda: _http_get(cluster_ip, "/cgi-bin/host")) == expected
 
     def from_pod(url: str) -> str:
@@ -193,7 +194,7 @@ def test_in_cluster_api_with_the_service_account_token(kube: Kube, test_image: s
         return kube.pod(ns, pod)["status"].get("phase") in ("Succeeded", "Failed")
 
     for pod in ("by-ip", "by-name"):
-        wait_for(f"{pod} to finish", lambda: finished(pod))  # noqa: B023 (called at once)
+        eventually(lambda: finished(pod), 60, f"{pod} to finish")  # noqa: B023 (called at once)
         log = kube.out("-n", ns, "logs", pod)
         assert kube.pod(ns, pod)["status"]["phase"] == "Succeeded", log
         assert f"201 system:serviceaccount:{ns}:default" in log
@@ -238,13 +239,13 @@ def test_gpu_requests_land_on_the_gpu_node_others_on_the_cpu_node(
         tolerations=[GPU_TOLERATION],
     )
     kube.apply(greedy)
-    wait_for(
-        "greedy unschedulable",
+    eventually(
         lambda: any(
             c.get("reason") == "Unschedulable"
             for c in kube.pod(ns, "greedy")["status"].get("conditions", [])
         ),
-        timeout=30,
+        30,
+        "greedy unschedulable",
     )
     kube.run("delete", "namespace", ns, "--wait=false")
 
@@ -310,20 +311,21 @@ def test_supervisor_restarts_dead_pieces_and_pods_run_on(
             for p in ("containerd-gpu-0", "kubelet-gpu-0")
         )
 
-    wait_for("containerd and kubelet restarted", restarted, timeout=60)
+    eventually(restarted, 60, "containerd and kubelet restarted")
     kube.run("wait", "--for=condition=Ready", f"node/{GPU_NODE}", "--timeout=60s")
-    wait_for(
-        "GPU capacity after the restart",
+    eventually(
         lambda: _node(kube, GPU_NODE)["status"]["capacity"].get("nvidia.com/gpu") == "2",
-        timeout=30,
+        30,
+        "GPU capacity after the restart",
     )
     kube.wait_ready(ns, "a")
     status = kube.pod(ns, "a")["status"]["containerStatuses"][0]
     assert status["restartCount"] == 0
-    wait_for(  # the restarted kubelet serves exec once it has synced its pods again
-        "exec through the restarted kubelet",
+    # the restarted kubelet serves exec once it has synced its pods again
+    eventually(
         lambda: kube.exec(ns, "a", "cat", "/www/healthz", check=False).stdout == "ok\n",
-        timeout=30,
+        30,
+        "exec through the restarted kubelet",
     )
     kube.run("delete", "namespace", ns, "--wait=false")
 
@@ -392,10 +394,10 @@ def test_up_after_a_killed_run_clears_what_it_left(
     kube.apply(web_pod("a", ns, readiness="/healthz", node=CPU_NODE))
     kube.wait_ready(ns, "a")
     os.kill(int((first / "supervisor.pid").read_text()), signal.SIGKILL)
-    wait_for(
-        "the killed launcher's kubelets to die",
+    eventually(
         lambda: not any("kubelet" in p.split(" ")[0] for p in _ps()),
-        timeout=20,
+        20,
+        "the killed launcher's kubelets to die",
     )
     assert any("containerd-shim" in p for p in _ps()), "shims outlive a killed launcher"
     try:

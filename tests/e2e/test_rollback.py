@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pizza_devcluster.loadgen import LoadGenerator, summary
@@ -29,7 +28,6 @@ from tests.e2e.rollback import (
     StatusWatch,
     Timeline,
     crash_looping,
-    eventually,
     freeze,
     frozen,
     operator_pods,
@@ -37,6 +35,8 @@ from tests.e2e.rollback import (
     sample_manifest,
     thaw,
 )
+from tests.support.conditions import condition
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_real_nodes]
 
@@ -52,10 +52,6 @@ def images() -> list[bytes]:
 def _load(scenario: Scenario, images: list[bytes], name: str) -> LoadGenerator:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return router_load(scenario, images, ARTIFACTS / f"{name}.jsonl", RATE).start()
-
-
-def _condition(status: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions", []) if c["type"] == type_), {})
 
 
 def _router_pods(scenario: Scenario) -> dict[str, int]:
@@ -95,6 +91,7 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
             lambda: sc.status().get("analysis", {}).get("primary", {}).get("verdict") == "Healthy",
             120,
             "a Healthy check of the primary under load",
+            every=1.0,
         )
         watch.wait_for("mode: primary")
         # ---- the primary hangs: stable, with every client answered ----------------------
@@ -105,7 +102,10 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
             eventually(lambda: sc.mode() == "stable", 90, "rollback to stable", every=0.5)
             rolled = time.time()
             eventually(
-                lambda: sc.deployment("primary")["spec"]["replicas"] == 0, 15, "primary at 0"
+                lambda: sc.deployment("primary")["spec"]["replicas"] == 0,
+                15,
+                "primary at 0",
+                every=1.0,
             )
             assert sc.routing_mode() == "stable"
         finally:
@@ -122,7 +122,7 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
             "PrimaryFailed",
             1,
         ), last
-        assert _condition(status, "RolledBack")["status"] == "True"
+        assert condition(status, "RolledBack")["status"] == "True"
         assert len(sc.events("RolledBack")) == 1
         assert _router_pods(sc) == routers  # the mode reached the router without a restart
         print(f"fault -> stable in {rolled - fault:.1f} s; {during}", file=sys.stderr)
@@ -142,6 +142,7 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
                 lambda: _answered_by(gen, FALLBACK_MODEL, emergency_at + 1),
                 240,
                 "clients answered by the emergency server",
+                every=1.0,
             )
         finally:
             thaw(fallback)
@@ -165,9 +166,12 @@ def test_hung_primary_goes_stable_then_hung_fallback_goes_emergency(
         assert sc.mode() == "emergency"
         retried = timeline.mark("retry")
         sc.annotate("pizza.ai/retry", "1")
-        eventually(lambda: sc.mode() == "primary", 60, "back to primary on retry")
+        eventually(lambda: sc.mode() == "primary", 60, "back to primary on retry", every=1.0)
         eventually(
-            lambda: _answered_by(gen, PRIMARY_MODEL, retried), 240, "answers from the primary"
+            lambda: _answered_by(gen, PRIMARY_MODEL, retried),
+            240,
+            "answers from the primary",
+            every=1.0,
         )
         assert sc.routing_mode() == "primary"
         assert _router_pods(sc) == routers
@@ -210,6 +214,7 @@ def test_idle_and_sporadic_errors_then_a_bad_new_revision_goes_back_to_the_good_
                 lambda: "Good" in sc.status().get("revisionOutcomes", {}).values(),
                 150,
                 "the first revision proven good",
+                every=1.0,
             )
             good = sc.revisions()[0]["metadata"]["name"]
             # ---- sporadic primary timeouts below the threshold: no rollback ---------------
@@ -238,10 +243,14 @@ def test_idle_and_sporadic_errors_then_a_bad_new_revision_goes_back_to_the_good_
                 ),
                 30,
                 "the known-good revision's primary applied",
+                every=1.0,
             )
             back = time.time()
             eventually(
-                lambda: _answered_by(gen, PRIMARY_MODEL, back), 240, "the good revision serving"
+                lambda: _answered_by(gen, PRIMARY_MODEL, back),
+                240,
+                "the good revision serving",
+                every=1.0,
             )
             outcomes = sc.status()["revisionOutcomes"]
             assert {r["metadata"]["name"] for r in sc.revisions()} >= set(outcomes)
@@ -276,29 +285,34 @@ def test_automatic_false_reports_and_changes_nothing(
         primary = sc.running_pods("primary")
         with frozen(primary):
             eventually(
-                lambda: _condition(sc.status(), "RolledBack").get("reason") == "RollbackSuppressed",
+                lambda: (
+                    (condition(sc.status(), "RolledBack") or {}).get("reason")
+                    == "RollbackSuppressed"
+                ),
                 90,
                 "the suppressed rollback reported",
+                every=1.0,
             )
             status = sc.status()
             assert status["mode"] == "primary" and "lastRollback" not in status
-            assert "stable" in _condition(status, "RolledBack")["message"]
+            assert "stable" in condition(status, "RolledBack")["message"]
             assert sc.deployment("primary")["spec"]["replicas"] == 1
             assert status["analysis"]["primary"]["verdict"] == "Failed"
         assert sc.events("RolledBack") == []
         assert len(sc.events("RollbackSuppressed")) == 1
         # an SRE's own step is taken even so (kubectl pizza rollback sets this annotation) ...
         sc.annotate("pizza.ai/rollback", "stable@1")
-        eventually(lambda: sc.mode() == "stable", 60, "the requested rollback to stable")
+        eventually(lambda: sc.mode() == "stable", 60, "the requested rollback to stable", every=1.0)
         assert sc.status()["lastRollback"]["reason"] == "Requested"
         # ... once, and one that cannot be taken is refused, saying why
         sc.annotate("pizza.ai/rollback", "previous@2")
         eventually(
-            lambda: _condition(sc.status(), "RolledBack").get("reason") == "RequestRefused",
+            lambda: (condition(sc.status(), "RolledBack") or {}).get("reason") == "RequestRefused",
             60,
             "the refused request reported",
+            every=1.0,
         )
-        assert "no known-good revision" in _condition(sc.status(), "RolledBack")["message"]
+        assert "no known-good revision" in condition(sc.status(), "RolledBack")["message"]
         assert sc.mode() == "stable" and sc.status()["lastRollback"]["number"] == 1
     finally:
         gen.stop()
@@ -346,7 +360,9 @@ def test_operator_killed_mid_rollback_a_new_one_converges_once(
             assert len(sc.events("RolledBack")) == 1  # announced...
             assert sc.mode() == "primary"  # ...not recorded
             kubectl.run(*deploy, "--replicas=2")
-            eventually(lambda: sc.mode() == "stable", 180, "the new leader finishes the step")
+            eventually(
+                lambda: sc.mode() == "stable", 180, "the new leader finishes the step", every=1.0
+            )
         time.sleep(10)
         status = sc.status()
         assert status["lastRollback"]["number"] == 1
@@ -377,7 +393,7 @@ def test_prometheus_path_rolls_back_a_hung_primary(
     )
     from pizza_devcluster.realnode.layout import CPU_REAL_NODE  # noqa: PLC0415
 
-    from tests.operator.helpers import free_port  # noqa: PLC0415
+    from tests.support.net import free_port  # noqa: PLC0415
 
     sc = Scenario(kubectl, "e2e-rollback-prometheus", "prom")
     listen = f"{CPU_REAL_NODE.ip}:{free_port()}"
@@ -421,6 +437,7 @@ def test_prometheus_path_rolls_back_a_hung_primary(
             ),
             120,
             "a Healthy primary check from Prometheus",
+            every=1.0,
         )
         primary = sc.running_pods("primary")
         fault = time.time()
@@ -443,5 +460,5 @@ def test_prometheus_path_rolls_back_a_hung_primary(
             return not found
 
         with contextlib.suppress(AssertionError):  # scrapes lag: retry for a while
-            eventually(dashboard_has_data, 30, "every dashboard panel with data")
+            eventually(dashboard_has_data, 30, "every dashboard panel with data", every=1.0)
         assert not problems, "dashboard panels without data or failing:\n" + "\n".join(problems)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from pizza_inference.config import ModelServerConfig
 
-from tests.inference.servers import ServerThread, wait_ready
+from tests.support.servers import ServerThread, wait_ready
 
 
 @pytest.fixture(scope="session")

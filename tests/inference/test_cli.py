@@ -9,7 +9,8 @@ import pytest
 from pizza_inference.cli import parse_config
 from pizza_inference.config import ModelServerConfig, RouterConfig
 
-from tests.inference.servers import image_bytes, serve_subprocess, wait_ready
+from tests.support.images import image_bytes
+from tests.support.servers import serve_subprocess, wait_ready
 
 
 @pytest.mark.unit

@@ -19,7 +19,8 @@ from pizza_inference.config import ModelServerConfig, RouterConfig
 from pizza_inference.model_server.app import create_model_app
 from pizza_inference.router.app import create_router_app
 
-from tests.inference.servers import ServerThread, image_bytes
+from tests.support.images import image_bytes
+from tests.support.servers import ServerThread
 
 SPEC = create_model_app(
     ModelServerConfig(

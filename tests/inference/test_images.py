@@ -13,7 +13,7 @@ from pizza_inference.errors import (
 )
 from pizza_inference.images import MAX_IMAGE_BYTES, decode_image
 
-from tests.inference.servers import image_bytes
+from tests.support.images import image_bytes
 
 pytestmark = pytest.mark.unit
 

@@ -6,19 +6,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from pizza_devcluster.prometheus import (
-    PrometheusMissingError,
-    prometheus_server,
-    static_config,
-)
 
-from tests.inference.servers import ServerThread, free_port, image_bytes, serve_subprocess
+from tests.support.images import image_bytes
+from tests.support.net import free_port
+from tests.support.prometheus import prometheus, query, wait_for_value
+from tests.support.servers import ServerThread, serve_subprocess
 
 ERROR_RATE = (
     'sum(rate(pizza_api_requests_total{status=~"5.."}[1m]))'
@@ -79,32 +75,6 @@ def test_metrics_text_json_and_promtool(cnn_server: ServerThread) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-@contextmanager
-def prometheus(target: str, workdir: Path) -> Iterator[str]:
-    try:
-        with prometheus_server(static_config([target]), workdir, f"127.0.0.1:{free_port()}") as url:
-            yield url
-    except PrometheusMissingError as exc:
-        pytest.skip(f"{exc}; hack/install-system-deps.sh")
-
-
-def query(prom: str, expr: str) -> list[dict[str, object]]:
-    response = httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5)
-    response.raise_for_status()
-    result: list[dict[str, object]] = response.json()["data"]["result"]
-    return result
-
-
-def wait_for_scrapes(prom: str, expr: str, expected: float, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = query(prom, expr)
-        if result and float(result[0]["value"][1]) == expected:  # type: ignore[index]
-            return
-        time.sleep(0.3)
-    raise TimeoutError(f"prometheus never saw {expr} == {expected}")
-
-
 @pytest.mark.slow
 def test_error_rate_expression_on_a_real_prometheus(tmp_path: Path, cnn_checkpoint: Path) -> None:
     """A router in its own process with no model reachable: GET /status answers 200, POST /classify
@@ -131,11 +101,11 @@ def test_error_rate_expression_on_a_real_prometheus(tmp_path: Path, cnn_checkpoi
         # Before the first scrape, so every series has samples at the same instants; in the same
         # 3:1 proportion as the measured traffic, so Prometheus extrapolates both series alike.
         send(3, 1)
-        with prometheus(url.removeprefix("http://"), tmp_path) as prom:
-            wait_for_scrapes(prom, MEASURED, 4)
+        with prometheus([url.removeprefix("http://")], tmp_path) as prom:
+            wait_for_value(prom, MEASURED, 4)
             time.sleep(2.5)
             send(12, 4)
-            wait_for_scrapes(prom, MEASURED, 20)
+            wait_for_value(prom, MEASURED, 20)
             time.sleep(2.5)  # more scrapes with the final values
             result = query(prom, ERROR_RATE)
             assert len(result) == 1

@@ -21,7 +21,8 @@ from pizza_inference.model_server.app import create_model_app
 from pizza_inference.model_server.plane import ModelDataPlane
 
 from tests.inference.conftest import cnn_config
-from tests.inference.servers import ServerThread, image_bytes, serve, wait_ready
+from tests.support.images import image_bytes
+from tests.support.servers import ServerThread, serve, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,8 @@ from pizza_inference.router.app import create_router_app
 from pizza_inference.router.plane import ROUTER_MODEL_NAME
 from tritonclient.utils import InferenceServerException
 
-from tests.inference.servers import REPO, ServerThread, image_bytes, serve, wait_ready
+from tests.support.images import image_bytes
+from tests.support.servers import REPO, ServerThread, serve, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -21,7 +21,7 @@ from pizza_inference.config import ModelServerConfig
 from pizza_inference.images import decode_image
 from pizza_inference.sources import WEIGHTS_ROOT
 
-from tests.inference.servers import image_bytes
+from tests.support.images import image_bytes
 
 CNN = WEIGHTS_ROOT / "micro-pizza-net"
 PRIMARY = WEIGHTS_ROOT / "pizza-convnext-tiny"

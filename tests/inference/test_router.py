@@ -27,7 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.inference.conftest import cnn_config
 from tests.inference.faults import ControllableBackend
-from tests.inference.servers import ServerThread, free_port, image_bytes, serve, wait_ready
+from tests.support.images import image_bytes
+from tests.support.net import free_port
+from tests.support.servers import ServerThread, serve, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -32,7 +32,9 @@ from pizza_inference.router.plane import RouterPlane
 from pizza_inference.service import Target
 
 from tests.inference.conftest import cnn_config
-from tests.inference.servers import ServerThread, image_bytes, serve_subprocess, wait_ready
+from tests.support.images import image_bytes
+from tests.support.servers import ServerThread, serve_subprocess, wait_ready
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -273,16 +275,6 @@ def router_mode(url: str) -> str:
     return str(httpx.get(f"{url}/status", timeout=5).json()["router"]["mode"])
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> float:
-    """Polls `check` every 20 ms; returns the seconds it took."""
-    start = time.monotonic()
-    while not check():
-        if time.monotonic() - start > timeout:
-            pytest.fail(f"{what}: not within {timeout}s")
-        time.sleep(0.02)
-    return time.monotonic() - start
-
-
 def mode_metrics(url: str) -> tuple[dict[str, float], float]:
     text = httpx.get(f"{url}/metrics", timeout=5).text
     gauge = {
@@ -345,23 +337,31 @@ def test_router_follows_configmap_live(
     try:
         with router_process(models, env, log) as url:
             # (1) the ConfigMap's mode, within a few seconds of start
-            wait_for(lambda: router_mode(url) == "primary", 5, "router took the ConfigMap mode")
+            eventually(
+                lambda: router_mode(url) == "primary",
+                5,
+                "router took the ConfigMap mode",
+                every=0.02,
+            )
             assert httpx.get(f"{url}/v2/health/ready", timeout=5).status_code == 200
             with Load(url) as load:
-                wait_for(lambda: len(load.answers) >= 5, 10, "load running")
+                eventually(lambda: len(load.answers) >= 5, 10, "load running", every=0.02)
                 assert load.answers[-1][2] == "primary-cnn"
 
                 # (2) a patch switches the mode live, within 2 s, under load
-                patched = time.monotonic()
                 access.set_mode("stable")
-                took = wait_for(lambda: router_mode(url) == "stable", 2.0, "switch to stable")
+                eventually(
+                    lambda: router_mode(url) == "stable", 2.0, "switch to stable", every=0.02
+                )
+                switched = time.monotonic()
                 gauge, changes = mode_metrics(url)
                 assert gauge == {"primary": 0.0, "stable": 1.0, "emergency": 0.0}
                 assert changes == 2.0  # emergency -> primary -> stable
-                wait_for(
-                    lambda: any(a[3] == "mode_stable" for a in load.since(patched + took)),
+                eventually(
+                    lambda: any(a[3] == "mode_stable" for a in load.since(switched)),
                     5,
                     "requests served the stable way",
+                    every=0.02,
                 )
                 health = httpx.get(f"{url}/health", timeout=5).json()
                 assert health["mode"] == "stable"
@@ -376,14 +376,18 @@ def test_router_follows_configmap_live(
                 time.sleep(0.5)
                 assert router_mode(url) == "stable"
                 access.create_configmap("emergency")
-                wait_for(lambda: router_mode(url) == "emergency", 2.0, "recreated ConfigMap")
+                eventually(
+                    lambda: router_mode(url) == "emergency", 2.0, "recreated ConfigMap", every=0.02
+                )
 
                 # (4b) the watch cut: resumed at once, no change missed
                 accepted = relay.accepted
                 relay.cut()
-                wait_for(lambda: relay.accepted > accepted, 3, "watch reconnected")
+                eventually(lambda: relay.accepted > accepted, 3, "watch reconnected", every=0.02)
                 access.set_mode("primary")
-                wait_for(lambda: router_mode(url) == "primary", 2.0, "switch after a cut")
+                eventually(
+                    lambda: router_mode(url) == "primary", 2.0, "switch after a cut", every=0.02
+                )
 
                 # (4c) the apiserver unreachable for a while, and the token rotated meanwhile:
                 # the router keeps serving its last mode, then reconnects with the new token
@@ -393,10 +397,14 @@ def test_router_follows_configmap_live(
                 old_token = access.token_file.read_text()
                 access.core.delete_namespaced_secret(FIRST_TOKEN_SECRET, access.namespace)
                 access.token_file.write_text(access.token())
-                wait_for(lambda: access.refused(old_token), 15, "the first token revoked")
+                eventually(
+                    lambda: access.refused(old_token), 15, "the first token revoked", every=0.02
+                )
                 assert router_mode(url) == "primary"
                 relay.unblock()
-                wait_for(lambda: router_mode(url) == "stable", 7, "catch up after an outage")
+                eventually(
+                    lambda: router_mode(url) == "stable", 7, "catch up after an outage", every=0.02
+                )
                 status = httpx.get(f"{url}/status", timeout=5).json()["router"]["mode_watch"]
                 assert status["configmap"] == f"{access.namespace}/{CONFIGMAP}"
                 assert status["synced"] is True
@@ -452,11 +460,11 @@ def test_watcher_waits_for_a_missing_configmap(access: Access) -> None:
     plane = RouterPlane(RouterConfig("http://127.0.0.1:9", "http://127.0.0.1:9", mode="stable"))
 
     def missing_then_created(watcher: ModeWatcher) -> None:
-        wait_for(lambda: watcher.last_error is not None, 3, "404 seen")
+        eventually(lambda: watcher.last_error is not None, 3, "404 seen", every=0.02)
         assert "not found" in (watcher.last_error or "")
         assert plane.mode == "stable" and not watcher.synced
         access.create_configmap("emergency")
-        wait_for(lambda: plane.mode == "emergency", 6, "ConfigMap found after 404")
+        eventually(lambda: plane.mode == "emergency", 6, "ConfigMap found after 404", every=0.02)
 
     _run_watcher(config, plane, missing_then_created)
 
@@ -465,7 +473,12 @@ def test_watcher_waits_for_a_missing_configmap(access: Access) -> None:
     # compaction, so a real 410 cannot be provoked here; test_expired_watch_event covers it
     def stale(watcher: ModeWatcher) -> None:
         access.set_mode("primary")
-        wait_for(lambda: plane.mode == "primary" and watcher.watching, 5, "watch from an old RV")
+        eventually(
+            lambda: plane.mode == "primary" and watcher.watching,
+            5,
+            "watch from an old RV",
+            every=0.02,
+        )
 
     _run_watcher(config, plane, stale, prepare=lambda w: setattr(w, "resource_version", "1"))
 

@@ -9,7 +9,7 @@ from pizza_inference.backends import create_backend
 from pizza_inference.images import decode_image
 from pizza_inference.sources import SourceError, resolve
 
-from tests.inference.servers import image_bytes
+from tests.support.images import image_bytes
 
 pytestmark = pytest.mark.slow
 

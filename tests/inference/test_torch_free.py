@@ -24,7 +24,7 @@ from pizza_inference.backends import create_backend
 from pizza_inference.sources import resolve
 from pizza_models.dataset import FRESH_SEED, render
 
-from tests.inference.servers import REPO, serve_subprocess, wait_ready
+from tests.support.servers import REPO, serve_subprocess, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,9 @@ from pizza_inference.config import ModelServerConfig
 from pizza_inference.model_server.app import create_model_app
 from transformers import AutoTokenizer
 
-from tests.inference.servers import image_bytes, serve, wait_ready
+from tests.support.images import image_bytes
+from tests.support.servers import serve, wait_ready
+from tests.support.waiting import eventually
 
 
 def images(n: int) -> list[Image.Image]:
@@ -111,14 +113,12 @@ def test_vlm_half_precision_on_cpu_stays_unready(tiny_vlm: Path) -> None:
         device="auto",
     )
     with serve(create_model_app(config)) as server:
-        import time  # noqa: PLC0415
-
-        deadline = time.monotonic() + 30
-        while (
-            httpx.get(f"{server.url}/health").json()["status"] == "loading"
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.1)
+        eventually(
+            lambda: httpx.get(f"{server.url}/health").json()["status"] != "loading",
+            30,
+            "the model to finish loading",
+            every=0.1,
+        )
         health = httpx.get(f"{server.url}/health")
         assert (
             health.status_code == 503

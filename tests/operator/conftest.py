@@ -11,7 +11,9 @@ import pytest
 import yaml
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 
-from .helpers import ROOT, SAMPLE, OperatorProcess, eventually, kubectl, kubectl_json
+from tests.support.waiting import eventually
+
+from .helpers import ROOT, SAMPLE, OperatorProcess, kubectl, kubectl_json
 
 
 def sample_body(name: str = "pizza-classifier", namespace: str = "pizzas") -> dict[str, Any]:
@@ -47,6 +49,7 @@ def crds_installed(kube_cluster: Any) -> Path:
             lambda crd=crd: kubectl_json("get", "crd", crd).get("status", {}).get("conditions"),
             timeout=60,
             what=f"{crd} has conditions",
+            ignoring=AssertionError,
         )
         kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
     return ROOT / "crds"

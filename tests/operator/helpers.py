@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import yaml
+
+from tests.support.net import free_port, http_get
+from tests.support.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier.yaml"
 KUBECTL = os.environ.get("KUBECTL", "/usr/bin/kubectl")
-T = TypeVar("T")
 
 
 def kubectl(
@@ -43,36 +39,6 @@ def kubectl_json(*args: str) -> Any:
 
 def apply(obj: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     return kubectl("apply", "-f", "-", stdin=yaml.safe_dump(obj))
-
-
-def eventually(
-    check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.5, what: str = ""
-) -> T:
-    """Poll until check() returns something truthy; fail with `what` after timeout."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        with contextlib.suppress(AssertionError):
-            last = check()
-            if last:
-                return cast(T, last)
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or check} (last={last!r})")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return int(resp.status), resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 class OperatorProcess:
@@ -117,7 +83,9 @@ class OperatorProcess:
             self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
         )
         if wait:
-            eventually(self.alive, timeout=60, what=f"operator liveness ({self.log_path})")
+            eventually(
+                self.alive, 60, f"operator liveness ({self.log_path})", ignoring=AssertionError
+            )
         return self
 
     def alive(self) -> bool:
@@ -186,14 +154,6 @@ def children(namespace: str, name: str) -> dict[str, dict[str, Any]]:
     for item in data["items"]:
         out[f"{item['kind']}/{item['metadata']['name']}"] = item
     return out
-
-
-def condition(namespace: str, name: str, type_: str) -> dict[str, Any] | None:
-    body = kubectl_json("get", "pmd", name, "-n", namespace)
-    for cond in body.get("status", {}).get("conditions", []):
-        if cond["type"] == type_:
-            return dict(cond)
-    return None
 
 
 def events(namespace: str, name: str) -> list[dict[str, Any]]:

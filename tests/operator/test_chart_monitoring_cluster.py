@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import ROOT, eventually, kubectl, kubectl_json
+from tests.support.conditions import is_true
+from tests.support.waiting import eventually
+
+from .helpers import ROOT, kubectl, kubectl_json
 from .test_alert_rules import KUBE_VERSION, _helm
 
 pytestmark = pytest.mark.cluster
@@ -56,13 +59,10 @@ def monitoring_crds(kube_cluster: Any) -> Iterator[None]:
     try:
         for crd in names:
             eventually(
-                lambda crd=crd: any(
-                    c["type"] == "Established" and c["status"] == "True"
-                    for c in kubectl_json("get", "crd", crd).get("status", {}).get("conditions")
-                    or []
-                ),
+                lambda crd=crd: is_true(kubectl_json("get", "crd", crd), "Established"),
                 timeout=60,
                 what=f"{crd} Established",
+                ignoring=AssertionError,
             )
         yield
     finally:

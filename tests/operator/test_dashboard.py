@@ -19,7 +19,9 @@ from pizza_devcluster.dashboard import (
 )
 from pizza_devcluster.prometheus import PrometheusMissingError, prometheus_server, static_config
 
-from .helpers import ROOT, free_port
+from tests.support.net import free_port
+
+from .helpers import ROOT
 from .test_alert_rules import KUBE_VERSION, _helm
 
 DASHBOARD = ROOT / "helm" / "pizza-operator" / "files" / "pizza-dashboard.json"

@@ -11,17 +11,10 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    OperatorProcess,
-    apply,
-    children,
-    condition,
-    events,
-    eventually,
-    kubectl,
-    kubectl_json,
-    pmd_manifest,
-)
+from tests.support.conditions import condition, is_true
+from tests.support.waiting import eventually
+
+from .helpers import OperatorProcess, apply, children, events, kubectl, kubectl_json, pmd_manifest
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -39,13 +32,6 @@ def _pods(namespace: str, name: str) -> list[dict[str, Any]]:
         "get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={name}"
     )["items"]
     return items
-
-
-def _pod_ready(pod: dict[str, Any]) -> bool:
-    return any(
-        c["type"] == "Ready" and c["status"] == "True"
-        for c in pod.get("status", {}).get("conditions", [])
-    )
 
 
 class TestCreate:
@@ -86,7 +72,7 @@ class TestCreate:
             "fallback": 2,
             "router": 2,
         }
-        assert all(_pod_ready(p) for p in pods)
+        assert all(is_true(p, "Ready") for p in pods)
         assert {p["spec"]["nodeName"] for p in by_component["primary"]} == {GPU_NODE}
         cpu_pods = by_component["fallback"] + by_component["router"]
         assert {p["spec"]["nodeName"] for p in cpu_pods} <= CPU_NODES
@@ -169,7 +155,7 @@ class TestUpdate:
             }
             return bool(env["PIZZA_MODEL_NAME"] == "spatial-mllm-v2")
 
-        eventually(rolled, timeout=30, what="primary Deployment updated")
+        eventually(rolled, timeout=30, what="primary Deployment updated", ignoring=AssertionError)
         kubectl("rollout", "status", f"deploy/{name}-primary", "-n", ns, "--timeout=60s")
         kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=60s")
         after = children(ns, name)
@@ -210,7 +196,7 @@ class TestSelfHealing:
                 )
             )
 
-        eventually(restored, timeout=30, what="deleted children recreated")
+        eventually(restored, timeout=30, what="deleted children recreated", ignoring=AssertionError)
         kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=60s")
         assert "Restored" in {e["reason"] for e in events(ns, name)}
 
@@ -228,7 +214,7 @@ class TestSelfHealing:
             svc = kubectl_json("get", "svc", f"{name}-primary", "-n", ns)
             return bool(dep["spec"]["replicas"] == 2 and svc["spec"]["ports"][0]["port"] == 8001)
 
-        eventually(reverted, timeout=30, what="hand edits reverted")
+        eventually(reverted, timeout=30, what="hand edits reverted", ignoring=AssertionError)
 
 
 class TestInvalidSpec:
@@ -244,10 +230,12 @@ class TestInvalidSpec:
         apply(manifest)  # the API server accepts it: only the operator can compare quantities
 
         def reported() -> dict[str, Any] | None:
-            cond = condition(ns, name, "Ready")
+            cond = condition(kubectl_json("get", "pmd", name, "-n", ns), "Ready")
             return cond if cond and cond["reason"] == "InvalidSpec" else None
 
-        cond = eventually(reported, timeout=30, what="Ready=False InvalidSpec")
+        cond = eventually(
+            reported, timeout=30, what="Ready=False InvalidSpec", ignoring=AssertionError
+        )
         assert cond["status"] == "False"
         assert "spec.fallback.resources.requests.memory" in cond["message"]
         warnings = [e for e in events(ns, name) if e["reason"] == "InvalidSpec"]
@@ -263,10 +251,12 @@ class TestInvalidSpec:
         apply(manifest)
 
         def reported() -> dict[str, Any] | None:
-            cond = condition(ns, name, "Ready")
+            cond = condition(kubectl_json("get", "pmd", name, "-n", ns), "Ready")
             return cond if cond and cond["reason"] == "InvalidSpec" else None
 
-        cond = eventually(reported, timeout=30, what="Ready=False InvalidSpec")
+        cond = eventually(
+            reported, timeout=30, what="Ready=False InvalidSpec", ignoring=AssertionError
+        )
         assert "nodeSelector" in cond["message"]
         assert children(ns, name) == {}
 
@@ -285,6 +275,16 @@ class TestDelete:
         _create_ready(ns, name)
         assert children(ns, name)
         kubectl("delete", "pmd", name, "-n", ns, "--wait=true", "--timeout=60s")
-        eventually(lambda: children(ns, name) == {}, timeout=60, what="children collected")
-        eventually(lambda: _pods(ns, name) == [], timeout=60, what="pods collected")
+        eventually(
+            lambda: children(ns, name) == {},
+            timeout=60,
+            what="children collected",
+            ignoring=AssertionError,
+        )
+        eventually(
+            lambda: _pods(ns, name) == [],
+            timeout=60,
+            what="pods collected",
+            ignoring=AssertionError,
+        )
         assert operator.metric("pizza_operator_mode", namespace=ns, name=name) == 0

@@ -11,16 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from .helpers import (
-    ROOT,
-    OperatorProcess,
-    apply,
-    events,
-    eventually,
-    kubectl,
-    kubectl_json,
-    pmd_manifest,
-)
+from tests.support.waiting import eventually
+
+from .helpers import ROOT, OperatorProcess, apply, events, kubectl, kubectl_json, pmd_manifest
 
 HELM = ROOT / ".bin" / "helm"
 CHART = ROOT / "helm" / "pizza-operator"
@@ -109,7 +102,12 @@ def test_rendered_chart_applies_to_the_api_server(crds_installed: Any, test_name
             )["items"]
             return len(pods) == 2
 
-        eventually(pod_admitted, timeout=60, what="operator pods created under restricted PSA")
+        eventually(
+            pod_admitted,
+            timeout=60,
+            what="operator pods created under restricted PSA",
+            ignoring=AssertionError,
+        )
     finally:
         kubectl("delete", "-f", "-", "--wait=false", stdin=rendered, check=False)
 
@@ -169,6 +167,7 @@ def test_plain_manifests_and_least_privilege_rbac(
             lambda: kubectl_json("get", "svc", name, "-n", test_namespace),
             timeout=30,
             what="Service restored by the operator",
+            ignoring=AssertionError,
         )
         reasons = {e["reason"] for e in events(test_namespace, name)}
         assert {"Created", "Ready", "Restored"} <= reasons

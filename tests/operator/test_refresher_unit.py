@@ -8,16 +8,9 @@ import time
 import pytest
 from pizza_operator.refresher import Coalescer
 
+from tests.support.waiting import eventually
+
 pytestmark = pytest.mark.unit
-
-
-def _wait_for(predicate: object, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met")
 
 
 class TestCoalescer:
@@ -27,7 +20,7 @@ class TestCoalescer:
         for _ in range(20):
             coalescer.request("ns", "a")
             coalescer.request("ns", "b")
-        _wait_for(lambda: len(calls) == 2)
+        eventually(lambda: len(calls) == 2, 5.0, "len(calls) == 2", every=0.01)
         time.sleep(0.3)
         assert sorted(calls) == [("ns", "a"), ("ns", "b")]
 
@@ -45,7 +38,7 @@ class TestCoalescer:
         assert started.wait(5)
         coalescer.request("ns", "a")  # arrives while the first run is in progress
         release.set()
-        _wait_for(lambda: len(calls) == 2)
+        eventually(lambda: len(calls) == 2, 5.0, "len(calls) == 2", every=0.01)
 
     def test_a_failing_action_does_not_stop_the_worker(self) -> None:
         calls: list[str] = []
@@ -57,6 +50,6 @@ class TestCoalescer:
 
         coalescer = Coalescer(action, delay=0.01, workers=1)
         coalescer.request("ns", "boom")
-        _wait_for(lambda: calls == ["boom"])
+        eventually(lambda: calls == ["boom"], 5.0, "calls == ['boom']", every=0.01)
         coalescer.request("ns", "ok")
-        _wait_for(lambda: calls == ["boom", "ok"])
+        eventually(lambda: calls == ["boom", "ok"], 5.0, "calls == ['boom', 'ok']", every=0.01)

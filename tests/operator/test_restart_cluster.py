@@ -9,15 +9,9 @@ from typing import Any
 
 import pytest
 
-from .helpers import (
-    OperatorProcess,
-    apply,
-    children,
-    eventually,
-    kubectl,
-    kubectl_json,
-    pmd_manifest,
-)
+from tests.support.waiting import eventually
+
+from .helpers import OperatorProcess, apply, children, kubectl, kubectl_json, pmd_manifest
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -58,6 +52,7 @@ def test_restart_changes_nothing(crds_installed: Path, test_namespace: str, tmp_
             lambda: second.metric("pizza_operator_reconciles_total", kind="full") >= 2,
             timeout=30,
             what="resume and one resync by the new operator",
+            ignoring=AssertionError,
         )
         after = _snapshot(ns, name)
         status_after = _settled(kubectl_json("get", "pmd", name, "-n", ns)["status"])
@@ -80,7 +75,12 @@ def test_two_operators_only_one_acts(
     try:
         standby = OperatorProcess(tmp_path, peering, name="standby").start()
         # kopf starts every peered operator paused; only the highest priority (oldest) resumes
-        eventually(lambda: "Resuming operations" in leader.log(), timeout=30, what="leader acts")
+        eventually(
+            lambda: "Resuming operations" in leader.log(),
+            timeout=30,
+            what="leader acts",
+            ignoring=AssertionError,
+        )
         apply(pmd_manifest("shared", ns))
         kubectl("wait", "--for=condition=Ready", "pmd/shared", "-n", ns, "--timeout=90s")
         time.sleep(6)  # more than one resync interval: a second active operator would reconcile
@@ -92,14 +92,19 @@ def test_two_operators_only_one_acts(
         # the leader leaves: the standby takes over and keeps the resource converged
         leader.stop()
         eventually(
-            lambda: "Resuming operations" in standby.log(), timeout=60, what="the standby resumes"
+            lambda: "Resuming operations" in standby.log(),
+            timeout=60,
+            what="the standby resumes",
+            ignoring=AssertionError,
         )
         kubectl("delete", "deploy", "shared-router", "-n", ns, "--wait=false")
 
         def restored() -> Any:
             return kubectl_json("get", "deploy", "shared-router", "-n", ns)["metadata"]
 
-        eventually(restored, timeout=30, what="standby restores a deleted child")
+        eventually(
+            restored, timeout=30, what="standby restores a deleted child", ignoring=AssertionError
+        )
         assert standby.metric("pizza_operator_reconciles_total", kind="full") >= 1
     finally:
         leader.stop()

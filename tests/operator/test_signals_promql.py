@@ -12,15 +12,9 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-from pizza_devcluster.prometheus import (
-    PrometheusMissingError,
-    prometheus_server,
-    static_config,
-)
 from pizza_operator.rollback import KubeSignals, Thresholds, judge
 from pizza_operator.rollback.promql import (
     DEFAULT_QUERIES,
@@ -30,7 +24,6 @@ from pizza_operator.rollback.promql import (
 )
 from pizza_operator.rollback.scrape import PRIMARY_FAILURE_REASONS, RouterWindow
 
-from tests.inference.servers import free_port
 from tests.operator.test_signals_scrape_router import (
     FALLBACK,
     IMAGE,
@@ -39,6 +32,8 @@ from tests.operator.test_signals_scrape_router import (
     pizza_serve,
     router_args,
 )
+from tests.support.net import free_port
+from tests.support.prometheus import prometheus, wait_for_value
 
 pytestmark = pytest.mark.slow
 LIMITS = Thresholds(failure_rate=0.05, p95_latency_seconds=5.0, min_requests=10)
@@ -56,29 +51,6 @@ class Setup:
 
 def instance(url: str) -> str:
     return url.removeprefix("http://")
-
-
-def start_prometheus(targets: list[str], workdir: Path, stack: ExitStack) -> str:
-    listen = f"127.0.0.1:{free_port()}"
-    try:
-        server = prometheus_server(static_config(targets, job="routers"), workdir, listen)
-        return stack.enter_context(server)
-    except PrometheusMissingError as exc:
-        pytest.skip(str(exc))
-
-
-def instant(prom: str, expr: str) -> float | None:
-    result = httpx.get(f"{prom}/api/v1/query", params={"query": expr}, timeout=5).json()
-    samples = result["data"]["result"]
-    return float(samples[0]["value"][1]) if samples else None
-
-
-def wait_for(prom: str, expr: str, expected: float, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while instant(prom, expr) != expected:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"prometheus never saw {expr} == {expected}")
-        time.sleep(0.3)
 
 
 def paced(router_url: str, count: int, every: float = 0.1) -> None:
@@ -102,8 +74,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "idle": stack.enter_context(pizza_serve(*router_args(primary.url, fallback.url))),
         }
         targets = [instance(r.url) for r in routers.values()]
-        prom = start_prometheus(targets, tmp_path_factory.mktemp("prometheus"), stack)
-        wait_for(prom, 'count(up{job="routers"} == 1)', 3)
+        workdir = tmp_path_factory.mktemp("prometheus")
+        prom = stack.enter_context(prometheus(targets, workdir, job="routers"))
+        wait_for_value(prom, 'count(up{job="routers"} == 1)', 3)
         for name in ("healthy", "broken"):
             paced(routers[name].url, 30)
         for name in ("healthy", "broken"):
@@ -111,7 +84,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
                 f'sum(pizza_api_requests_total{{instance="{instance(routers[name].url)}",'
                 'endpoint="/classify"})'
             )
-            wait_for(prom, expr, 30)
+            wait_for_value(prom, expr, 30)
         yield Setup(
             prom,
             instance(routers["healthy"].url),

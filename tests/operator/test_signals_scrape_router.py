@@ -9,13 +9,9 @@ a primary frozen with SIGSTOP, a router restarted between two scrapes.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 
 import httpx
@@ -28,7 +24,9 @@ from pizza_operator.rollback.scrape import (
     scrape_pods,
 )
 
-from tests.inference.servers import REPO, free_port, image_bytes, wait_ready
+from tests.support.images import image_bytes
+from tests.support.net import free_port
+from tests.support.servers import ServerProcess, server_process
 
 pytestmark = pytest.mark.slow
 
@@ -38,40 +36,11 @@ LIMITS = Thresholds(failure_rate=0.05, p95_latency_seconds=5.0, min_requests=20)
 READY = KubeSignals(desired=1, ready=1, available=True)
 
 
-@dataclass
-class Proc:
-    url: str
-    popen: subprocess.Popen[bytes]
-
-
-@contextmanager
-def pizza_serve(*args: str, port: int | None = None) -> Iterator[Proc]:
+def pizza_serve(*args: str, port: int | None = None) -> AbstractContextManager[ServerProcess]:
     """`pizza-serve ARGS` as its own process on 127.0.0.1; stopped (and thawed) afterwards."""
-    port = port or free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "inference"), "PIZZA_LOG_LEVEL": "warning"}
-    argv = [sys.executable, "-m", "pizza_inference.cli", *args]
-    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
-    popen = subprocess.Popen(
-        [*argv, "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=log
-    )
-    proc = Proc(f"http://127.0.0.1:{port}", popen)
-    try:
-        try:
-            wait_ready(proc.url, timeout=60)
-        except TimeoutError:
-            log.seek(0)
-            msg = log.read().decode()[-2000:]
-            raise RuntimeError(f"{args[0]} did not get ready: {msg}") from None
-        yield proc
-    finally:
-        popen.send_signal(signal.SIGCONT)
-        popen.terminate()
-        try:
-            popen.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
-        log.close()
+    argv = ["-m", "pizza_inference.cli", *args, "--host", "127.0.0.1", "--port", "{port}"]
+    env = {"PIZZA_LOG_LEVEL": "warning"}
+    return server_process(argv, "/v2/health/ready", every=0.05, env=env, port=port)
 
 
 def model_server(name: str) -> list[str]:
@@ -106,9 +75,9 @@ def router_args(primary_url: str, fallback_url: str) -> list[str]:
 
 @dataclass
 class Plane:
-    primary: Proc
-    fallback: Proc
-    routers: list[Proc]
+    primary: ServerProcess
+    fallback: ServerProcess
+    routers: list[ServerProcess]
     stack: ExitStack
 
     def metrics_urls(self) -> dict[str, str]:

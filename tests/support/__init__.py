@@ -1,0 +1,3 @@
+"""Helpers shared by every test suite and the benchmarks: free ports and plain HTTP (net),
+polling (waiting), status conditions (conditions), servers in threads or processes (servers),
+test images (images)."""
