@@ -163,6 +163,15 @@ class TestNodesAndSignals:
         assert sigs["ready"]["ok"] is True
         assert "desired" not in sigs
 
+    def test_a_scaled_down_component_is_not_judged(self) -> None:
+        scaled_down = {**check("Inconclusive", 0.3, 0), "reasons": ["ScaledDown"]}
+        sigs = {s["signal"]: s for s in view.signals(scaled_down)}
+        assert sigs["failureRate"]["value"] == 0.3 and sigs["failureRate"]["ok"] is None
+        assert sigs["failureRate"]["skipped"] == "scaled down, not judged"
+        lines = render._signal_lines({"signals": list(sigs.values())}, render.PLAIN)
+        assert not any("FAIL" in line for line in lines)
+        assert any("0.3" in line and "scaled down, not judged" in line for line in lines)
+
     def test_threshold_without_value_is_listed(self) -> None:
         sigs = view.signals({"values": {}, "thresholds": {"failureRate": 0.05}})
         assert sigs == [

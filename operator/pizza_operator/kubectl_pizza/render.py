@@ -78,7 +78,9 @@ def _signal_lines(check: Mapping[str, Any], style: Style) -> list[str]:
     rows = []
     for sig in check.get("signals") or []:
         limit = "" if sig["threshold"] is None else f"{sig['op']} {number(sig['threshold'])}"
-        if sig["ok"] is None:
+        if sig.get("skipped"):
+            mark = sig["skipped"]
+        elif sig["ok"] is None:
             mark = "no data" if sig["threshold"] is not None and sig["value"] is None else ""
         elif sig["ok"]:
             mark = style("ok", "green")

@@ -96,8 +96,13 @@ def component_pods(
 
 
 def signals(check: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Each signal's value against its threshold (None where a signal has none)."""
+    """Each signal's value against its threshold (None where a signal has none).
+
+    A component scaled to zero (`ScaledDown`: the stable or emergency mode's primary) is not
+    judged: its values are shown, marked `skipped`, never as a pass or a FAIL (the router's
+    window may still hold the failures that led to the rollback)."""
     values: Mapping[str, float] = check.get("values") or {}
+    skipped = "scaled down, not judged" if "ScaledDown" in (check.get("reasons") or []) else None
     thresholds: Mapping[str, float] = check.get("thresholds") or {}
     names = [n for n in SIGNAL_ORDER if n in values]
     names += sorted(n for n in values if n not in SIGNAL_ORDER)
@@ -114,7 +119,7 @@ def signals(check: Mapping[str, Any]) -> list[dict[str, Any]]:
         if name == "ready" and "desired" in values:
             threshold, op = values["desired"], ">="
         ok: bool | None = None
-        if value is not None and threshold is not None:
+        if value is not None and threshold is not None and skipped is None:
             ok = value <= threshold if op == "<=" else value >= threshold
         out.append(
             {
@@ -123,6 +128,7 @@ def signals(check: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "threshold": threshold,
                 "op": op if threshold is not None else None,
                 "ok": ok,
+                **({"skipped": skipped} if skipped else {}),
             }
         )
     return out
