@@ -6,13 +6,18 @@
 #   docker build --target operator  -t pizza-operator:0.1.0  .   # pizza-operator (kopf), .[operator]
 #   docker build --target serve-cpu -t pizza-serve-cpu:0.1.0 .   # pizza-serve on ONNX Runtime + router, .[cpu]
 #   docker build --target serve-gpu -t pizza-serve-gpu:0.1.0 .   # pizza-serve with torch + transformers, .[gpu]
-#   buildah bud --layers --target operator --build-arg PYTHON_IMAGE=localhost/pizza/python:3.11 ...
+#   buildah bud --layers --target operator --build-arg PYTHON_IMAGE=localhost/pizza/python:3.11 \
+#       --build-arg BUILD_IMAGE=localhost/pizza/python-build:3.11 ...
 #
 # Each image: a venv in /opt/venv, one dependency layer (cached while only the source changes) and
 # one layer with the project; non-root (65532:65532); writes only under /tmp (HOME, caches), so it
 # runs with a read-only root filesystem; no pip cache, no pip, no setuptools.
 
 ARG PYTHON_IMAGE=python:3.11-slim
+# The build stages' base: the same Python as PYTHON_IMAGE plus venv and binutils (strip). The
+# runtime images copy only /opt/venv and /app out of it; `make images` makes one from the same
+# debootstrap rootfs as its runtime base, which then drops these tools (and apt, dpkg, perl).
+ARG BUILD_IMAGE=python:3.11
 
 # The runtime base: the interpreter and the environment every image shares. No RUN here, so the
 # images hold nothing of a build step; uid/gid 65532 need no /etc/passwd entry (the base made by
@@ -28,8 +33,10 @@ ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
 # change of pyproject.toml reinstalls them. Empty package folders and an empty README stand in for
 # the project; the deps-* stages remove it again, and pip and setuptools too (the runtime images
 # need neither).
-FROM python AS venv
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1
+FROM ${BUILD_IMAGE} AS venv
+ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml ./
@@ -37,18 +44,29 @@ RUN mkdir -p operator inference models devcluster && touch README.md
 
 # Each deps-* stage also drops what never runs in the image: the packages' own test suites, the
 # kubernetes client's asyncio copy (kubernetes/aio, 68 MB; the operator uses the sync client and
-# kopf its own aiohttp client), and ONNX Runtime's model tools (quantisation, transformers
-# optimisers: the images serve, `make models` exports).
+# kopf its own aiohttp client), ONNX Runtime's model tools (quantisation, transformers
+# optimisers: the images serve, `make models` exports) and its C API library
+# (capi/libonnxruntime.so.*, 35 MB: the Python binding, onnxruntime_pybind11_state, has the
+# runtime built in and does not load it), numpy's f2py and C headers. It strips the shared
+# objects (debug info and symbol tables; uvloop's loop.so alone is 12 MB of debug info), except
+# the libraries auditwheel vendored into *.libs/ (patchelf'd: strip breaks them, "ELF load command
+# address/offset not page-aligned"), then imports the native modules so a broken one fails the
+# build.
 FROM venv AS deps-operator
 RUN pip install '.[operator]' && pip uninstall -y pizza-operator setuptools pip \
     && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
-    && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio
+    && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio \
+    && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
+    && python -c 'import aiohttp._http_parser, cryptography.hazmat.bindings._rust, kopf, kubernetes, multidict, yaml._yaml'
 
 FROM venv AS deps-cpu
 RUN pip install '.[cpu]' && pip uninstall -y pizza-operator setuptools pip \
     && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
-    && cd /opt/venv/lib/python3.11/site-packages/onnxruntime \
-    && rm -rf quantization transformers tools
+    && cd /opt/venv/lib/python3.11/site-packages \
+    && rm -rf onnxruntime/quantization onnxruntime/transformers onnxruntime/tools \
+        onnxruntime/capi/libonnxruntime.so.* numpy/f2py numpy/_core/include /opt/venv/bin/f2py \
+    && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
+    && python -c 'import aiohttp._http_parser, httptools, multidict, numpy, onnxruntime, PIL._imaging, PIL._webp, pydantic_core, uvloop, watchfiles, yaml._yaml'
 
 FROM venv AS deps-gpu
 RUN pip install '.[gpu]' && pip uninstall -y pizza-operator setuptools pip

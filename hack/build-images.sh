@@ -2,6 +2,7 @@
 # The product's images, built with buildah (no Docker, no registry), left as docker-archive tars in
 # .images/ for the local cluster's containerd (`ctr images import`, see pizza_devcluster.realnode):
 #   localhost/pizza/python:3.11          Debian bookworm python3 (debootstrap minbase), pizza 65532 (no tar)
+#   localhost/pizza/python-build:3.11    the same plus python3-venv and binutils: the build stages (no tar)
 #   pause.tar            localhost/pizza/pause:3.10           FROM scratch + .bin/pause
 #   pizza-operator.tar   docker.io/library/pizza-operator:V   Dockerfile target operator  (.[operator])
 #   pizza-serve-cpu.tar  docker.io/library/pizza-serve-cpu:V  Dockerfile target serve-cpu (.[cpu], no torch)
@@ -24,11 +25,23 @@ FORCE=${FORCE:-0}
 PY=${PY:-$REPO/.venv/bin/python}
 
 SUITE=bookworm
-BASE_PACKAGES=python3,python3-venv,ca-certificates
+BASE_PACKAGES=python3,python3-venv,ca-certificates,binutils
 BASE_REF=localhost/pizza/python:3.11
+BUILD_REF=localhost/pizza/python-build:3.11
+# What the runtime base drops after the build base is committed from the same rootfs: the build
+# tools (binutils for strip, python3-venv and its wheels), apt and its TLS and signature stack,
+# debconf, perl-base, adduser and e2fsprogs. No image runs them; Python, its stdlib and the wheels
+# need none of them. (openssl stays: it has /usr/lib/ssl, where OpenSSL, so Python's ssl, finds
+# the CA bundle.) dpkg goes last, its files only: /var/lib/dpkg/status and the file lists stay,
+# so image scanners still see the packages.
+RUNTIME_DROP=(binutils binutils-common binutils-x86-64-linux-gnu libbinutils libctf0 libctf-nobfd0
+	libgprofng0 libjansson4 libsframe1 python3-venv python3.11-venv python3-pip-whl
+	python3-setuptools-whl apt libapt-pkg6.0 gpgv debian-archive-keyring libgnutls30 libhogweed6
+	libnettle8 libtasn1-6 libp11-kit0 libidn2-0 libunistring2 libseccomp2 libxxhash0 adduser
+	e2fsprogs libext2fs2 libss2 debconf perl-base)
 PAUSE_REF=localhost/pizza/pause:3.10
 # Bump a recipe when the way an image is made changes without any of its input files changing.
-BASE_RECIPE="base-2 $SUITE minbase $BASE_PACKAGES pizza=65532"
+BASE_RECIPE="base-3 $SUITE minbase $BASE_PACKAGES pizza=65532 build=$BUILD_REF drop=${RUNTIME_DROP[*]} dpkg"
 PAUSE_RECIPE="pause-1 scratch entrypoint=/pause user=65535:65535"
 APP_RECIPE="app-1"
 
@@ -110,8 +123,10 @@ skip() {
 	say "$name: unchanged (inputs $(cut -c1-12 <<<"$hash"))"
 }
 
+# One rootfs, two images: the build base (BUILD_REF, the Dockerfile's BUILD_IMAGE: pip, strip) is
+# committed first, then RUNTIME_DROP and dpkg leave the rootfs and the rest is the runtime base.
 build_base() {
-	local hash=$1 rootfs=$WORK/python-rootfs mirror c start
+	local hash=$1 rootfs=$WORK/python-rootfs mirror start p present=()
 	mirror=$(debian_mirror)
 	start=$SECONDS
 	say "python base: debootstrap --variant=minbase $SUITE from $mirror (a few minutes)"
@@ -121,19 +136,46 @@ build_base() {
 	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/log/* "$rootfs"/tmp/*
 	find "$rootfs/usr/lib/python3.11" -name __pycache__ -prune -exec rm -rf {} +
 	# what no image runs: documentation, translations, glibc's iconv modules (Python has its own
-	# codecs); about 60 MB of the base
+	# codecs), the leap-second time zones; about 60 MB of the base
 	rm -rf "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* \
-		"$rootfs"/usr/share/locale/* "$rootfs"/usr/share/lintian "$rootfs"/usr/lib/x86_64-linux-gnu/gconv
+		"$rootfs"/usr/share/locale/* "$rootfs"/usr/share/lintian "$rootfs"/usr/lib/x86_64-linux-gnu/gconv \
+		"$rootfs"/usr/share/zoneinfo/right
 	grep -q '^pizza:' "$rootfs/etc/group" || echo 'pizza:x:65532:' >>"$rootfs/etc/group"
 	grep -q '^pizza:' "$rootfs/etc/passwd" ||
 		echo 'pizza:x:65532:65532:pizza:/tmp:/usr/sbin/nologin' >>"$rootfs/etc/passwd"
+	commit_rootfs "$rootfs" "$BUILD_REF" "$hash"
+
+	for p in "${RUNTIME_DROP[@]}"; do
+		chroot "$rootfs" dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed &&
+			present+=("$p")
+	done
+	[ ${#present[@]} = 0 ] ||
+		chroot "$rootfs" dpkg --purge --force-depends --force-remove-essential "${present[@]}" \
+			>>"$WORK/debootstrap.log" 2>&1 || die "dpkg --purge failed, see $WORK/debootstrap.log"
+	# dpkg itself: its files, not the database (the status file without dpkg, the file lists)
+	grep -v '^/var/lib/dpkg' "$rootfs/var/lib/dpkg/info/dpkg.list" | while IFS= read -r p; do
+		# files and file links; never a directory or a link to one (/sbin -> usr/sbin)
+		if [ ! -d "$rootfs$p" ] && { [ -f "$rootfs$p" ] || [ -L "$rootfs$p" ]; }; then rm -f "$rootfs$p"; fi
+	done
+	rm -f "$rootfs"/var/lib/dpkg/info/dpkg.* "$rootfs"/var/lib/dpkg/*-old
+	rm -f "$rootfs"/var/lib/dpkg/info/*.{preinst,postinst,prerm,postrm,config,templates,triggers}
+	awk 'BEGIN { RS = ""; ORS = "\n\n" } $0 !~ /^Package: dpkg\n/' "$rootfs/var/lib/dpkg/status" \
+		>"$rootfs/var/lib/dpkg/status.new" && mv "$rootfs/var/lib/dpkg/status.new" "$rootfs/var/lib/dpkg/status"
+	rm -rf "$rootfs"/var/cache/* "$rootfs"/var/log/* "$rootfs"/usr/share/perl5 "$rootfs"/usr/share/python-wheels \
+		"$rootfs"/etc/apt
+	chroot "$rootfs" /sbin/ldconfig
+	commit_rootfs "$rootfs" "$BASE_REF" "$hash"
+	rm -rf "$rootfs"
+	say "python base and build base built in $((SECONDS - start)) s"
+}
+
+commit_rootfs() {
+	local rootfs=$1 ref=$2 hash=$3 c
 	c=$(buildah from scratch)
 	buildah copy -q "$c" "$rootfs/" / >/dev/null
 	buildah config --env PATH=/usr/local/bin:/usr/bin:/bin --env LANG=C.UTF-8 --cmd '["python3"]' \
 		--label "pizza.inputs=$hash" "$c"
-	buildah commit -q --rm "$c" "$BASE_REF" >/dev/null
-	rm -rf "$rootfs"
-	say "python base built in $((SECONDS - start)) s"
+	buildah commit -q --rm "$c" "$ref" >/dev/null
 }
 
 build_pause() {
@@ -191,7 +233,7 @@ build_app() {
 	mapfile -t mounts < <(pip_mounts)
 	say "$target: buildah bud --target $target (logs in .images/work/$target.log)"
 	buildah bud --layers --pull=never --network host "${mounts[@]}" \
-		--build-arg "PYTHON_IMAGE=$BASE_REF" --label "pizza.inputs=$hash" \
+		--build-arg "PYTHON_IMAGE=$BASE_REF" --build-arg "BUILD_IMAGE=$BUILD_REF" --label "pizza.inputs=$hash" \
 		--target "$target" -t "$ref" -f "$ctx/Dockerfile" "$ctx" >"$WORK/$target.log" 2>&1 ||
 		die "buildah bud --target $target failed; tail of .images/work/$target.log:
 $(tail -n 30 "$WORK/$target.log")"
@@ -233,6 +275,14 @@ try:
 finally:
     server.terminate()
     server.wait(10)
+'
+
+# Python's default TLS context finds the system CA bundle (the base keeps /usr/lib/ssl).
+CA_PROBE='
+import ssl, sys
+cas = ssl.create_default_context().cert_store_stats()["x509_ca"]
+print("system CA certificates:", cas)
+sys.exit(0 if cas else "ssl.create_default_context() has no CA certificates")
 '
 
 # runc with a read-only root: the image's env, uid 65532, a tmpfs on /tmp, the host's network.
@@ -283,14 +333,16 @@ check_images() {
 	say "check $ref"
 	run_in "$ref" pizza-operator --help | head -n 2
 	run_in "$ref" python3 -c 'import kopf, kubernetes, pizza_operator.handlers; print("operator imports ok")'
+	run_in "$ref" python3 -c "$CA_PROBE"
 	say "$ref under runc: uid 65532, read-only root, tmpfs /tmp"
 	run_readonly "$ref" pizza-operator --help | head -n 1
 	ref=docker.io/library/pizza-serve-cpu:$version
 	say "check $ref"
 	run_in "$ref" pizza-serve --help | head -n 2
 	run_in "$ref" python3 -c '
-import importlib.util, onnxruntime, pizza_inference.server, pizza_inference.router.app
+import importlib.util, onnxruntime, pizza_inference.model_server.app, pizza_inference.router.app
 print("onnxruntime", onnxruntime.__version__, "torch installed:", importlib.util.find_spec("torch") is not None)'
+	run_in "$ref" python3 -c "$CA_PROBE"
 	say "$ref under runc: model server on 127.0.0.1 until ready"
 	port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	run_readonly "$ref" python3 -c "$READY_PROBE" "$port"
@@ -333,7 +385,8 @@ main() {
 	version=$(app_version)
 
 	base_hash=$(hash_of <<<"$BASE_RECIPE")
-	if [ "$FORCE" = 1 ] || [ "$(label_of "$BASE_REF")" != "$base_hash" ]; then
+	if [ "$FORCE" = 1 ] || [ "$(label_of "$BASE_REF")" != "$base_hash" ] ||
+		[ "$(label_of "$BUILD_REF")" != "$base_hash" ]; then
 		build_base "$base_hash"
 	else
 		say "python base: unchanged ($BASE_REF)"
