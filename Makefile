@@ -5,7 +5,7 @@ PY := .venv/bin/python
 REAL_NODES ?= 1
 export PATH := $(CURDIR)/.bin:$(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: help venv binaries system-deps images cluster-up cluster-down test test-unit lint demo demo-down models eval bench clean
+.PHONY: help venv binaries system-deps images image-gpu cluster-up cluster-down test test-unit lint demo demo-down models eval bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ system-deps:  ## Debian packages: prometheus, containerd, runc, CNI plugins, bui
 images: venv binaries system-deps  ## build the images with buildah into .images/*.tar (cached by inputs; GPU_IMAGE=1 adds serve-gpu)
 	@if [ "$$(id -u)" = 0 ]; then GPU_IMAGE=$(GPU_IMAGE) bash hack/build-images.sh; \
 	 else echo "==> not root: no images built (buildah needs root; the e2e tier is skipped)"; fi
+
+image-gpu: venv binaries system-deps  ## also build pizza-serve-gpu (torch + transformers, about 6 GB; not needed by the local cluster)
+	@$(MAKE) --no-print-directory images GPU_IMAGE=1
 
 cluster-up: venv binaries  ## start the control plane and (REAL_NODES=1, the default; root only) two real nodes; kubeconfig in .cluster/kubeconfig
 	@$(PY) -m pizza_devcluster up --dir .cluster --background $(if $(filter 1,$(REAL_NODES)),--real-nodes)

@@ -191,7 +191,9 @@ class TestImages:
         assert members["./bin/sh"].issym() and members["./bin/sh"].linkname == "tool"
 
     def test_images_list_and_pause_detection(self, tmp_path: Path) -> None:
-        (tmp_path / "images.txt").write_text("pause\tpause.tar\tabc\nweb\t/abs/web.tar\tdef\n")
+        (tmp_path / "images.txt").write_text(
+            "pause\tpause.tar\tabc\nweb\t/abs/web.tar\tdef\npizza-serve-gpu\tgpu.tar\tghi\n"
+        )
         found = images.list_images(tmp_path)
         assert [(i.name, i.path, i.digest) for i in found] == [
             ("pause", tmp_path / "pause.tar", "abc"),

@@ -24,6 +24,10 @@ from .layout import RealNode
 log = logging.getLogger(__name__)
 
 IMAGES_LIST = "images.txt"
+
+NOT_IMPORTED = frozenset({"pizza-serve-gpu"})
+"""Listed images the local nodes never run (`make image-gpu`'s torch image: about 6 GB per node,
+and no local node has a GPU), so they are not imported."""
 RECORD = "imported.json"
 
 
@@ -59,6 +63,8 @@ def list_images(directory: Path) -> list[ImageTar]:
         for line in listing.read_text().splitlines():
             parts = line.split("\t")
             if len(parts) >= 3 and parts[0] and not line.startswith("#"):
+                if parts[0] in NOT_IMPORTED:
+                    continue
                 path = Path(parts[1]) if Path(parts[1]).is_absolute() else directory / parts[1]
                 images.append(ImageTar(parts[0], path, parts[2]))
         return images
