@@ -64,14 +64,18 @@ uvicorn.run(app, host=config.host, port=config.port, log_level="warning", access
 """
 """`pizza-serve router` as cli.main runs it, with the forwarding chosen by the first argument."""
 
-VARIANTS = ("reencode", "raw", "asgi")
+VARIANTS = ("reencode", "raw", "asgi", "asgi2")
+"""`asgi2`: two `asgi` router processes, half the workers on each (the chart's 2 router replicas
+behind their Service; here without kube-proxy in between)."""
+REPLICAS = {"asgi2": 2}
 KINDS = ("multipart", "json")
 SAMPLES = ("direct_ms", "router_ms", "pair_ms")
 
 
 def router(variant: str, upstream: str) -> Any:
     args = [
-        "-c", ROUTER_LAUNCHER, variant, "router", "--primary", upstream, "--fallback", upstream,
+        "-c", ROUTER_LAUNCHER, variant.rstrip("0123456789"), "router",
+        "--primary", upstream, "--fallback", upstream,
         "--rate-limit-per-minute", "0", "--host", "127.0.0.1", "--port", "{port}",
     ]  # fmt: skip
     return process(args, "/v2/health/ready")
@@ -83,6 +87,19 @@ def sender(url: str, kind: str, image: bytes, model: str) -> Any:
         return raw_sender(url, multipart_request(host, int(port), "/classify", image))
     body = v2_body(image)
     return raw_sender(url, json_request(host, int(port), f"/v2/models/{model}/infer", body))
+
+
+def spread(senders: list[Any]) -> Any:
+    """One sender per worker task, in turn: worker i always uses senders[i % len]."""
+    chosen: dict[int, Any] = {}
+
+    async def send(arg: Any) -> bool:
+        key = id(asyncio.current_task())
+        if key not in chosen:
+            chosen[key] = senders[len(chosen) % len(senders)]
+        return bool(await chosen[key](arg))
+
+    return send
 
 
 def upstream_sockets(pid: int, port: int) -> set[int]:
@@ -194,6 +211,12 @@ def main() -> None:
     parser.add_argument("--round-seconds", type=float, default=5.0)
     parser.add_argument("--warmup-seconds", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=3, help="rounds of each kind and variant")
+    parser.add_argument(
+        "--variants",
+        type=lambda text: tuple(text.split(",")),
+        default=VARIANTS[:3],
+        help=f"comma-separated, of {', '.join(VARIANTS)} (default: the first three)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     image = pizza_like_jpeg()
@@ -201,7 +224,8 @@ def main() -> None:
     results: dict[str, Any] = {
         "command": "PYTHONPATH=inference .venv/bin/python bench/inference/router_overhead.py "
         f"--concurrency {args.concurrency} --round-seconds {args.round_seconds} "
-        f"--warmup-seconds {args.warmup_seconds} --repeats {args.repeats}",
+        f"--warmup-seconds {args.warmup_seconds} --repeats {args.repeats} "
+        f"--variants {','.join(args.variants)}",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_head": subprocess.run(git, check=False, capture_output=True, text=True).stdout.strip(),
         "cpus": os.cpu_count(),
@@ -210,31 +234,36 @@ def main() -> None:
         "concurrency": args.concurrency,
         "loadavg_1m_before": round(os.getloadavg()[0], 2),
     }
-    rounds: dict[str, list[dict[str, Any]]] = {f"{k}_{v}": [] for k in KINDS for v in VARIANTS}
+    rounds: dict[str, list[dict[str, Any]]] = {f"{k}_{v}": [] for k in KINDS for v in args.variants}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         checkpoint, weights = cnn_checkpoint(Path(tmp))
         results["weights"] = weights
         model_url = stack.enter_context(model_server(checkpoint, 32, 2.0))
         model_port = int(model_url.rsplit(":", 1)[1])
-        routers = {v: stack.enter_context(router(v, model_url)) for v in VARIANTS}
+        routers = {
+            v: [stack.enter_context(router(v, model_url)) for _ in range(REPLICAS.get(v, 1))]
+            for v in args.variants
+        }
         schedule = [
             (kind, variant)
             for repeat in range(args.repeats)
             for kind in KINDS
-            for variant in (VARIANTS if repeat % 2 == 0 else VARIANTS[::-1])
+            for variant in (args.variants if repeat % 2 == 0 else args.variants[::-1])
         ]
         for kind, variant in schedule:
-            url = routers[variant]
-            pid = PIDS[url]
+            pids = [PIDS[url] for url in routers[variant]]
 
-            def probe(pid: int = pid) -> dict[str, Any]:
-                return {"cpu": cpu_seconds(pid), "sockets": upstream_sockets(pid, model_port)}
+            def probe(pids: list[int] = pids) -> dict[str, Any]:
+                return {
+                    "cpu": sum(cpu_seconds(pid) for pid in pids),
+                    "sockets": set().union(*(upstream_sockets(pid, model_port) for pid in pids)),
+                }
 
             load = os.getloadavg()[0]
             result = asyncio.run(
                 round_(
                     sender(model_url, kind, image, "standard-cnn"),
-                    sender(url, kind, image, "pizza-classifier"),
+                    spread([sender(u, kind, image, "pizza-classifier") for u in routers[variant]]),
                     probe,
                     concurrency=args.concurrency,
                     warmup_s=args.warmup_seconds,

@@ -22,6 +22,7 @@ from tests.e2e.product import (
     generated_images,
     restricted_namespace,
 )
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_real_nodes]
 
@@ -72,11 +73,16 @@ class TestOperatorInstalledByHelm:
             assert pod["spec"]["serviceAccountName"] == operator_release
             node = kubectl.json("get", "node", pod["spec"]["nodeName"])
             assert node["metadata"]["labels"].get(REAL_NODE_LABEL) == "true"
+
         # peering: both replicas announce themselves with distinct priorities; kopf lets only the
         # one of the highest priority act
-        peering = kubectl.json("get", "clusterkopfpeering", "pizza-operator")
-        peers = peering.get("status") or {}
-        assert len(peers) == 2, peers
+        def both_peers() -> dict[str, Any]:  # each replica adds itself once its peering runs
+            found = kubectl.json("get", "clusterkopfpeering", "pizza-operator").get("status")
+            return found if found and len(found) == 2 else {}
+
+        peers = eventually(
+            both_peers, 60, "both replicas in the peering", every=1.0, ignoring=AssertionError
+        )
         assert len({peer["priority"] for peer in peers.values()}) == 2, peers
 
     def test_helm_test_passes(self, kubectl: Kubectl, operator_release: str) -> None:
