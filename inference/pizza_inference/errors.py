@@ -94,6 +94,12 @@ class UpstreamRejectedError(InferenceError):
         return self._body
 
 
+def unexpected_error_body(exc: Exception) -> dict[str, Any]:
+    """Logs an error no handler expected and gives the body of its 500 answer."""
+    log.exception("unhandled error: %s", exc)
+    return {"error": "internal_error", "detail": str(exc)}
+
+
 def install_error_handlers(app: Any) -> None:
     """Registers the JSON error handlers on a FastAPI app (imports FastAPI lazily)."""
     from fastapi import Request  # noqa: PLC0415
@@ -126,8 +132,7 @@ def install_error_handlers(app: Any) -> None:
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error: %s", exc)
-        return JSONResponse({"error": "internal_error", "detail": str(exc)}, status_code=500)
+        return JSONResponse(unexpected_error_body(exc), status_code=500)
 
     app.add_exception_handler(InferenceError, on_inference_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

@@ -15,20 +15,17 @@ only be faster, never answer differently. The routes stay in FastAPI for the Ope
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from pizza_inference.api.asgi import read_bounded, receive_chunks, send_json
-from pizza_inference.api.multipart import boundary_of, parse_simple_form
+from pizza_inference.api.asgi import read_bounded, receive_chunks, replaying, send_json
+from pizza_inference.api.multipart import boundary_of, is_multipart, parse_simple_form
 from pizza_inference.api.schemas import classify_fields
 from pizza_inference.api.uploads import MAX_BODY_BYTES, body_too_large
-from pizza_inference.errors import InferenceError
+from pizza_inference.errors import InferenceError, unexpected_error_body
 from pizza_inference.images import check_content_type, check_size
 from pizza_inference.service import ImageUpload, InferenceService, Target
-
-log = logging.getLogger(__name__)
 
 ROUTES: dict[str, tuple[Target | None, frozenset[str]]] = {
     "/classify": (
@@ -77,17 +74,13 @@ def read_form(path: str, body: bytes, content_type: str, *, keep_raw: bool) -> C
             fields[name] = part.data.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    use_spatial, return_probabilities = (
-        _flag(fields, "use_spatial"),
-        _flag(fields, "return_probabilities"),
-    )
+    use_spatial = _flag(fields, "use_spatial")
+    return_probabilities = _flag(fields, "return_probabilities")
     group = fields.get("ab_test_group")
     if use_spatial is None or return_probabilities is None:
         return None
-    if group is not None:
-        if group not in ("A", "B", "a", "b"):
-            return None
-        group = group.upper()
+    if group is not None and group not in ("A", "B", "a", "b"):
+        return None
     if target is None:
         target = Target.AUTO if use_spatial else Target.FALLBACK
     upload = ImageUpload(
@@ -97,20 +90,7 @@ def read_form(path: str, body: bytes, content_type: str, *, keep_raw: bool) -> C
         raw=body if keep_raw else None,
         raw_content_type=content_type if keep_raw else None,
     )
-    return ClassifyForm(upload, target, return_probabilities, group)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()  # after the body: the client's disconnect
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
+    return ClassifyForm(upload, target, return_probabilities, group and group.upper())
 
 
 class ClassifyFastPath:
@@ -132,7 +112,7 @@ class ClassifyFastPath:
                 content_type = value.decode("latin-1")
             elif key == b"content-length":
                 declared = value.decode("latin-1")
-        if boundary_of(content_type) is None:
+        if not is_multipart(content_type):
             await self.app(scope, receive, send)
             return
         try:
@@ -141,7 +121,7 @@ class ClassifyFastPath:
             )
             form = read_form(path, body, content_type, keep_raw=self.keep_raw)
             if form is None:
-                await self.app(scope, _replaying(body, receive), send)
+                await self.app(scope, replaying(body, receive), send)
                 return
             check_content_type(form.upload.content_type)
             check_size(len(form.upload.data))
@@ -152,7 +132,6 @@ class ClassifyFastPath:
             await send_json(send, exc.status_code, exc.body(), exc.headers())
             return
         except Exception as exc:  # the same answer as the app's handler of the unexpected
-            log.exception("unhandled error: %s", exc)
-            await send_json(send, 500, {"error": "internal_error", "detail": str(exc)})
+            await send_json(send, 500, unexpected_error_body(exc))
             return
         await send_json(send, 200, classify_fields(prediction, form.return_probabilities))

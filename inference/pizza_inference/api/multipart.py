@@ -33,9 +33,14 @@ class FormPart:
     content_type: str | None = None
 
 
+def is_multipart(content_type: str) -> bool:
+    """Whether a Content-Type is `multipart/form-data` (parameters not looked at)."""
+    return content_type[:19].lower() == "multipart/form-data"
+
+
 def boundary_of(content_type: str) -> bytes | None:
     """The boundary of a `multipart/form-data` Content-Type, or None."""
-    if content_type[:19].lower() != "multipart/form-data":
+    if not is_multipart(content_type):
         return None
     match = _BOUNDARY.search(content_type, 19)
     if match is None:

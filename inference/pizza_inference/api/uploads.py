@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Request, UploadFile
-from starlette.types import Message
 
 from pizza_inference.api import asgi
+from pizza_inference.api.multipart import is_multipart
 from pizza_inference.errors import PayloadTooLargeError
 from pizza_inference.images import MAX_IMAGE_BYTES, check_content_type, check_size
 from pizza_inference.service import ImageUpload
@@ -51,21 +51,11 @@ async def keep_raw_body(request: Request) -> Request:
     without one (chunked) is refused as soon as it passes the limit. Other content types are left
     alone (FastAPI then answers 422: the form has no file)."""
     content_type = request.headers.get("content-type", "")
-    if content_type[:19].lower() != "multipart/form-data":
+    if not is_multipart(content_type):
         return request
     body = await read_bounded(request, MAX_BODY_BYTES, body_too_large)
     setattr(request.state, RAW_BODY_STATE, (body, content_type))
-    receive = request.receive
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if replayed:
-            return await receive()  # after the body: the client's disconnect
-        replayed = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return Request(request.scope, replay)
+    return Request(request.scope, asgi.replaying(body, request.receive))
 
 
 async def read_upload(file: UploadFile, request: Request | None = None) -> ImageUpload:
