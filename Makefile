@@ -40,10 +40,11 @@ test: venv binaries system-deps images  ## the whole test suite: unit, cluster (
 test-unit: venv  ## only the unit tests (no cluster)
 	@$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-lint: venv  ## ruff and mypy
+lint: venv  ## ruff, mypy and the import contracts (pyproject.toml [tool.importlinter])
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@.venv/bin/mypy
+	@.venv/bin/lint-imports --no-cache
 
 demo: venv binaries system-deps  ## the main job: cluster with real nodes, images, the operator by Helm, the local sample, classify, freeze the primary
 	@bash hack/demo.sh

@@ -101,12 +101,12 @@ echo "first answer through the router at $first s into the demo"
 primary_pod=$(kubectl -n "$APP_NS" get pods -l app.kubernetes.io/component=primary \
   -o jsonpath='{.items[0].metadata.name}')
 step "the primary hangs: SIGSTOP on every process of $primary_pod's container"
-"$PY" -m pizza_devcluster.freeze stop "$APP_NS/$primary_pod"
-trap '"$PY" -m pizza_devcluster.freeze cont "$APP_NS/$primary_pod" >/dev/null 2>&1 || true' EXIT
+"$PY" -m pizza_load.freeze stop "$APP_NS/$primary_pod"
+trap '"$PY" -m pizza_load.freeze cont "$APP_NS/$primary_pod" >/dev/null 2>&1 || true' EXIT
 classify "${images[@]}"
 
 step "the primary thawed (SIGCONT): answers come from it again"
-"$PY" -m pizza_devcluster.freeze cont "$APP_NS/$primary_pod"
+"$PY" -m pizza_load.freeze cont "$APP_NS/$primary_pod"
 trap - EXIT
 for _ in $(seq 1 30); do
   curl -sS --max-time 5 "$ROUTER/status" 2>/dev/null | grep -q '"primary"' && break

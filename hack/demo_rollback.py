@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pizza_devcluster.loadgen import pizza_images, summary  # noqa: E402
+from pizza_load.loadgen import pizza_images, summary  # noqa: E402
 
 from tests.e2e.product import Kubectl  # noqa: E402
 from tests.e2e.rollback import Scenario, freeze, router_load, thaw  # noqa: E402

@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pizza_devcluster.loadgen import LoadGenerator, Record, summary  # noqa: E402
+from pizza_load.loadgen import LoadGenerator, Record, summary  # noqa: E402
 
 from tests.e2e.product import Kubectl, generated_images  # noqa: E402
 from tests.e2e.rollback import (  # noqa: E402

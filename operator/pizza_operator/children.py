@@ -17,9 +17,10 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from pizza_operator.kube import FIELD_MANAGER
+from pizza_operator.api.v1alpha1 import KIND
+from pizza_operator.contract import API_VERSION, DESIRED_HASH_ANNOTATION, MANAGER
 
-HASH_ANNOTATION = "pizza.ai/desired-hash"
+HASH_ANNOTATION = DESIRED_HASH_ANNOTATION
 _HASH_FIELD = f"f:{HASH_ANNOTATION}"
 
 CHILD_WRITES = Counter(
@@ -58,7 +59,7 @@ def our_fields(live: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The fields our server-side apply owns in `live` (managedFields), None when it owns none."""
     for entry in live.get("metadata", {}).get("managedFields", []) or []:
         if (
-            entry.get("manager") == FIELD_MANAGER
+            entry.get("manager") == MANAGER
             and entry.get("operation") == "Apply"
             and not entry.get("subresource")
         ):
@@ -145,7 +146,7 @@ def edited_by_others(live: Mapping[str, Any]) -> list[str]:
     reconcile it triggers then writes nothing). Status writers don't count."""
     managers = []
     for entry in live.get("metadata", {}).get("managedFields", []) or []:
-        if entry.get("manager") == FIELD_MANAGER or entry.get("subresource") == "status":
+        if entry.get("manager") == MANAGER or entry.get("subresource") == "status":
             continue
         fields = entry.get("fieldsV1", {}) or {}
         annotations = fields.get("f:metadata", {}).get("f:annotations", {})
@@ -169,3 +170,13 @@ def needs_apply(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> s
 def drifted(live: Mapping[str, Any]) -> bool:
     """A live child that no longer shows what we applied, judged from the object alone."""
     return live_hash(live) is None or our_fields(live) is None or bool(edited_by_others(live))
+
+
+def owner_name(child: Mapping[str, Any]) -> str | None:
+    """The name of the PizzaModelDeployment a child's ownerReferences name, None for a child
+    that is not one of ours."""
+    refs = child.get("metadata", {}).get("ownerReferences", [])
+    return next(
+        (r["name"] for r in refs if r.get("kind") == KIND and r.get("apiVersion") == API_VERSION),
+        None,
+    )

@@ -120,11 +120,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _memo(kube: Kube, config: OperatorConfig) -> kopf.Memo:
-    from pizza_operator.analysis import Analyzer  # noqa: PLC0415
+    from pizza_operator.analysis import Door, ScrapeMemory  # noqa: PLC0415
     from pizza_operator.reconcile import Reconciler  # noqa: PLC0415
 
     reconciler = Reconciler(kube, config)
-    return kopf.Memo(reconciler=reconciler, analyzer=Analyzer(kube, reconciler))
+    door = Door(kube, reconciler.writer, reconciler.history)
+    return kopf.Memo(reconciler=reconciler, door=door, scrapes=ScrapeMemory())
 
 
 if __name__ == "__main__":

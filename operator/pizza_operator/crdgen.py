@@ -24,7 +24,7 @@ PRINTER_COLUMNS = [
         "name": "Mode",
         "type": "string",
         "jsonPath": ".status.mode",
-        "description": "Serving mode: primary, stable or emergency.",
+        "description": "Serving mode: primary, previous, stable or emergency.",
     },
     {
         "name": "Ready",

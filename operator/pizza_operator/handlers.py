@@ -2,8 +2,9 @@
 
 Create, update, resume and the periodic timer all call the same `Reconciler.reconcile()`;
 events of the children we own either restore a child changed by hand or refresh the status.
-A per-resource daemon runs the continuous analysis (`Analyzer.tick()`) every
-`spec.analysis.interval`; kopf stops it on the standby replica and when the resource goes.
+A per-resource daemon runs the continuous analysis (`analysis.tick`) every
+`spec.analysis.interval` and reconciles at once when a tick changed the mode; kopf stops it on
+the standby replica and when the resource goes.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 
 import kopf
 
-from pizza_operator.analysis import Analyzer
-from pizza_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
-from pizza_operator.builders.naming import MANAGER
+from pizza_operator import analysis
+from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
+from pizza_operator.contract import MANAGED_BY_LABEL, MANAGER
 from pizza_operator.reconcile import Reconciler
 
 logger = logging.getLogger(__name__)
@@ -25,12 +26,17 @@ logger = logging.getLogger(__name__)
 RESYNC_SECONDS = float(os.environ.get("PIZZA_OPERATOR_RESYNC_SECONDS", "60"))
 PEERING_LIFETIME = int(os.environ.get("PIZZA_OPERATOR_PEERING_LIFETIME", "60"))
 WORKERS = int(os.environ.get("PIZZA_OPERATOR_WORKERS", "8"))  # threads running reconciles
-OWNED = {"app.kubernetes.io/managed-by": MANAGER}
+OWNED = {MANAGED_BY_LABEL: MANAGER}
 
 
-def _analyzer(memo: Any) -> Analyzer:
-    analyzer: Analyzer = memo.analyzer
-    return analyzer
+def _door(memo: Any) -> analysis.Door:
+    door: analysis.Door = memo.door
+    return door
+
+
+def _scrapes(memo: Any) -> analysis.ScrapeMemory:
+    scrapes: analysis.ScrapeMemory = memo.scrapes
+    return scrapes
 
 
 def _reconciler(memo: Any) -> Reconciler:
@@ -72,10 +78,15 @@ async def analyse(
     namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
 ) -> None:
     """Continuous analysis: one check every spec.analysis.interval, for as long as we lead."""
-    analyzer = _analyzer(memo)
+    door, scrapes, reconciler = _door(memo), _scrapes(memo), _reconciler(memo)
     while not stopped:
         try:
-            delay = await asyncio.to_thread(analyzer.tick, namespace or "", name)
+            result = await analysis.tick(door, scrapes, namespace or "", name)
+            if result.reconcile:  # the mode changed: apply its children now
+                body = await asyncio.to_thread(door.kube.get, KIND, namespace or "", name)
+                if body is not None:
+                    await asyncio.to_thread(reconciler.reconcile, body, force=True)
+            delay = result.delay
         except Exception:  # a failed check is logged and retried; the daemon never dies of it
             logger.exception("analysis failed namespace=%s name=%s", namespace, name)
             delay = 10.0
@@ -87,7 +98,7 @@ def forget(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") == "DELETED":  # children go by garbage collection; drop our memory
         meta = event["object"]["metadata"]
         _reconciler(memo).forget(meta.get("namespace", ""), meta["name"])
-        _analyzer(memo).forget(meta.get("namespace", ""), meta["name"])
+        _scrapes(memo).forget((meta.get("namespace", ""), meta["name"]))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)

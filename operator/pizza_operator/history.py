@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from pizza_operator.api.v1alpha1 import GROUP, KIND, VERSION, PizzaModelDeployment
-from pizza_operator.builders.naming import MANAGER
+from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
+from pizza_operator.builders.naming import owned_selector
+from pizza_operator.contract import (
+    APPLIED_AT_ANNOTATION,
+    REVISION_HASH_LABEL,
+    RevisionOutcome,
+    RevisionRef,
+    owner_reference,
+)
 from pizza_operator.kube import Kube, now_rfc3339
-from pizza_operator.rollback.revisions import Outcome, Revision, prune
+from pizza_operator.rollback.revisions import next_outcome, prune
 from pizza_operator.status_writer import StatusWriter
 
-APPLIED_AT = f"{GROUP}/applied-at"
-HASH_LABEL = f"{GROUP}/revision-hash"
+logger = logging.getLogger(__name__)
+
 SHAPING_FIELDS = ("image", "primary", "fallback", "router")
 """The spec parts that shape the children; analysis, rollback and paused do not."""
 
@@ -35,7 +43,8 @@ class StoredRevision:
     """A ControllerRevision as the rollback reads it."""
 
     name: str
-    revision: Revision
+    revision: RevisionRef
+    hash: str
     data: dict[str, Any]
     applied_at: str = ""
 
@@ -63,23 +72,19 @@ def with_revision(pmd: PizzaModelDeployment, stored: StoredRevision) -> PizzaMod
     return pmd.model_copy(update={"spec": type(pmd.spec).model_validate(wire)})
 
 
-def _selector(pmd: PizzaModelDeployment) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/instance": pmd.metadata.name,
-        "app.kubernetes.io/managed-by": MANAGER,
-    }
-
-
 def _stored(obj: dict[str, Any], outcomes: Mapping[str, str]) -> StoredRevision:
     meta = obj["metadata"]
     annotations = meta.get("annotations") or {}
     outcome = outcomes.get(meta["name"], "Pending")
-    hash_ = (meta.get("labels") or {}).get(HASH_LABEL, "")
+    hash_ = (meta.get("labels") or {}).get(REVISION_HASH_LABEL, "")
     return StoredRevision(
         name=meta["name"],
-        revision=Revision(int(obj.get("revision", 0)), hash_, cast(Outcome, outcome)),
+        revision=RevisionRef(
+            meta["name"], int(obj.get("revision", 0)), cast(RevisionOutcome, outcome)
+        ),
+        hash=hash_,
         data=dict(obj.get("data") or {}),
-        applied_at=annotations.get(APPLIED_AT, ""),
+        applied_at=annotations.get(APPLIED_AT_ANNOTATION, ""),
     )
 
 
@@ -91,7 +96,9 @@ class History:
         self.writer = writer
 
     def revisions(self, pmd: PizzaModelDeployment) -> list[StoredRevision]:
-        items = self.kube.list("ControllerRevision", pmd.metadata.namespace, _selector(pmd))
+        items = self.kube.list(
+            "ControllerRevision", pmd.metadata.namespace, owned_selector(pmd.metadata.name)
+        )
         owned = [
             i
             for i in items
@@ -112,7 +119,7 @@ class History:
         hash_ = revision_hash(data)
         history = self.revisions(pmd)
         for stored in history:
-            if stored.revision.hash == hash_:
+            if stored.hash == hash_:
                 return stored
         number = max((s.revision.number for s in history), default=0) + 1
         name = revision_name(pmd, hash_)
@@ -122,18 +129,9 @@ class History:
             "metadata": {
                 "name": name,
                 "namespace": pmd.metadata.namespace,
-                "labels": {**_selector(pmd), HASH_LABEL: hash_},
-                "annotations": {APPLIED_AT: now_rfc3339()},
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{GROUP}/{VERSION}",
-                        "kind": KIND,
-                        "name": pmd.metadata.name,
-                        "uid": pmd.metadata.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "labels": {**owned_selector(pmd.metadata.name), REVISION_HASH_LABEL: hash_},
+                "annotations": {APPLIED_AT_ANNOTATION: now_rfc3339()},
+                "ownerReferences": [owner_reference(pmd.metadata.name, pmd.metadata.uid)],
             },
             "revision": number,
             "data": data,
@@ -141,18 +139,18 @@ class History:
         created = self.kube.create(body)
         found = _stored(created, {}) if created is not None else self.get(pmd, name)
         stored = found if found is not None else _stored(body, {})  # a race with a delete: ours
-        self._prune(pmd, [*history, stored], stored.revision.hash)
+        self._prune(pmd, [*history, stored], stored.name)
         return stored
 
     def _prune(
         self, pmd: PizzaModelDeployment, history: list[StoredRevision], current: str
     ) -> None:
         limit = pmd.spec.rollback.revision_history_limit
-        kept = {r.hash for r in prune([s.revision for s in history], current, limit)}
+        kept = {r.name for r in prune([s.revision for s in history], current, limit)}
         serving = pmd.status.serving_revision
         gone = []
         for stored in history:
-            if stored.revision.hash not in kept and stored.name != serving:
+            if stored.name not in kept and stored.name != serving:
                 self.kube.delete("ControllerRevision", pmd.metadata.namespace, stored.name)
                 gone.append(stored.name)
         if gone:
@@ -170,14 +168,30 @@ class History:
                 ),
             )
 
-    def mark(self, pmd: PizzaModelDeployment, name: str, outcome: Outcome) -> None:
-        """Set a revision's outcome; a Good revision is never demoted."""
+    def mark(self, pmd: PizzaModelDeployment, name: str, outcome: RevisionOutcome) -> None:
+        """Set a revision's outcome (`next_outcome`: a Good revision is never demoted)."""
 
         def change(fresh: PizzaModelDeployment) -> dict[str, Any] | None:
-            before = fresh.status.revision_outcomes.get(name)
-            if before in ("Good", outcome):
-                return None
-            return {"revisionOutcomes": {name: outcome}}
+            after = next_outcome(fresh.status.revision_outcomes.get(name), outcome)
+            return {"revisionOutcomes": {name: after}} if after else None
 
-        if pmd.status.revision_outcomes.get(name) not in ("Good", outcome):
+        if next_outcome(pmd.status.revision_outcomes.get(name), outcome):
             self.writer.update(pmd.metadata.namespace, pmd.metadata.name, change)
+
+
+def serving_shape(history: History, pmd: PizzaModelDeployment, mode: Mode) -> PizzaModelDeployment:
+    """The resource the children are built from: itself, or in mode previous the resource
+    with the known-good revision's shaping spec (its spec itself is never changed)."""
+    serving = pmd.status.serving_revision
+    if mode != "previous" or not serving or serving == pmd.status.current_revision:
+        return pmd
+    stored = history.get(pmd, serving)
+    if stored is None:
+        logger.warning(
+            "serving revision %s of %s/%s is gone",
+            serving,
+            pmd.metadata.namespace,
+            pmd.metadata.name,
+        )
+        return pmd
+    return with_revision(pmd, stored)

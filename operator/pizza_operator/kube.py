@@ -19,8 +19,9 @@ from typing import Any
 from kubernetes import client, config
 
 from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
+from pizza_operator.contract import MANAGER
 
-FIELD_MANAGER = "pizza-operator"
+FIELD_MANAGER = MANAGER  # server-side apply field manager
 logger = logging.getLogger(__name__)
 
 # kind -> (API prefix, plural)
@@ -259,31 +260,7 @@ class Kube:
         With `name`, the Event is posted at most once: a second post of that name (a new
         leader redoing a step the old one had announced) is a 409, and nothing is added."""
         meta = owner["metadata"]
-        now = now_rfc3339()
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": name or f"{meta['name']}.{uuid.uuid4().hex[:12]}",
-                "namespace": meta["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": owner.get("apiVersion", f"{GROUP}/{VERSION}"),
-                "kind": owner.get("kind", KIND),
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid", ""),
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": FIELD_MANAGER},
-            "reportingComponent": FIELD_MANAGER,
-            "reportingInstance": self.instance[:128],
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
+        event = event_body(owner, type_, reason, message, name=name, instance=self.instance)
         try:
             self._call("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=event)
         except KubeError as exc:
@@ -312,3 +289,41 @@ class Kube:
             except KubeError as exc:
                 if exc.status != 409:
                     raise
+
+
+def event_body(
+    owner: dict[str, Any],
+    type_: str,
+    reason: str,
+    message: str,
+    *,
+    name: str | None,
+    instance: str,
+) -> dict[str, Any]:
+    """A core/v1 Event on `owner` (a random name unless one is given), posted by `instance`."""
+    meta = owner["metadata"]
+    now = now_rfc3339()
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": name or f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+            "namespace": meta["namespace"],
+        },
+        "involvedObject": {
+            "apiVersion": owner.get("apiVersion", f"{GROUP}/{VERSION}"),
+            "kind": owner.get("kind", KIND),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": FIELD_MANAGER},
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": instance[:128],
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

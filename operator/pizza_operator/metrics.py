@@ -38,6 +38,12 @@ ANALYSIS_CHECKS = Counter(
     "Inconclusive).",
     ["component", "verdict"],
 )
+METRICS_UNAVAILABLE = Counter(
+    "pizza_operator_analysis_metrics_unavailable_total",
+    "Analysis checks whose metrics source gave no data (no answer, a failed query, a malformed "
+    "or oversized answer), by source (prometheus, scrape).",
+    ["source"],
+)
 ANALYSIS_VALUE = Gauge(
     "pizza_operator_analysis_value",
     "The last value of each analysis signal (failureRate, latencyP95Seconds, requests, ready, "

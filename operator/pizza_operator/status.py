@@ -1,22 +1,22 @@
-"""Pure status computation: observed children -> conditions, following the API conventions."""
+"""Pure status computation: the live Deployments -> observations -> conditions, following the
+API conventions (the conditions themselves are made and merged by `conditions`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pizza_operator.api.v1alpha1 import (
     ComponentStatus,
     Condition,
-    ConditionStatus,
     Mode,
     PizzaModelDeployment,
     PizzaModelDeploymentStatus,
 )
 from pizza_operator.builders.naming import COMPONENTS, Component
-
-CONDITION_TYPES = ("Ready", "PrimaryAvailable", "FallbackAvailable", "Progressing", "Degraded")
+from pizza_operator.conditions import merge_conditions, new_condition
+from pizza_operator.contract import COMPONENT_LABEL
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,33 +68,38 @@ def observe(deployment: Mapping[str, Any] | None) -> Observed:
     )
 
 
-def _condition(
-    type_: str, status: ConditionStatus, reason: str, message: str, generation: int
-) -> Condition:
-    return Condition(
-        type=type_,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time="",
-        observed_generation=generation,
-    )
+def component_of(obj: Mapping[str, Any]) -> Component | None:
+    """The component a child serves, by its component label (None: not one of the three)."""
+    value = obj.get("metadata", {}).get("labels", {}).get(COMPONENT_LABEL, "")
+    return next((c for c in COMPONENTS if c == value), None)
+
+
+def observe_components(deployments: Iterable[Mapping[str, Any]]) -> dict[Component, Observed]:
+    """What each component's Deployment reports, from the live Deployments (as the API server
+    returns them, by their component label); a component without one is `Observed()`, missing.
+    The one way the reconcile observes its children: paused, after applying, and on refresh."""
+    observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
+    for deployment in deployments:
+        component = component_of(deployment)
+        if component is not None:
+            observed[component] = observe(deployment)
+    return observed
 
 
 def _availability(name: str, observed: Observed, generation: int) -> Condition:
     if observed.desired == 0:
-        return _condition(
+        return new_condition(
             name, "False", "ScaledDown", "no replicas wanted in this mode", generation
         )
     if observed.serving:
-        return _condition(
+        return new_condition(
             name,
             "True",
             "MinimumReplicasAvailable",
             f"{observed.ready}/{observed.desired} pods ready",
             generation,
         )
-    return _condition(
+    return new_condition(
         name, "False", "ReplicasUnavailable", f"0/{observed.desired} pods ready", generation
     )
 
@@ -124,9 +129,9 @@ def desired_conditions(
     """The five conditions for these observations (lastTransitionTime still empty)."""
     ready = all(observed[c].rolled_out for c in COMPONENTS)
     conditions = [
-        _condition("Ready", "True", "AllComponentsReady", "every component is ready", generation)
+        new_condition("Ready", "True", "AllComponentsReady", "every component is ready", generation)
         if ready
-        else _condition(
+        else new_condition(
             "Ready", "False", "ComponentsNotReady", _not_ready_message(observed), generation
         ),
         _availability("PrimaryAvailable", observed["primary"], generation),
@@ -134,15 +139,17 @@ def desired_conditions(
     ]
     if paused:
         conditions.append(
-            _condition("Progressing", "False", "Paused", "spec.paused is true", generation)
+            new_condition("Progressing", "False", "Paused", "spec.paused is true", generation)
         )
     elif ready:
         conditions.append(
-            _condition("Progressing", "False", "RolloutComplete", "all rollouts done", generation)
+            new_condition(
+                "Progressing", "False", "RolloutComplete", "all rollouts done", generation
+            )
         )
     else:
         conditions.append(
-            _condition(
+            new_condition(
                 "Progressing", "True", "RolloutInProgress", _not_ready_message(observed), generation
             )
         )
@@ -150,10 +157,10 @@ def desired_conditions(
         observed["fallback"].serving or observed["primary"].serving
     )
     if ready:
-        conditions.append(_condition("Degraded", "False", "AsExpected", "", generation))
+        conditions.append(new_condition("Degraded", "False", "AsExpected", "", generation))
     elif serving:
         conditions.append(
-            _condition(
+            new_condition(
                 "Degraded",
                 "True",
                 "PartiallyAvailable",
@@ -163,7 +170,9 @@ def desired_conditions(
         )
     else:
         conditions.append(
-            _condition("Degraded", "True", "Unavailable", "the router cannot serve yet", generation)
+            new_condition(
+                "Degraded", "True", "Unavailable", "the router cannot serve yet", generation
+            )
         )
     return conditions
 
@@ -172,25 +181,11 @@ def invalid_conditions(generation: int, problems: list[str]) -> list[Condition]:
     """Ready=False/InvalidSpec; the other conditions say nothing was changed."""
     message = "; ".join(problems)
     return [
-        _condition("Ready", "False", "InvalidSpec", message, generation),
-        _condition(
+        new_condition("Ready", "False", "InvalidSpec", message, generation),
+        new_condition(
             "Progressing", "False", "InvalidSpec", "nothing applied: " + message, generation
         ),
     ]
-
-
-def merge_conditions(
-    previous: list[Condition], desired: list[Condition], now: str
-) -> list[Condition]:
-    """Keep lastTransitionTime where status did not change; keep conditions not recomputed."""
-    before = {c.type: c for c in previous}
-    merged: dict[str, Condition] = {c.type: c for c in previous}
-    for cond in desired:
-        old = before.get(cond.type)
-        when = old.last_transition_time if old is not None and old.status == cond.status else now
-        merged[cond.type] = cond.model_copy(update={"last_transition_time": when or now})
-    order = {t: i for i, t in enumerate(CONDITION_TYPES)}
-    return sorted(merged.values(), key=lambda c: order.get(c.type, len(order)))
 
 
 def build_status(
@@ -226,8 +221,3 @@ def build_status(
             "router": observed["router"].summary(),
         }
     )
-
-
-def condition(status: PizzaModelDeploymentStatus, type_: str) -> Condition | None:
-    """The condition of this type, if any."""
-    return next((c for c in status.conditions if c.type == type_), None)

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pizza_devcluster.freeze import signal_container
-from pizza_devcluster.loadgen import LoadGenerator, Record
-from pizza_devcluster.timeline import Sample, draw_timeline, write_samples
+from pizza_load.freeze import signal_container
+from pizza_load.loadgen import LoadGenerator, Record
+from pizza_load.timeline import Sample, draw_timeline, write_samples
 
 from tests.e2e.product import BIN, ROOT, Kubectl, restricted_namespace
 from tests.support.waiting import eventually

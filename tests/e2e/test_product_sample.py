@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from pizza_devcluster.freeze import signal_container
 from pizza_devcluster.pytest_plugin import requires_real_nodes
+from pizza_load.freeze import signal_container
 
 from tests.e2e.product import (
     ROOT,

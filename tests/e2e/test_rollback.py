@@ -16,8 +16,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from pizza_devcluster.loadgen import LoadGenerator, summary
 from pizza_devcluster.pytest_plugin import requires_real_nodes
+from pizza_load.loadgen import LoadGenerator, summary
 
 from tests.e2e.product import ROOT, Kubectl, generated_images
 from tests.e2e.rollback import (
@@ -382,8 +382,11 @@ def test_prometheus_path_rolls_back_a_hung_primary(
     """spec.analysis.prometheus.address: a real Prometheus (the Debian package) on this machine,
     listening only on the CPU node's bridge, finds the router pods through the API
     (kubernetes_sd) and scrapes them; the operator's analysis queries it."""
-    from pizza_devcluster.dashboard import check_dashboard, load  # noqa: PLC0415
-    from pizza_devcluster.prometheus import (  # noqa: PLC0415
+    from pizza_devcluster.realnode.layout import CPU_REAL_NODE  # noqa: PLC0415
+
+    from tests.support.dashboard import check_dashboard, load  # noqa: PLC0415
+    from tests.support.net import free_port  # noqa: PLC0415
+    from tests.support.prometheus import (  # noqa: PLC0415
         SERVING_POD_LABELS,
         FileSdJob,
         PrometheusMissingError,
@@ -391,9 +394,6 @@ def test_prometheus_path_rolls_back_a_hung_primary(
         prometheus_server,
         write_pod_targets,
     )
-    from pizza_devcluster.realnode.layout import CPU_REAL_NODE  # noqa: PLC0415
-
-    from tests.support.net import free_port  # noqa: PLC0415
 
     sc = Scenario(kubectl, "e2e-rollback-prometheus", "prom")
     listen = f"{CPU_REAL_NODE.ip}:{free_port()}"

@@ -12,8 +12,9 @@ from pizza_inference.config import ModelServerConfig, RouterConfig
 from tests.support.images import image_bytes
 from tests.support.servers import serve_subprocess, wait_ready
 
+pytestmark = pytest.mark.unit
 
-@pytest.mark.unit
+
 def test_model_flags_and_defaults() -> None:
     config = parse_config(
         [
@@ -66,7 +67,6 @@ def test_model_flags_and_defaults() -> None:
     )
 
 
-@pytest.mark.unit
 def test_every_flag_reads_its_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {
         "PIZZA_BACKEND": "image-classifier",
@@ -117,7 +117,6 @@ def test_every_flag_reads_its_environment_variable(monkeypatch: pytest.MonkeyPat
         parse_config(["model"])
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     "argv",
     [

@@ -22,6 +22,8 @@ from pizza_inference.router.app import create_router_app
 from tests.support.images import image_bytes
 from tests.support.servers import ServerThread
 
+pytestmark = pytest.mark.unit
+
 SPEC = create_model_app(
     ModelServerConfig(
         backend="cnn", source="builtin://unused", precision="int8", model_name="standard-cnn"

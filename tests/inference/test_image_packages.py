@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.servers import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 IMAGES = REPO / ".images"
 SITE = re.compile(r"^(?:\./)?opt/venv/lib/python3\.\d+/site-packages/([^/]+)")

@@ -16,6 +16,8 @@ from tests.support.net import free_port
 from tests.support.prometheus import prometheus, query, wait_for_value
 from tests.support.servers import ServerThread, serve_subprocess
 
+pytestmark = pytest.mark.unit
+
 ERROR_RATE = (
     'sum(rate(pizza_api_requests_total{status=~"5.."}[1m]))'
     " / sum(rate(pizza_api_requests_total[1m]))"

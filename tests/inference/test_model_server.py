@@ -24,7 +24,7 @@ from tests.inference.conftest import cnn_config
 from tests.support.images import image_bytes
 from tests.support.servers import ServerThread, serve, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 
 def classify(

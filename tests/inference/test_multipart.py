@@ -22,6 +22,8 @@ from starlette.formparsers import MultiPartParser
 from tests.support.images import image_bytes
 from tests.support.servers import ServerThread
 
+pytestmark = pytest.mark.unit
+
 IMAGE = image_bytes("PNG", (48, 48))
 
 
@@ -63,7 +65,6 @@ names = st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1,
 filenames = st.text(st.characters(codec="utf-8", exclude_characters='"\\\r\n%'), min_size=1)
 
 
-@pytest.mark.unit
 @settings(max_examples=200, deadline=None)
 @given(
     payload=st.binary(max_size=2000),
@@ -96,7 +97,6 @@ MUTATIONS = {
 }
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
 def test_unusual_forms_are_left_to_fastapi(mutation: str) -> None:
     body, header = encoded({"file": ("p.png", IMAGE, "image/png")}, {"ab_test_group": "A"})
@@ -105,7 +105,6 @@ def test_unusual_forms_are_left_to_fastapi(mutation: str) -> None:
     assert parse_simple_form(MUTATIONS[mutation](body, boundary), boundary) is None
 
 
-@pytest.mark.unit
 def test_boundary_forms() -> None:
     assert boundary_of("multipart/form-data; boundary=abc") == b"abc"
     assert boundary_of('Multipart/Form-Data; charset=utf-8; boundary="a b;c"') == b"a b;c"
@@ -114,7 +113,6 @@ def test_boundary_forms() -> None:
     assert boundary_of("multipart/form-data; boundary=" + "x" * 71) is None  # RFC 2046: <= 70
 
 
-@pytest.mark.unit
 def test_real_clients_forms_take_the_fast_path() -> None:
     files = {"file": ("p.png", IMAGE, "image/png")}
     prepared = requests.Request(
@@ -135,7 +133,6 @@ def test_real_clients_forms_take_the_fast_path() -> None:
     assert form is not None and form.ab_test_group == "B" and not form.return_probabilities
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     "path,data",
     [
@@ -151,7 +148,6 @@ def test_values_pydantic_must_judge_are_left_to_fastapi(path: str, data: dict[st
     assert read_form(path, body, header, keep_raw=False) is None
 
 
-@pytest.mark.unit
 def test_a_file_without_a_filename_is_left_to_fastapi() -> None:
     boundary = b"b0undary"
     body = (

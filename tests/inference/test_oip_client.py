@@ -22,7 +22,7 @@ from tritonclient.utils import InferenceServerException
 from tests.support.images import image_bytes
 from tests.support.servers import REPO, ServerThread, serve, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 PHOTO = (REPO / "docs" / "pizza-classes-examples.jpg").read_bytes()
 IMAGES = [PHOTO, image_bytes("PNG", (64, 48), seed=5), image_bytes("JPEG", (90, 70), seed=6)]

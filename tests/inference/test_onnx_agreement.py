@@ -21,7 +21,7 @@ from pizza_models.dataset import Split, load_split
 from pizza_models.metrics import classification_report
 from pizza_models.paths import CNN_DIR, EVAL_JSON, PRIMARY_DIR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 Run = Callable[[list[Image.Image]], np.ndarray]
 

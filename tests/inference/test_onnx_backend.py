@@ -23,6 +23,8 @@ from pizza_inference.sources import WEIGHTS_ROOT
 
 from tests.support.images import image_bytes
 
+pytestmark = pytest.mark.unit
+
 CNN = WEIGHTS_ROOT / "micro-pizza-net"
 PRIMARY = WEIGHTS_ROOT / "pizza-convnext-tiny"
 
@@ -38,7 +40,6 @@ def cnn_copy(tmp_path: Path) -> Path:
     return directory
 
 
-@pytest.mark.unit
 class TestOnnxInfo:
     def test_shipped_files_describe_their_models(self) -> None:
         cnn, primary = read_onnx_info(CNN), read_onnx_info(PRIMARY)
@@ -87,7 +88,6 @@ class TestOnnxInfo:
             read_onnx_info(cnn_copy)
 
 
-@pytest.mark.unit
 class TestOnnxBackend:
     def test_softmax_is_stable_and_normalised(self) -> None:
         logits = np.array([[1000.0, 1000.0, -1000.0], [0.0, np.log(3.0), 0.0]], dtype=np.float32)
@@ -148,7 +148,6 @@ class TestOnnxBackend:
             create_backend("onnx", CNN, precision="int8", threads=0)
 
 
-@pytest.mark.unit
 def test_cli_serves_onnx_with_the_operators_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "onnx" in BACKENDS
     env = {

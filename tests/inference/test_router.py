@@ -31,7 +31,7 @@ from tests.support.images import image_bytes
 from tests.support.net import free_port
 from tests.support.servers import ServerThread, serve, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 IMAGE = image_bytes("JPEG", (80, 80), seed=7)
 

@@ -3,7 +3,8 @@
 Real parts only: the apiserver of `kube_cluster`, a ServiceAccount with exactly the Role the
 operator gives the router (get/list/watch on the one ConfigMap, by resourceName), a token from
 the TokenRequest API, a real `pizza-serve router` process, real INT8 CNN model servers, and a
-TCP relay between router and apiserver so a test can cut the watch's connection.
+TCP relay between router and apiserver so a test can cut the watch's connection (tier `cluster`).
+The last three tests, the event handling, the configuration and the mode setter alone, are `unit`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from tests.inference.conftest import cnn_config
 from tests.support.images import image_bytes
 from tests.support.servers import ServerThread, serve_subprocess, wait_ready
 from tests.support.waiting import eventually
-
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 CONFIGMAP = "pizza-routing"
 ACCOUNT = "pizza-router"
@@ -286,6 +285,8 @@ def mode_metrics(url: str) -> tuple[dict[str, float], float]:
 
 
 # ---- tests -------------------------------------------------------------------------------------
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_least_privilege_holds(access: Access) -> None:
     """The Role reaches the one ConfigMap (get, and list/watch pinned by metadata.name), no more."""
     access.create_configmap("primary")
@@ -320,6 +321,8 @@ def test_least_privilege_holds(access: Access) -> None:
         assert http.get(other_ns).status_code == 403
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_router_follows_configmap_live(
     access: Access, models: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -448,6 +451,8 @@ def _run_watcher(
     asyncio.run(main())
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
 def test_watcher_waits_for_a_missing_configmap(access: Access) -> None:
     """In process, against the real apiserver: 404 at start, then the ConfigMap appears."""
     config = ModeWatchConfig(

@@ -11,7 +11,7 @@ from pizza_inference.sources import SourceError, resolve
 
 from tests.support.images import image_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from pizza_models.dataset import FRESH_SEED, render
 
 from tests.support.servers import REPO, serve_subprocess, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 BLOCKED = ("torch", "torchvision", "transformers", "huggingface_hub", "onnx", "onnxscript")
 SHIM = (

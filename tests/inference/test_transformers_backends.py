@@ -20,6 +20,8 @@ from tests.support.images import image_bytes
 from tests.support.servers import serve, wait_ready
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.unit
+
 
 def images(n: int) -> list[Image.Image]:
     rng = np.random.default_rng(0)

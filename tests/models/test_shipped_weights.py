@@ -19,7 +19,7 @@ from pizza_models.dataset import FRESH_SEED, SPLIT_SEEDS, render
 from pizza_models.paths import CNN_DIR, EVAL_JSON, PRIMARY_DIR
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 FRESH_PER_CLASS = 50
 TOLERANCE = 0.05  # 300 images: one standard error is about 1.5 points at 90-95% accuracy

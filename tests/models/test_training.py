@@ -13,6 +13,8 @@ from pizza_models.train_cnn import CNNTrainConfig, fit_temperature, train_micro_
 from pizza_models.train_primary import PrimaryTrainConfig, train_primary
 from transformers import AutoImageProcessor
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def tiny() -> Split:
@@ -20,7 +22,6 @@ def tiny() -> Split:
     return Split("tiny", images, labels)
 
 
-@pytest.mark.unit
 def test_fit_temperature_cools_an_overconfident_model() -> None:
     labels = torch.tensor([0, 1] * 50)
     logits = torch.zeros(100, 2)

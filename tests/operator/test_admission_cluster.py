@@ -65,6 +65,50 @@ INVALID = [
         101,
         "spec.router.abTest.primaryPercent",
     ),
+    # hostile or careless input (one case per rule)
+    ("zero interval", "spec.analysis.interval", "0s", "spec.analysis.interval"),
+    ("millisecond interval", "spec.analysis.interval", "1ms", "spec.analysis.interval"),
+    (
+        "zero cool-down",
+        "spec.rollback.autoRecover",
+        {"enabled": True, "cooldown": "0s"},
+        "spec.rollback.autoRecover.cooldown",
+    ),
+    ("dot-dot in a pvc path", "spec.primary.model.source", "pvc://c/../x", "model.source"),
+    ("dot-dot in an hf id", "spec.primary.model.source", "hf://../x", "model.source"),
+    ("empty path segment", "spec.fallback.model.source", "builtin://a//b", "model.source"),
+    ("dot segment", "spec.fallback.model.source", "builtin://./x", "model.source"),
+    (
+        "file source without an own image",
+        "spec.primary.model.source",
+        "file:///models/x",
+        "spec.primary.model.source",
+    ),
+    ("quote in a model name", "spec.primary.model.name", 'a"b', "spec.primary.model.name"),
+    (
+        "resource name the API server refuses",
+        "spec.primary.resources",
+        {"limits": {"memory/../x y": "1Gi"}},
+        "spec.primary.resources.limits",
+    ),
+    (
+        "gpu on the router",
+        "spec.router.resources",
+        {"limits": {"nvidia.com/gpu": 1}},
+        "spec.router.resources",
+    ),
+    (
+        "prometheus address not an http URL",
+        "spec.analysis.prometheus.address",
+        "file:///etc/passwd",
+        "spec.analysis.prometheus.address",
+    ),
+    (
+        "prometheus address with a user",
+        "spec.analysis.prometheus.address",
+        "http://user:pw@prom:9090",
+        "spec.analysis.prometheus.address",
+    ),
 ]
 
 
@@ -78,6 +122,15 @@ def test_invalid_resource_is_refused_naming_the_field(  # noqa: PLR0917
     assert "is invalid" in proc.stderr, proc.stderr
     assert field in proc.stderr, f"{case}: {field} not named in {proc.stderr!r}"
     assert kubectl("get", "pmd", "-n", test_namespace, "-o", "name").stdout.strip() == ""
+
+
+def test_a_file_source_is_accepted_with_an_own_image(
+    crds_installed: Any, test_namespace: str
+) -> None:
+    body = pmd_manifest("own-image", test_namespace)
+    body["spec"]["image"] = "registry.example/pizza-with-weights:1"
+    body["spec"]["primary"]["model"]["source"] = "file:///models/vit"
+    kubectl("create", "--dry-run=server", "-f", "-", stdin=yaml.safe_dump(body))
 
 
 def test_name_too_long_for_children_is_refused(crds_installed: Any, test_namespace: str) -> None:

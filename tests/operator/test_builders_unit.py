@@ -16,12 +16,15 @@ from pizza_operator.builders import (
     build_router_deployment,
     build_router_service,
 )
-from pizza_operator.builders.naming import Component
+from pizza_operator.builders.images import resolve_images
+from pizza_operator.builders.naming import Component, owned_selector, owner_of
 from pizza_operator.builders.routing import build_router_rbac, build_routing_configmap
+from pizza_operator.config import OperatorConfig
 
 pytestmark = pytest.mark.unit
 IMAGE = "registry.example/pizza:1"
 IMAGES: dict[Component, str] = {"primary": IMAGE, "fallback": IMAGE, "router": IMAGE}
+CONFIG = OperatorConfig(cpu_image="cpu:1", gpu_image="gpu:1")
 
 
 def _env(deployment: dict[str, Any]) -> dict[str, str]:
@@ -313,3 +316,48 @@ def test_replicaset_history_is_not_the_rollback_history(body: dict[str, Any]) ->
     body["spec"]["rollback"] = {"revisionHistoryLimit": 25}
     dep = build_fallback_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
     assert dep["spec"]["revisionHistoryLimit"] == 2
+
+
+class TestResolveImages:
+    def test_light_image_for_router_and_onnx_models(self, body: dict[str, Any]) -> None:
+        body["spec"]["fallback"]["model"]["backend"] = "onnx"
+        images = resolve_images(PizzaModelDeployment.from_body(body), CONFIG)
+        assert images == {"primary": "gpu:1", "fallback": "cpu:1", "router": "cpu:1"}
+
+    def test_torch_image_for_torch_backends(self, body: dict[str, Any]) -> None:
+        body["spec"]["primary"]["model"]["backend"] = "image-classifier"
+        body["spec"]["fallback"]["model"]["backend"] = "cnn"
+        images = resolve_images(PizzaModelDeployment.from_body(body), CONFIG)
+        assert images["primary"] == images["fallback"] == "gpu:1"
+
+    def test_operator_default_image_overrides_both(self, pmd: PizzaModelDeployment) -> None:
+        config = OperatorConfig(cpu_image="cpu:1", gpu_image="gpu:1", default_image="one:1")
+        assert set(resolve_images(pmd, config).values()) == {"one:1"}
+
+    def test_spec_image_overrides_everything(self, body: dict[str, Any]) -> None:
+        body["spec"]["image"] = "mine:2"
+        config = OperatorConfig(default_image="one:1")
+        images = resolve_images(PizzaModelDeployment.from_body(body), config)
+        assert set(images.values()) == {"mine:2"}
+
+    def test_no_image_anywhere_is_empty(self, pmd: PizzaModelDeployment) -> None:
+        config = OperatorConfig(cpu_image=" ", gpu_image="")
+        assert resolve_images(pmd, config) == {"primary": "", "fallback": "", "router": ""}
+
+
+class TestOwnership:
+    def test_owned_selector_matches_every_child(self, pmd: PizzaModelDeployment) -> None:
+        selector = owned_selector(pmd.metadata.name)
+        assert selector == {
+            "app.kubernetes.io/instance": "pizza-classifier",
+            "app.kubernetes.io/managed-by": "pizza-operator",
+        }
+        for child in build_children(pmd, IMAGES, "primary"):
+            assert selector.items() <= child["metadata"]["labels"].items()
+
+    def test_owner_of_names_the_resource(self, pmd: PizzaModelDeployment) -> None:
+        assert owner_of(pmd) == {
+            "apiVersion": "pizza.ai/v1alpha1",
+            "kind": "PizzaModelDeployment",
+            "metadata": {"name": "pizza-classifier", "namespace": "pizzas", "uid": "uid-1"},
+        }

@@ -6,8 +6,9 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
-from pizza_operator.builders import build_children
+from pizza_operator.builders import build_children, resolve_images
 from pizza_operator.children import (
     HASH_ANNOTATION,
     desired_hash,
@@ -15,13 +16,15 @@ from pizza_operator.children import (
     edited_by_others,
     lost_fields,
     needs_apply,
+    owner_name,
     with_hash,
 )
 from pizza_operator.config import OperatorConfig
 from pizza_operator.kube import FIELD_MANAGER
-from pizza_operator.validation import resolve_images
 
 from .conftest import sample_body
+
+pytestmark = pytest.mark.unit
 
 
 def _children() -> list[dict[str, Any]]:
@@ -244,3 +247,17 @@ def test_fields_we_do_not_set_are_theirs_to_keep() -> None:
         "fieldsV1": _ours(child)["fieldsV1"],
     }
     assert needs_apply(child, _live(child, shared)) is None  # another applier of our values
+
+
+def test_the_owner_of_a_child_is_read_from_its_owner_references() -> None:
+    child = _children()[0]
+    child["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "not-this"},
+        {"apiVersion": "pizza.ai/v1alpha1", "kind": "PizzaModelDeployment", "name": "mine"},
+    ]
+    assert owner_name(child) == "mine"
+    child["metadata"]["ownerReferences"] = [
+        {"apiVersion": "pizza.ai/v1beta9", "kind": "PizzaModelDeployment", "name": "other"}
+    ]
+    assert owner_name(child) is None
+    assert owner_name({"metadata": {}}) is None and owner_name({}) is None

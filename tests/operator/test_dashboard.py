@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pizza_devcluster.dashboard import (
+
+from tests.support.dashboard import (
     check_dashboard,
     load,
     panel_queries,
     substitute,
 )
-from pizza_devcluster.prometheus import PrometheusMissingError, prometheus_server, static_config
-
 from tests.support.net import free_port
+from tests.support.prometheus import PrometheusMissingError, prometheus_server, static_config
 
 from .helpers import ROOT
 from .test_alert_rules import KUBE_VERSION, _helm
+
+pytestmark = pytest.mark.unit
 
 DASHBOARD = ROOT / "helm" / "pizza-operator" / "files" / "pizza-dashboard.json"
 CHART = ROOT / "helm" / "pizza-operator"
@@ -49,7 +51,6 @@ def _dashboard() -> dict[str, Any]:
     return load(DASHBOARD)
 
 
-@pytest.mark.unit
 def test_substitute_fills_both_forms_and_refuses_unknown_variables() -> None:
     assert substitute('x{a="$ns", b="${name}", c="${name:raw}"}', {"ns": "n", "name": "m"}) == (
         'x{a="n", b="m", c="m"}'
@@ -58,7 +59,6 @@ def test_substitute_fills_both_forms_and_refuses_unknown_variables() -> None:
         substitute("rate(x[$nope])", {})
 
 
-@pytest.mark.unit
 def test_panel_queries_fill_grafanas_builtins_and_nested_rows() -> None:
     dashboard = {
         "panels": [
@@ -77,7 +77,6 @@ def test_panel_queries_fill_grafanas_builtins_and_nested_rows() -> None:
     ]
 
 
-@pytest.mark.unit
 def test_the_dashboard_shows_what_an_sre_needs() -> None:
     dashboard = _dashboard()
     queries = panel_queries(dashboard, VARIABLES)
@@ -100,7 +99,6 @@ def test_the_dashboard_shows_what_an_sre_needs() -> None:
                 assert '"$namespace"' in target["expr"] and '"$name"' in target["expr"], target
 
 
-@pytest.mark.unit
 def test_panels_do_not_overlap() -> None:
     cells: set[tuple[int, int]] = set()
     for panel in _dashboard()["panels"]:
@@ -112,7 +110,6 @@ def test_panels_do_not_overlap() -> None:
         cells |= mine
 
 
-@pytest.mark.unit
 def test_the_chart_ships_the_dashboard_as_a_sidecar_configmap() -> None:
     import yaml  # noqa: PLC0415
 

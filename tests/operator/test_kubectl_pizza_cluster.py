@@ -1,6 +1,7 @@
 """`kubectl pizza` against a real API server: no operator, the status written by hand.
 
-A PizzaModelDeployment is created with kubectl, its status written with `kubectl patch
+A PizzaModelDeployment is created with kubectl, its status (built from the contract by
+`test_kubectl_pizza_fixtures`: only reasons the operator writes) written with `kubectl patch
 --subresource=status`, its ControllerRevisions, pods (bound to the fake nodes) and an Event
 created with kubectl; then the plugin (the installed console script `kubectl-pizza`) reads
 and changes it, and everything is read back with kubectl.
@@ -23,16 +24,21 @@ from typing import Any
 
 import pytest
 import yaml
+from pizza_operator import contract
+from pizza_operator.api.v1alpha1 import KIND, Verdict
 
 from tests.support.waiting import eventually
 
 from .helpers import KUBECTL, ROOT, apply, kubectl, kubectl_json, pmd_manifest
+from .test_kubectl_pizza_fixtures import component_check, condition, event, last_rollback
 
 pytestmark = [pytest.mark.cluster]
 
 NAME = "pizza-classifier"
 PLUGIN = Path(sys.executable).parent / "kubectl-pizza"
 PLUGIN_KUBECTL = ROOT / ".bin" / "kubectl"
+SCREEN = ROOT / ".cluster" / "kubectl-pizza-status.txt"
+"""The plain screen of `test_plain_screen`, kept for docs/kubectl-pizza.md."""
 
 
 def pizza(
@@ -59,12 +65,11 @@ def stamp(seconds_ago: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def component_check(verdict: str, failure_rate: float, failures: int) -> dict[str, Any]:
-    return {
-        "time": stamp(5),
-        "verdict": verdict,
-        "reasons": ["FailureRateHigh"] if verdict == "Failed" else [],
-        "values": {
+def analysis_check(verdict: Verdict, failure_rate: float, failures: int) -> dict[str, Any]:
+    return component_check(
+        verdict,
+        ["FailureRate"] if verdict == "Failed" else [],
+        {
             "failureRate": failure_rate,
             "latencyP95Seconds": 0.42,
             "requests": 240.0,
@@ -72,15 +77,10 @@ def component_check(verdict: str, failure_rate: float, failures: int) -> dict[st
             "ready": 1.0,
             "desired": 1.0,
         },
-        "thresholds": {
-            "failureRate": 0.05,
-            "latencyP95Seconds": 5.0,
-            "minRequests": 20.0,
-            "maxRestarts": 3.0,
-        },
-        "consecutiveFailures": failures,
-        **({} if verdict == "Failed" else {"healthySince": stamp(600)}),
-    }
+        time=stamp(5),
+        failures=failures,
+        healthy_since=None if verdict == "Failed" else stamp(600),
+    )
 
 
 def write_status(ns: str, status: dict[str, Any]) -> None:
@@ -97,17 +97,20 @@ def write_status(ns: str, status: dict[str, Any]) -> None:
 
 
 def rolled_back_status(outcomes: dict[str, str]) -> dict[str, Any]:
+    """Rolled back to the known-good revision after the new one failed; every component of
+    the revision now served is ready."""
     return {
         "observedGeneration": 1,
         "mode": "previous",
         "conditions": [
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "ServingPrevious",
-                "message": "serving the known-good revision",
-                "lastTransitionTime": stamp(120),
-            }
+            condition("Ready", "True", "AllComponentsReady", "every component is ready", stamp(90)),
+            condition(
+                "RolledBack",
+                "True",
+                "PrimaryFailedNewRevision",
+                "primary failureRate 0.125 > 0.05 (3 checks in a row)",
+                stamp(120),
+            ),
         ],
         "primary": {"readyReplicas": 1, "replicas": 1, "summary": "1/1"},
         "fallback": {"readyReplicas": 2, "replicas": 2, "summary": "2/2"},
@@ -117,23 +120,23 @@ def rolled_back_status(outcomes: dict[str, str]) -> dict[str, Any]:
             "source": "scrape",
             "checks": 57,
             "inconclusive": 4,
-            "primary": component_check("Failed", 0.125, 3),
-            "fallback": component_check("Healthy", 0.0, 0),
+            "primary": analysis_check("Failed", 0.125, 3),
+            "fallback": analysis_check("Healthy", 0.0, 0),
             "clientErrorRate": 0.0,
             "clientRequests": 480.0,
             "fallbackReasons": {"error": 30.0},
         },
-        "lastRollback": {
-            "number": 1,
-            "from": "primary",
-            "to": "previous",
-            "reason": "PrimaryFailedNewRevision",
-            "message": "primary failureRate 0.125 > 0.05 (3 checks in a row)",
-            "values": {"failureRate": 0.125},
-            "time": stamp(120),
-            "generation": 1,
-            "revision": f"{NAME}-bbbbbbbbbb",
-        },
+        "lastRollback": last_rollback(
+            1,
+            "primary",
+            "previous",
+            "PrimaryFailedNewRevision",
+            "primary failureRate 0.125 > 0.05 (3 checks in a row)",
+            values={"failureRate": 0.125},
+            time=stamp(120),
+            generation=1,
+            revision=f"{NAME}-aaaaaaaaaa",
+        ),
         "currentRevision": f"{NAME}-bbbbbbbbbb",
         "servingRevision": f"{NAME}-aaaaaaaaaa",
         "revisionOutcomes": outcomes,
@@ -148,19 +151,12 @@ def controller_revision(ns: str, number: int, hash_: str, uid: str) -> dict[str,
             "name": f"{NAME}-{hash_}",
             "namespace": ns,
             "labels": {
-                "app.kubernetes.io/instance": NAME,
-                "app.kubernetes.io/managed-by": "pizza-operator",
-                "pizza.ai/revision-hash": hash_,
+                contract.INSTANCE_LABEL: NAME,
+                contract.MANAGED_BY_LABEL: contract.MANAGER,
+                contract.REVISION_HASH_LABEL: hash_,
             },
-            "annotations": {"pizza.ai/applied-at": f"2026-12-0{number}T10:00:00Z"},
-            "ownerReferences": [
-                {
-                    "apiVersion": "pizza.ai/v1alpha1",
-                    "kind": "PizzaModelDeployment",
-                    "name": NAME,
-                    "uid": uid,
-                }
-            ],
+            "annotations": {contract.APPLIED_AT_ANNOTATION: f"2026-12-0{number}T10:00:00Z"},
+            "ownerReferences": [contract.owner_reference(NAME, uid)],
         },
         "revision": number,
         "data": {"primary": {"replicas": 1}, "image": f"pizza:{number}"},
@@ -175,9 +171,9 @@ def pod(ns: str, component: str, index: int, node: str) -> dict[str, Any]:
             "name": f"{NAME}-{component}-{index}",
             "namespace": ns,
             "labels": {
-                "app.kubernetes.io/name": "pizza-serve",
-                "app.kubernetes.io/instance": NAME,
-                "app.kubernetes.io/component": component,
+                contract.NAME_LABEL: contract.APP_NAME,
+                contract.INSTANCE_LABEL: NAME,
+                contract.COMPONENT_LABEL: component,
             },
         },
         "spec": {
@@ -221,26 +217,26 @@ def resource(crds_installed: Path, test_namespace: str) -> str:
         pod(ns, "router", 1, "pizza-cpu-0"),
     ]
     kubectl("create", "-f", "-", stdin=yaml.safe_dump_all(pods))
-    event = {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": f"{NAME}.rollback-1", "namespace": ns},
-        "involvedObject": {
-            "apiVersion": "pizza.ai/v1alpha1",
-            "kind": "PizzaModelDeployment",
+    rolled_back = event(
+        "Warning",
+        "RolledBack",
+        "primary -> previous: primary failureRate 0.125 > 0.05",
+        stamp(120),
+        apiVersion="v1",
+        kind="Event",
+        metadata={"name": f"{NAME}.rollback-1", "namespace": ns},
+        involvedObject={
+            "apiVersion": contract.API_VERSION,
+            "kind": KIND,
             "name": NAME,
             "namespace": ns,
             "uid": uid,
         },
-        "type": "Warning",
-        "reason": "RolledBack",
-        "message": "primary -> previous: primary failureRate 0.125 > 0.05",
-        "source": {"component": "pizza-operator"},
-        "firstTimestamp": stamp(120),
-        "lastTimestamp": stamp(120),
-        "count": 1,
-    }
-    kubectl("create", "-f", "-", stdin=json.dumps(event))
+        source={"component": contract.MANAGER},
+        firstTimestamp=stamp(120),
+        count=1,
+    )
+    kubectl("create", "-f", "-", stdin=json.dumps(rolled_back))
     return ns
 
 
@@ -267,6 +263,22 @@ def without_annotation(body: dict[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
+def viewer_kubeconfig(ns: str, tmp_path: Path) -> Path:
+    """A kubeconfig of the new ServiceAccount `viewer` of `ns` (no Role yet), `ns` its
+    namespace."""
+    kubectl("create", "serviceaccount", "viewer", "-n", ns)
+    token = kubectl("create", "token", "viewer", "-n", ns, "--duration=1h").stdout.strip()
+    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    admin["users"] = [{"name": "viewer", "user": {"token": token}}]
+    context["context"]["user"] = "viewer"
+    context["context"]["namespace"] = ns
+    admin["contexts"] = [context]
+    limited: Path = tmp_path / "viewer-kubeconfig"
+    limited.write_text(yaml.safe_dump(admin))
+    return limited
+
+
 def run_printed(command: str) -> None:
     argv = shlex.split(command)
     assert argv[0] == "kubectl"
@@ -278,8 +290,14 @@ class TestStatus:
         ns = resource
         text = pizza("status", NAME, "-n", ns).stdout
         assert "\x1b[" not in text  # stdout is a pipe, not a TTY
+        SCREEN.parent.mkdir(exist_ok=True)
+        SCREEN.write_text(text)
         first = text.splitlines()[0]
-        assert first.startswith(f"PizzaModelDeployment {ns}/{NAME}   mode: previous   Ready: True")
+        assert first == (
+            f"PizzaModelDeployment {ns}/{NAME}   mode: previous   Ready: True (AllComponentsReady)"
+        )
+        assert "  every component is ready\n" in text
+        assert "    reasons: FailureRate\n" in text
         assert f"serving {NAME}-aaaaaaaaaa" in text
         assert re.search(r"^primary\s+1/1\s+pizza-gpu-0 \(GPU\)$", text, re.M), text
         assert re.search(r"^fallback\s+2/2\s+pizza-cpu-0 \(CPU\), pizza-cpu-1 \(CPU\)$", text, re.M)
@@ -558,17 +576,7 @@ class TestErrors:
         """A ServiceAccount may get and list pmd, nothing else: reads work, a patch is a 403
         naming the verb and the resource; without any Role even the read is refused."""
         ns = resource
-        kubectl("create", "serviceaccount", "viewer", "-n", ns)
-        token = kubectl("create", "token", "viewer", "-n", ns, "--duration=1h").stdout.strip()
-        admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
-        context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-        admin["users"] = [{"name": "viewer", "user": {"token": token}}]
-        context["context"]["user"] = "viewer"
-        context["context"]["namespace"] = ns
-        admin["contexts"] = [context]
-        limited = tmp_path / "viewer-kubeconfig"
-        limited.write_text(yaml.safe_dump(admin))
-        env = {"KUBECONFIG": str(limited)}
+        env = {"KUBECONFIG": str(viewer_kubeconfig(ns, tmp_path))}
 
         proc = pizza("status", NAME, check=False, env=env)
         assert proc.returncode == 1

@@ -1,59 +1,73 @@
-"""`kubectl pizza`: the screens and the patches, from status dicts (no cluster)."""
+"""`kubectl pizza`: the screens and the patches, from statuses built from the contract (no
+cluster)."""
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
+from pizza_operator import contract
+from pizza_operator.api.v1alpha1 import ComponentCheck, PizzaModelDeployment, Verdict
 from pizza_operator.kubectl_pizza import actions, render, view
-from pizza_operator.kubectl_pizza.api import CliError
+from pizza_operator.kubectl_pizza.api import CliError, typed
+
+from .test_kubectl_pizza_fixtures import component_check, condition, event, last_rollback
 
 pytestmark = pytest.mark.unit
 
 NOW = datetime.datetime(2026, 12, 2, 17, 0, 0, tzinfo=datetime.UTC)
 
 
-def check(verdict: str, failure_rate: float, failures: int) -> dict[str, Any]:
-    return {
-        "time": "2026-12-02T16:59:50Z",
-        "verdict": verdict,
-        "reasons": ["FailureRateHigh"] if verdict == "Failed" else [],
-        "values": {
-            "failureRate": failure_rate,
-            "latencyP95Seconds": 0.8,
-            "requests": 120.0,
-            "restarts": 0.0,
-            "ready": 1.0,
-            "desired": 1.0,
-        },
-        "thresholds": {
-            "failureRate": 0.05,
-            "latencyP95Seconds": 5.0,
-            "minRequests": 20.0,
-            "maxRestarts": 3.0,
-        },
-        "consecutiveFailures": failures,
-        "healthySince": None if verdict == "Failed" else "2026-12-02T16:50:00Z",
-    }
+VALUES = {
+    "latencyP95Seconds": 0.8,
+    "requests": 120.0,
+    "restarts": 0.0,
+    "ready": 1.0,
+    "desired": 1.0,
+}
+SPEC = {
+    "primary": {"model": {"name": "vlm", "backend": "vlm", "source": "hf://org/vlm"}},
+    "fallback": {"model": {"name": "cnn", "backend": "cnn", "source": "builtin://cnn"}},
+    "paused": False,
+}
+
+
+def check(verdict: Verdict, failure_rate: float, failures: int) -> dict[str, Any]:
+    return component_check(
+        verdict,
+        ["FailureRate"] if verdict == "Failed" else [],
+        {"failureRate": failure_rate, **VALUES},
+        time="2026-12-02T16:59:50Z",
+        failures=failures,
+        healthy_since=None if verdict == "Failed" else "2026-12-02T16:50:00Z",
+    )
+
+
+def typed_check(**fields: Any) -> ComponentCheck:
+    return ComponentCheck(time="2026-12-02T16:59:50Z", verdict="Inconclusive", **fields)
 
 
 def pmd_body(mode: str = "stable") -> dict[str, Any]:
+    """Rolled back to stable with the primary still pending (so not Ready)."""
     return {
         "metadata": {"name": "pizza", "namespace": "shop", "generation": 2, "uid": "u1"},
-        "spec": {"paused": False},
+        "spec": copy.deepcopy(SPEC),
         "status": {
             "observedGeneration": 2,
             "mode": mode,
             "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "FallbackServing",
-                    "message": "serving from the fallback",
-                    "lastTransitionTime": "2026-12-02T16:55:00Z",
-                }
+                condition(
+                    "Ready",
+                    "False",
+                    "ComponentsNotReady",
+                    "waiting for primary 0/1 ready",
+                    "2026-12-02T16:55:00Z",
+                )
             ],
             "primary": {"readyReplicas": 0, "replicas": 1, "summary": "0/1"},
             "fallback": {"readyReplicas": 2, "replicas": 2, "summary": "2/2"},
@@ -69,27 +83,30 @@ def pmd_body(mode: str = "stable") -> dict[str, Any]:
                 "clientRequests": 300.0,
                 "fallbackReasons": {"error": 36.0},
             },
-            "lastRollback": {
-                "number": 1,
-                "from": "primary",
-                "to": "stable",
-                "reason": "PrimaryFailed",
-                "message": "failureRate 0.3 > 0.05",
-                "values": {"failureRate": 0.3},
-                "time": "2026-12-02T16:55:00Z",
-                "generation": 2,
-                "revision": "pizza-bbb",
-            },
+            "lastRollback": last_rollback(
+                1,
+                "primary",
+                "stable",
+                "PrimaryFailed",
+                "failureRate 0.3 > 0.05",
+                values={"failureRate": 0.3},
+                time="2026-12-02T16:55:00Z",
+                generation=2,
+            ),
             "currentRevision": "pizza-bbb",
             "revisionOutcomes": {"pizza-aaa": "Good", "pizza-bbb": "Failed"},
         },
     }
 
 
+def pmd(body: dict[str, Any] | None = None) -> PizzaModelDeployment:
+    return PizzaModelDeployment.from_body(body or pmd_body())
+
+
 def pods() -> list[dict[str, Any]]:
     def pod(component: str, node: str | None, **extra: Any) -> dict[str, Any]:
         return {
-            "metadata": {"labels": {"app.kubernetes.io/component": component}, **extra},
+            "metadata": {"labels": {contract.COMPONENT_LABEL: component}, **extra},
             "spec": {"nodeName": node} if node else {},
             "status": {"phase": "Running" if node else "Pending"},
         }
@@ -110,12 +127,12 @@ NODES: dict[str, dict[str, Any] | None] = {
 }
 
 EVENTS = [
-    {
-        "type": "Normal" if i % 2 else "Warning",
-        "reason": f"R{i}",
-        "message": f"event {i}",
-        "lastTimestamp": f"2026-12-02T16:5{i}:00Z",
-    }
+    event(
+        "Normal" if i % 2 else "Warning",
+        contract.EVENT_REASONS[i],
+        f"event {i}",
+        f"2026-12-02T16:5{i}:00Z",
+    )
     for i in range(7)
 ]
 
@@ -124,8 +141,8 @@ def revision(number: int, name: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": name,
-            "labels": {"pizza.ai/revision-hash": name.rsplit("-", 1)[1]},
-            "annotations": {"pizza.ai/applied-at": f"2026-12-02T1{number}:00:00Z"},
+            "labels": {contract.REVISION_HASH_LABEL: name.rsplit("-", 1)[1]},
+            "annotations": {contract.APPLIED_AT_ANNOTATION: f"2026-12-02T1{number}:00:00Z"},
         },
         "revision": number,
     }
@@ -149,7 +166,8 @@ class TestNodesAndSignals:
         assert [n["type"] for n in placed["fallback"]["nodes"]] == ["CPU", "?"]
 
     def test_signals_against_thresholds(self) -> None:
-        sigs = {s["signal"]: s for s in view.signals(check("Failed", 0.3, 3))}
+        failed = ComponentCheck.model_validate(check("Failed", 0.3, 3))
+        sigs = {s["signal"]: s for s in view.signals(failed)}
         assert sigs["failureRate"] == {
             "signal": "failureRate",
             "value": 0.3,
@@ -164,7 +182,14 @@ class TestNodesAndSignals:
         assert "desired" not in sigs
 
     def test_a_scaled_down_component_is_not_judged(self) -> None:
-        scaled_down = {**check("Inconclusive", 0.3, 0), "reasons": ["ScaledDown"]}
+        scaled_down = ComponentCheck.model_validate(
+            component_check(
+                "Inconclusive",
+                ["ScaledDown"],
+                {"failureRate": 0.3, **VALUES},
+                time="2026-12-02T16:59:50Z",
+            )
+        )
         sigs = {s["signal"]: s for s in view.signals(scaled_down)}
         assert sigs["failureRate"]["value"] == 0.3 and sigs["failureRate"]["ok"] is None
         assert sigs["failureRate"]["skipped"] == "scaled down, not judged"
@@ -173,7 +198,7 @@ class TestNodesAndSignals:
         assert any("0.3" in line and "scaled down, not judged" in line for line in lines)
 
     def test_threshold_without_value_is_listed(self) -> None:
-        sigs = view.signals({"values": {}, "thresholds": {"failureRate": 0.05}})
+        sigs = view.signals(typed_check(thresholds={"failureRate": 0.05}))
         assert sigs == [
             {"signal": "failureRate", "value": None, "threshold": 0.05, "op": "<=", "ok": None}
         ]
@@ -181,23 +206,32 @@ class TestNodesAndSignals:
 
 class TestStatusScreen:
     def data(self) -> dict[str, Any]:
-        return view.status_view(pmd_body(), pods(), NODES, EVENTS)
+        return view.status_view(pmd(), pods(), NODES, EVENTS)
 
     def test_view_is_json_and_complete(self) -> None:
         data = self.data()
         json.dumps(data)
         assert data["mode"] == "stable"
-        assert data["ready"]["status"] == "True"
+        assert data["ready"] == {
+            "status": "False",
+            "reason": "ComponentsNotReady",
+            "message": "waiting for primary 0/1 ready",
+        }
         assert data["components"]["fallback"]["readyReplicas"] == 2
         assert data["analysis"]["primary"]["consecutiveFailures"] == 3
         assert data["lastRollback"]["to"] == "stable"
         assert data["servingRevision"] == "pizza-bbb"  # unset: the current one
-        assert [e["reason"] for e in data["events"]] == ["R2", "R3", "R4", "R5", "R6"]
+        assert [e["message"] for e in data["events"]] == [f"event {i}" for i in range(2, 7)]
+        assert [e["reason"] for e in data["events"]] == list(contract.EVENT_REASONS[2:7])
 
     def test_plain_text(self) -> None:
         text = render.render_status(self.data(), NOW)
         assert "\x1b[" not in text
-        assert "PizzaModelDeployment shop/pizza   mode: stable   Ready: True" in text
+        assert text.startswith(
+            "PizzaModelDeployment shop/pizza   mode: stable   Ready: False (ComponentsNotReady)\n"
+            "  waiting for primary 0/1 ready\n"
+        )
+        assert "    reasons: FailureRate\n" in text
         assert "fallback   2/2    cpu-0 (CPU), cpu-1 (?)" in text
         assert "router     2/2    cpu-0 (CPU) x2" in text
         assert "primary    0/1    1 pending" in text
@@ -223,8 +257,8 @@ class TestStatusScreen:
         assert render._strip(text) == plain
 
     def test_empty_status(self) -> None:
-        body = {"metadata": {"name": "x", "namespace": "y"}, "spec": {}}
-        text = render.render_status(view.status_view(body, [], {}, []), NOW)
+        body = {"metadata": {"name": "x", "namespace": "y"}, "spec": SPEC}
+        text = render.render_status(view.status_view(pmd(body), [], {}, []), NOW)
         assert "mode: primary   Ready: Unknown" in text
         assert "Analysis: none yet" in text
         assert "Last rollback: none" in text
@@ -232,13 +266,13 @@ class TestStatusScreen:
 
     def test_paused_is_shown(self) -> None:
         body = pmd_body()
-        body["spec"]["paused"] = True
-        assert "PAUSED" in render.render_status(view.status_view(body, [], {}, []), NOW)
+        body["spec"] = {**SPEC, "paused": True}
+        assert "PAUSED" in render.render_status(view.status_view(pmd(body), [], {}, []), NOW)
 
 
 class TestListAndHistory:
     def test_list_line(self) -> None:
-        row = view.list_row(pmd_body())
+        row = view.list_row(pmd())
         text = render.render_list([row], NOW)
         header, line = text.splitlines()
         assert header.split() == [
@@ -251,7 +285,7 @@ class TestListAndHistory:
             "ERROR-RATE",
             "LAST-ROLLBACK",
         ]
-        assert line.split()[:7] == ["shop", "pizza", "stable", "True", "0/1", "2/2", "30.0%"]
+        assert line.split()[:7] == ["shop", "pizza", "stable", "False", "0/1", "2/2", "30.0%"]
         assert line.endswith("stable (PrimaryFailed, 5m ago)")
 
     def test_list_empty(self) -> None:
@@ -260,7 +294,7 @@ class TestListAndHistory:
     def test_history_markers(self) -> None:
         body = pmd_body()
         body["status"]["servingRevision"] = "pizza-aaa"
-        rows = view.history_view(body, REVISIONS)
+        rows = view.history_view(pmd(body), REVISIONS)
         assert [r["revision"] for r in rows] == [1, 2, 3]
         assert [r["outcome"] for r in rows] == ["Good", "Failed", "Pending"]
         text = render.render_history(rows).splitlines()
@@ -276,10 +310,21 @@ class TestListAndHistory:
         assert text[2].split()[-2:] == ["Failed", "current"]
         assert text[3].split()[-1] == "-"
 
-    def test_known_good_is_the_newest_good(self) -> None:
-        outcomes = {"pizza-aaa": "Good", "pizza-bbb": "Good"}
-        assert view.known_good(REVISIONS, outcomes) == "pizza-bbb"
-        assert view.known_good(REVISIONS, {}) is None
+    def test_known_good_is_the_newest_good_but_the_current(self) -> None:
+        """The operator's rule (`contract.known_good`): `previous` never goes back to the
+        revision of the spec as it is now."""
+
+        def marked(current: str) -> list[str]:
+            body = pmd_body()
+            body["status"]["revisionOutcomes"] = {"pizza-aaa": "Good", "pizza-bbb": "Good"}
+            body["status"]["currentRevision"] = current
+            return [r["name"] for r in view.history_view(pmd(body), REVISIONS) if r["knownGood"]]
+
+        assert marked("pizza-ccc") == ["pizza-bbb"]
+        assert marked("pizza-bbb") == ["pizza-aaa"]
+        body = pmd_body()
+        body["status"]["revisionOutcomes"] = {}
+        assert not any(r["knownGood"] for r in view.history_view(pmd(body), REVISIONS))
 
 
 class TestActions:
@@ -299,27 +344,97 @@ class TestActions:
         )
 
     def test_rollback_values(self) -> None:
-        body = pmd_body()
-        assert actions.rollback_target(body, REVISIONS, "previous", None) is None
-        assert actions.rollback_target(body, REVISIONS, "previous", 3) == "pizza-ccc"
-        assert actions.rollback_target(body, [], "stable", None) is None
-        change = actions.rollback("shop", "pizza", "previous", "pizza-ccc", "17")
-        assert change.patch["metadata"]["annotations"] == {
-            "pizza.ai/rollback": "previous:pizza-ccc@17"
-        }
-        plain = actions.rollback("shop", "pizza", "emergency", None, "18")
+        asked = actions.rollback_request(pmd(), REVISIONS, "previous", None, "17")
+        assert asked == contract.RollbackRequest("previous", None, "17")
+        named = actions.rollback_request(pmd(), REVISIONS, "previous", 3, "17")
+        assert named == contract.RollbackRequest("previous", "pizza-ccc", "17")
+        stable = actions.rollback_request(pmd(), [], "stable", None, "18")
+        assert stable == contract.RollbackRequest("stable", None, "18")
+        change = actions.rollback("shop", "pizza", named)
+        annotations = change.patch["metadata"]["annotations"]
+        assert annotations == {contract.ROLLBACK_ANNOTATION: "previous:pizza-ccc@17"}
+        assert contract.RollbackRequest.decode(annotations[contract.ROLLBACK_ANNOTATION]) == named
+        assert change.summary == "asked shop/pizza to roll back to previous (pizza-ccc)"
+        plain = actions.rollback("shop", "pizza", contract.RollbackRequest("emergency", None, "18"))
         assert plain.patch["metadata"]["annotations"] == {"pizza.ai/rollback": "emergency@18"}
 
     def test_rollback_errors(self) -> None:
         body = pmd_body()
         body["status"]["revisionOutcomes"] = {"pizza-bbb": "Failed"}
         with pytest.raises(CliError, match="no known-good revision"):
-            actions.rollback_target(body, REVISIONS, "previous", None)
+            actions.rollback_request(pmd(body), REVISIONS, "previous", None, "1")
+        body["status"]["revisionOutcomes"] = {"pizza-bbb": "Good"}  # the current one
+        with pytest.raises(CliError, match="other than the current one is marked Good"):
+            actions.rollback_request(pmd(body), REVISIONS, "previous", None, "1")
         with pytest.raises(CliError, match=r"unknown revision 9 of shop/pizza \(revisions: 1, 2"):
-            actions.rollback_target(body, REVISIONS, "previous", 9)
-        with pytest.raises(CliError, match="--revision goes with --to previous"):
-            actions.rollback_target(body, REVISIONS, "stable", 1)
+            actions.rollback_request(pmd(body), REVISIONS, "previous", 9, "1")
+        # the target is checked as the operator checks it (RollbackRequest.problem)
+        with pytest.raises(
+            CliError, match="--revision goes with --to previous only, not --to stable"
+        ):
+            actions.rollback_request(pmd(body), REVISIONS, "stable", 1, "1")
+        with pytest.raises(CliError, match="unknown target 'sideways'"):
+            actions.rollback_request(pmd(body), REVISIONS, "sideways", None, "1")
 
     def test_token_is_unix_ms(self) -> None:
         stamp = int(actions.token())
         assert abs(stamp / 1000 - datetime.datetime.now(datetime.UTC).timestamp()) < 5
+
+
+class TestTypedRead:
+    def test_the_status_is_read_as_the_operator_reads_it(self) -> None:
+        body = pmd_body()
+        body["status"]["analysis"]["primary"]["consecutiveFailures"] = "many"
+        with pytest.raises(CliError, match=r"shop/pizza cannot be read: status\.analysis"):
+            typed(body)
+        assert typed(pmd_body()) == pmd()
+
+    def test_json_keys(self) -> None:
+        """The keys of `-o json` are part of the CLI contract (docs/kubectl-pizza.md)."""
+        data = view.status_view(pmd(), pods(), NODES, EVENTS)
+        assert sorted(data) == sorted(
+            [
+                "namespace", "name", "generation", "observedGeneration", "paused", "mode",
+                "ready", "errorRate", "components", "analysis", "lastRollback",
+                "currentRevision", "servingRevision", "events",
+            ]
+        )  # fmt: skip
+        assert sorted(data["components"]["primary"]) == [
+            "nodes", "pending", "readyReplicas", "replicas", "summary"
+        ]  # fmt: skip
+        assert sorted(data["analysis"]) == sorted(
+            [
+                "source", "checks", "inconclusive", "clientErrorRate", "clientRequests",
+                "fallbackReasons", "primary", "fallback",
+            ]
+        )  # fmt: skip
+        assert sorted(data["analysis"]["primary"]) == sorted(
+            ["time", "verdict", "reasons", "consecutiveFailures", "healthySince", "signals"]
+        )
+        assert data["lastRollback"] == pmd_body()["status"]["lastRollback"]
+        assert sorted(data["events"][0]) == ["count", "message", "reason", "time", "type"]
+        assert sorted(view.list_row(pmd())) == sorted(
+            [
+                "namespace", "name", "mode", "ready", "primary", "fallback", "errorRate",
+                "lastRollback",
+            ]
+        )  # fmt: skip
+        assert sorted(view.history_view(pmd(), REVISIONS)[0]) == sorted(
+            [
+                "revision", "name", "hash", "appliedAt", "outcome", "current", "serving",
+                "knownGood",
+            ]
+        )  # fmt: skip
+
+
+def test_the_plugin_imports_without_kopf() -> None:
+    """`kubectl pizza` is a client: it needs the contract and the typed API, never kopf."""
+    code = (
+        "import sys; sys.modules['kopf'] = None; "
+        "import pizza_operator.kubectl_pizza.cli, pizza_operator.contract; "
+        "assert sys.modules['kopf'] is None"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -6,21 +6,20 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from pizza_operator.api.v1alpha1 import AnalysisSpec
+from pizza_operator.api.v1alpha1 import AnalysisSpec, LastRollback
+from pizza_operator.contract import RevisionRef, known_good
 from pizza_operator.rollback import (
     KubeSignals,
     LadderState,
     MetricSignals,
-    Revision,
     Thresholds,
     count_failures,
     decide,
     judge,
-    known_good,
-    mark_outcome,
-    may_return_to_primary,
+    next_outcome,
     parse_duration,
     prune,
+    return_reason,
 )
 
 pytestmark = pytest.mark.unit
@@ -117,9 +116,9 @@ class TestCountFailures:
             assert count == expected
 
 
-NEW = Revision(3, "c3")
-GOOD = Revision(2, "b2", "Good")
-OLD_GOOD = Revision(1, "a1", "Good")
+NEW = RevisionRef("c3", 3)
+GOOD = RevisionRef("b2", 2, "Good")
+OLD_GOOD = RevisionRef("a1", 1, "Good")
 
 
 BASE = LadderState(
@@ -178,34 +177,63 @@ class TestLadder:
         assert decide(_state(paused=True)).step == "none"
 
 
+def _rolled_back(generation: int = 4, token: str | None = None) -> LastRollback:
+    return LastRollback.model_validate(
+        {
+            "number": 1,
+            "from": "primary",
+            "to": "stable",
+            "reason": "PrimaryFailed",
+            "time": "2026-12-04T10:00:00Z",
+            "generation": generation,
+            "retryToken": token,
+        }
+    )
+
+
 class TestReturnToPrimary:
     def test_stays_rolled_back_without_new_generation_or_retry(self) -> None:
-        assert not may_return_to_primary("stable", 4, 4, None, None)
-        assert not may_return_to_primary("emergency", 4, 4, "t1", "t1")
+        assert return_reason("stable", 4, _rolled_back(4), None) is None
+        assert return_reason("emergency", 4, _rolled_back(4, "t1"), "t1") is None
+
+    def test_never_rolled_back_or_primary_already_has_nothing_to_return_from(self) -> None:
+        assert return_reason("stable", 4, None, "t2") is None
+        assert return_reason("primary", 5, _rolled_back(4), "t2", cooled_down=True) is None
 
     def test_new_generation_returns(self) -> None:
-        assert may_return_to_primary("stable", 5, 4, None, None)
+        assert return_reason("stable", 5, _rolled_back(4), None) == "NewGeneration"
 
     def test_new_retry_token_returns(self) -> None:
-        assert may_return_to_primary("emergency", 4, 4, "t2", "t1")
+        assert return_reason("emergency", 4, _rolled_back(4, "t1"), "t2") == "Retry"
+
+    def test_cool_down_returns_last(self) -> None:
+        assert return_reason("stable", 4, _rolled_back(4), None, cooled_down=True) == (
+            "AutoRecover"
+        )
+        assert return_reason("stable", 5, _rolled_back(4), "t9", cooled_down=True) == (
+            "NewGeneration"
+        )
 
 
 class TestRevisions:
     def test_known_good_skips_current_and_failed(self) -> None:
-        history = [OLD_GOOD, Revision(2, "b2", "Failed"), NEW]
+        history = [OLD_GOOD, RevisionRef("b2", 2, "Failed"), NEW]
         assert known_good(history, "c3") == OLD_GOOD
         assert known_good([GOOD], "b2") is None
+        assert known_good([OLD_GOOD, GOOD], None) == GOOD
 
-    def test_mark_outcome_never_demotes_a_proven_revision(self) -> None:
-        history = mark_outcome([GOOD, NEW], "c3", "Good")
-        assert history[1].outcome == "Good"
-        assert mark_outcome(history, "b2", "Failed")[0].outcome == "Good"
+    def test_a_proven_revision_is_never_demoted(self) -> None:
+        assert next_outcome("Good", "Failed") is None
+        assert next_outcome("Pending", "Good") == "Good"
+        assert next_outcome(None, "Failed") == "Failed"
+        assert next_outcome("Failed", "Failed") is None
+        assert next_outcome("Failed", "Good") == "Good"
 
     def test_prune_keeps_current_and_good_first(self) -> None:
-        history = [OLD_GOOD, Revision(2, "b2", "Failed"), Revision(4, "d4")]
+        history = [OLD_GOOD, RevisionRef("b2", 2, "Failed"), RevisionRef("d4", 4)]
         kept = prune(history, "d4", limit=1)
-        assert [r.hash for r in kept] == ["a1", "d4"]
-        assert [r.hash for r in prune(history, "d4", limit=0)] == ["d4"]
+        assert [r.name for r in kept] == ["a1", "d4"]
+        assert [r.name for r in prune(history, "d4", limit=0)] == ["d4"]
 
 
 class TestDurations:

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pizza_operator.rollback import Thresholds, judge
-from pizza_operator.rollback.kube_signals import (
+from pizza_operator.analysis.kube_signals import (
     count_restarts,
     kube_signals,
     startup_budget_seconds,
 )
+from pizza_operator.rollback import Thresholds, judge
 from pizza_operator.rollback.verdicts import MetricSignals
 
 pytestmark = pytest.mark.unit

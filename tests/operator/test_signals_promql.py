@@ -15,14 +15,14 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from pizza_operator.rollback import KubeSignals, Thresholds, judge
-from pizza_operator.rollback.promql import (
+from pizza_operator.analysis.promql import (
     DEFAULT_QUERIES,
     QueryContext,
     render_queries,
     router_window_from_prometheus,
 )
-from pizza_operator.rollback.scrape import PRIMARY_FAILURE_REASONS, RouterWindow
+from pizza_operator.analysis.window import PRIMARY_FAILURE_REASONS, RouterWindow
+from pizza_operator.rollback import KubeSignals, Thresholds, judge
 
 from tests.operator.test_signals_scrape_router import (
     FALLBACK,
@@ -35,7 +35,7 @@ from tests.operator.test_signals_scrape_router import (
 from tests.support.net import free_port
 from tests.support.prometheus import prometheus, wait_for_value
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 LIMITS = Thresholds(failure_rate=0.05, p95_latency_seconds=5.0, min_requests=10)
 READY = KubeSignals(desired=1, ready=1, available=True)
 
@@ -154,3 +154,15 @@ def test_render_fills_every_placeholder() -> None:
     assert 'model="vit"' in rendered["primary_answered"] and "[2m]" in rendered["primary_p95"]
     with pytest.raises(ValueError, match="unknown"):
         render_queries(context, {"error_rate": "vector(1)"})
+
+
+@pytest.mark.parametrize(
+    "model",
+    ['x"} or vector(1) #', "back\\slash", "dots.and|pipes(.*)", "new\nline"],
+)
+def test_hostile_model_names_are_label_values_not_promql(setup: Setup, model: str) -> None:
+    """Escaped, every query still parses in the real Prometheus and selects nothing of theirs."""
+    context = QueryContext(f'job="routers",instance="{setup.healthy}"', "1m", model, model)
+    got = asyncio.run(router_window_from_prometheus(setup.prometheus, context))
+    assert got.error is None, got.error
+    assert got.fallback.requests == 0

@@ -16,19 +16,15 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from pizza_operator.analysis.scrape import scrape_pods
+from pizza_operator.analysis.window import PRIMARY_FAILURE_REASONS, Scrape, router_window
 from pizza_operator.rollback import KubeSignals, Thresholds, judge
-from pizza_operator.rollback.scrape import (
-    PRIMARY_FAILURE_REASONS,
-    Scrape,
-    router_window,
-    scrape_pods,
-)
 
 from tests.support.images import image_bytes
 from tests.support.net import free_port
 from tests.support.servers import ServerProcess, server_process
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
 
 PRIMARY, FALLBACK = "primary-cnn", "fallback-cnn"
 IMAGE = image_bytes("JPEG", (64, 64), seed=3)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from pizza_operator.rollback import MetricSignals, Thresholds, judge
-from pizza_operator.rollback.scrape import (
+from pizza_operator.analysis.window import (
     histogram_quantile,
     parse_router_metrics,
     router_window,
 )
+from pizza_operator.rollback import MetricSignals, Thresholds, judge
 from pizza_operator.rollback.verdicts import KubeSignals
 
 pytestmark = pytest.mark.unit

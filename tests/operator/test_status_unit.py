@@ -6,10 +6,12 @@ from typing import Any, cast
 
 import pytest
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
+from pizza_operator.builders.images import resolve_images
 from pizza_operator.builders.naming import Component
+from pizza_operator.conditions import find_condition
 from pizza_operator.config import OperatorConfig
-from pizza_operator.status import Observed, build_status, condition, observe
-from pizza_operator.validation import find_problems, resolve_images
+from pizza_operator.status import Observed, build_status, observe, observe_components
+from pizza_operator.validation import find_problems
 
 pytestmark = pytest.mark.unit
 
@@ -56,10 +58,36 @@ class TestObserve:
         assert not observe(None).exists
 
 
+def _deployment(component: str, ready: int, **meta: Any) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/component": component}
+    return {
+        "metadata": {"generation": 1, "labels": labels, **meta},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 1, "readyReplicas": ready},
+    }
+
+
+class TestObserveComponents:
+    def test_each_component_from_its_deployment(self) -> None:
+        observed = observe_components([_deployment("router", 2), _deployment("primary", 1)])
+        assert observed["router"].ready == 2 and observed["router"].exists
+        assert observed["primary"].ready == 1
+        assert observed["fallback"] == Observed()  # none: missing
+
+    def test_deployments_of_no_component_are_ignored(self) -> None:
+        stray = _deployment("sidecar", 2)
+        unlabelled = {"metadata": {}, "spec": {"replicas": 3}}
+        observed = observe_components([stray, unlabelled])
+        assert observed == {c: Observed() for c in ("primary", "fallback", "router")}
+
+    def test_nothing_is_all_missing(self) -> None:
+        assert not any(o.exists for o in observe_components([]).values())
+
+
 class TestBuildStatus:
     def test_all_ready(self, pmd: PizzaModelDeployment) -> None:
         status = build_status(pmd, "primary", _observed(), "2026-01-01T00:00:00Z")
-        ready = condition(status, "Ready")
+        ready = find_condition(status.conditions, "Ready")
         assert ready is not None and ready.status == "True"
         assert ready.observed_generation == 1
         assert status.observed_generation == 1
@@ -76,18 +104,18 @@ class TestBuildStatus:
     def test_primary_loading_is_degraded_not_ready(self, pmd: PizzaModelDeployment) -> None:
         loading = Observed(desired=1, ready=0, updated=1, total=1, current=True, exists=True)
         status = build_status(pmd, "primary", _observed(primary=loading), "t")
-        assert condition(status, "Ready").status == "False"  # type: ignore[union-attr]
-        assert condition(status, "PrimaryAvailable").status == "False"  # type: ignore[union-attr]
-        degraded = condition(status, "Degraded")
+        assert find_condition(status.conditions, "Ready").status == "False"  # type: ignore[union-attr]
+        assert find_condition(status.conditions, "PrimaryAvailable").status == "False"  # type: ignore[union-attr]
+        degraded = find_condition(status.conditions, "Degraded")
         assert degraded is not None and degraded.reason == "PartiallyAvailable"
-        assert "primary 0/1" in condition(status, "Ready").message  # type: ignore[union-attr]
+        assert "primary 0/1" in find_condition(status.conditions, "Ready").message  # type: ignore[union-attr]
 
     def test_pods_still_terminating_after_a_scale_down_are_named_as_such(
         self, pmd: PizzaModelDeployment
     ) -> None:
         draining = Observed(desired=0, ready=1, updated=0, total=1, current=True, exists=True)
         status = build_status(pmd, "stable", _observed(primary=draining), "t")
-        message = condition(status, "Ready").message  # type: ignore[union-attr]
+        message = find_condition(status.conditions, "Ready").message  # type: ignore[union-attr]
         assert message == "waiting for primary 1 pod(s) to terminate, 0 wanted"
 
     def test_transition_time_kept_while_status_unchanged(self, body: dict[str, Any]) -> None:
@@ -99,7 +127,7 @@ class TestBuildStatus:
 
     def test_invalid_spec(self, pmd: PizzaModelDeployment) -> None:
         status = build_status(pmd, "primary", None, "t", ["spec.image: empty"])
-        ready = condition(status, "Ready")
+        ready = find_condition(status.conditions, "Ready")
         assert ready is not None and ready.reason == "InvalidSpec"
         assert ready.message == "spec.image: empty"
 
@@ -119,29 +147,6 @@ class TestFindProblems:
         problems = find_problems(pmd, config)
         assert len(problems) == 3
         assert all(p.startswith("spec.image") for p in problems)
-
-
-class TestResolveImages:
-    def test_light_image_for_router_and_onnx_models(self, body: dict[str, Any]) -> None:
-        body["spec"]["fallback"]["model"]["backend"] = "onnx"
-        images = resolve_images(PizzaModelDeployment.from_body(body), CONFIG)
-        assert images == {"primary": "gpu:1", "fallback": "cpu:1", "router": "cpu:1"}
-
-    def test_torch_image_for_torch_backends(self, body: dict[str, Any]) -> None:
-        body["spec"]["primary"]["model"]["backend"] = "image-classifier"
-        body["spec"]["fallback"]["model"]["backend"] = "cnn"
-        images = resolve_images(PizzaModelDeployment.from_body(body), CONFIG)
-        assert images["primary"] == images["fallback"] == "gpu:1"
-
-    def test_operator_default_image_overrides_both(self, pmd: PizzaModelDeployment) -> None:
-        config = OperatorConfig(cpu_image="cpu:1", gpu_image="gpu:1", default_image="one:1")
-        assert set(resolve_images(pmd, config).values()) == {"one:1"}
-
-    def test_spec_image_overrides_everything(self, body: dict[str, Any]) -> None:
-        body["spec"]["image"] = "mine:2"
-        config = OperatorConfig(default_image="one:1")
-        images = resolve_images(PizzaModelDeployment.from_body(body), config)
-        assert set(images.values()) == {"mine:2"}
 
     def test_request_above_limit(self, body: dict[str, Any]) -> None:
         body["spec"]["fallback"]["resources"] = {

@@ -24,11 +24,40 @@ Backend = Literal["cnn", "vlm", "image-classifier", "onnx"]
 Precision = Literal["float32", "float16", "bfloat16", "int8"]
 Mode = Literal["primary", "previous", "stable", "emergency"]
 ConditionStatus = Literal["True", "False", "Unknown"]
+RevisionOutcome = Literal["Pending", "Good", "Failed"]
 
 SOURCE_SCHEMES = ("hf://", "pvc://", "builtin://", "file:///")
 SOURCE_RULE = "self.matches('^(hf://|pvc://|builtin://|file:///)')"
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 GPU_RESOURCE = "nvidia.com/gpu"
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+"""Model names become label values and PromQL strings: letters, digits, '.', '_' and '-'."""
+_SEGMENT = "[A-Za-z0-9_][A-Za-z0-9_.-]*"  # a path segment: not empty, not '.', not '..'
+_PATH = f"{_SEGMENT}(/{_SEGMENT})*"
+SOURCE_PATH_RULE = (
+    f"self.matches('^hf://{_PATH}(@{_PATH})?$') || "
+    f"self.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/{_PATH}$') || "
+    f"self.matches('^builtin://{_PATH}$') || self.matches('^file:///{_PATH}$')"
+)
+_QUALIFIED_NAME = (
+    "^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    "[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+URL_PATTERN = (
+    r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$"
+)
+"""An http(s) URL of a host (DNS name or IPv4) and port, with an optional path: no user, query
+or fragment."""
+NO_GPU_RULES: list[JsonValue] = [
+    {
+        "rule": "!has(self.limits) || !('nvidia.com/gpu' in self.limits)",
+        "message": "this component runs on CPU: nvidia.com/gpu is not allowed",
+    },
+    {
+        "rule": "!has(self.requests) || !('nvidia.com/gpu' in self.requests)",
+        "message": "this component runs on CPU: nvidia.com/gpu is not allowed",
+    },
+]
 
 # A Kubernetes quantity ("500m", "16Gi", 2): int-or-string, like core/v1 ResourceRequirements.
 Quantity = Annotated[
@@ -59,7 +88,9 @@ class ModelRef(ApiModel):
     name: str = Field(
         min_length=1,
         max_length=63,
-        description="Model name reported by the server (PIZZA_MODEL_NAME), e.g. spatial-mllm.",
+        pattern=MODEL_NAME_PATTERN,
+        description="Model name reported by the server (PIZZA_MODEL_NAME), e.g. spatial-mllm: "
+        "letters, digits, '.', '_' and '-'.",
     )
     backend: Backend = Field(
         description="Model backend: cnn (MicroPizzaNet on torch), vlm (vision-language model), "
@@ -82,6 +113,11 @@ class ModelRef(ApiModel):
                     "rule": "!self.startsWith('pvc://') || "
                     "self.matches('^pvc://[a-z0-9]([-a-z0-9]*[a-z0-9])?/.+$')",
                     "message": "a pvc source must be pvc://CLAIM/PATH with a valid claim name",
+                },
+                {
+                    "rule": SOURCE_PATH_RULE,
+                    "message": "every path segment of a source must be a name: not empty, "
+                    "not '.' or '..' (and it starts with a letter, digit or '_')",
                 },
             ]
         },
@@ -106,11 +142,30 @@ MODEL_RULES: list[JsonValue] = [
 class Resources(ApiModel):
     """Compute resources of each container, as in core/v1 ResourceRequirements."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"!has(self.{kind}) || "
+                    f"self.{kind}.all(k, k.matches('{_QUALIFIED_NAME}'))",
+                    "message": f"{kind}: every resource name must be a qualified name "
+                    "(cpu, memory, example.com/thing)",
+                    "fieldPath": f".{kind}",
+                }
+                for kind in ("requests", "limits")
+            ]
+        }
+    )
+
     requests: dict[str, Quantity] | None = Field(
-        default=None, description="Minimum resources the scheduler reserves (cpu, memory)."
+        default=None,
+        description="Minimum resources the scheduler reserves (cpu, memory).",
+        json_schema_extra={"maxProperties": 16},
     )
     limits: dict[str, Quantity] | None = Field(
-        default=None, description="Maximum resources the container may use (cpu, memory)."
+        default=None,
+        description="Maximum resources the container may use (cpu, memory).",
+        json_schema_extra={"maxProperties": 16},
     )
 
 
@@ -189,18 +244,7 @@ class FallbackSpec(ApiModel):
     resources: Resources = Field(
         default_factory=_fallback_resources,
         description="CPU and memory of each fallback pod.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {
-                    "rule": "!has(self.limits) || !('nvidia.com/gpu' in self.limits)",
-                    "message": "the fallback runs on CPU: nvidia.com/gpu is not allowed",
-                },
-                {
-                    "rule": "!has(self.requests) || !('nvidia.com/gpu' in self.requests)",
-                    "message": "the fallback runs on CPU: nvidia.com/gpu is not allowed",
-                },
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": NO_GPU_RULES},
     )
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Node labels the fallback pods must run on."
@@ -236,7 +280,8 @@ class RouterSpec(ApiModel):
         default_factory=lambda: Resources(
             requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "256Mi"}
         ),
-        description="CPU and memory of each router pod.",
+        description="CPU and memory of each router pod (no GPU: the router runs on CPU).",
+        json_schema_extra={"x-kubernetes-validations": NO_GPU_RULES},
     )
     node_selector: dict[str, str] = Field(
         default_factory=dict, description="Node labels the router pods must run on."
@@ -256,8 +301,9 @@ class PrometheusRef(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "self == '' || self.matches('^https?://')",
-                    "message": "address must be empty or an http(s) URL",
+                    "rule": f"self == '' || self.matches('{URL_PATTERN}')",
+                    "message": "address must be empty or an http(s) URL of a host and port "
+                    "(http://HOST:PORT[/PATH]; no user, query or fragment)",
                 }
             ]
         },
@@ -297,7 +343,12 @@ class AnalysisSpec(ApiModel):
                     "duration(self.window) >= duration(self.interval)",
                     "message": "window must be at least one interval",
                     "fieldPath": ".window",
-                }
+                },
+                {
+                    "rule": "!has(self.interval) || duration(self.interval) >= duration('1s')",
+                    "message": "interval must be at least 1s",
+                    "fieldPath": ".interval",
+                },
             ]
         }
     )
@@ -372,6 +423,18 @@ class EmergencySpec(ApiModel):
 class AutoRecoverSpec(ApiModel):
     """Opt-in: after a rollback, probe the primary again once a cool-down has passed."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.cooldown) || duration(self.cooldown) >= duration('1s')",
+                    "message": "cooldown must be at least 1s",
+                    "fieldPath": ".cooldown",
+                }
+            ]
+        }
+    )
+
     enabled: bool = Field(default=False, description="Probe back to the primary on its own.")
     cooldown: str = Field(
         default="15m",
@@ -403,8 +466,34 @@ class RollbackSpec(ApiModel):
     )
 
 
+_OWN_IMAGE = "(has(self.image) && self.image != '')"
+
+
+def _file_source_rule(model: str, images: str) -> dict[str, JsonValue]:
+    return {
+        "rule": f"!has({model}) || !{model}.source.startsWith('file://') || {images}",
+        "message": "a file:/// source is read from the image, and the operator's images hold "
+        "only builtin:// weights: set spec.image to an image that holds the file",
+        "fieldPath": model.removeprefix("self") + ".source",
+    }
+
+
 class PizzaModelDeploymentSpec(ApiModel):
     """Desired state: a GPU primary, a CPU fallback and the router in front of them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _file_source_rule("self.primary.model", _OWN_IMAGE),
+                _file_source_rule("self.fallback.model", _OWN_IMAGE),
+                _file_source_rule(
+                    "self.rollback.emergency.model",
+                    f"{_OWN_IMAGE} || (has(self.rollback.emergency.image) && "
+                    "self.rollback.emergency.image != '')",
+                ),
+            ]
+        }
+    )
 
     image: str | None = Field(
         default=None,
@@ -503,6 +592,11 @@ class AnalysisStatus(ApiModel):
         default=None,
         description="The last mode change: the metric window never reaches back before it.",
     )
+    metrics_error: str | None = Field(
+        default=None,
+        description="Why the metrics source gave no data at the last check (no answer, a failed "
+        "query, a malformed or oversized answer); unset when it gave data.",
+    )
     restarts: dict[str, ContainerRestartsStatus] = Field(
         default_factory=dict,
         description="Restart ledger: POD-UID/CONTAINER -> restarts (for the window count).",
@@ -565,7 +659,7 @@ class PizzaModelDeploymentStatus(ApiModel):
         default=None,
         description="The last pizza.ai/rollback annotation handled (taken or refused).",
     )
-    revision_outcomes: dict[str, Literal["Pending", "Good", "Failed"]] = Field(
+    revision_outcomes: dict[str, RevisionOutcome] = Field(
         default_factory=dict,
         description="Outcome of each ControllerRevision of the history: Good once it ran healthy "
         "for a whole analysis window, Failed once rolled back from (a Good one stays Good). "

@@ -12,6 +12,7 @@ from pizza_operator.builders.deployments import (
     build_router_deployment,
 )
 from pizza_operator.builders.disruption import build_pdbs
+from pizza_operator.builders.images import resolve_images
 from pizza_operator.builders.naming import Component
 from pizza_operator.builders.routing import build_router_rbac, build_routing_configmap
 from pizza_operator.builders.services import (
@@ -30,6 +31,7 @@ __all__ = [
     "build_router_deployment",
     "build_router_service",
     "build_routing",
+    "resolve_images",
 ]
 
 

@@ -1,25 +1,29 @@
 """What each changing command patches, and the plain kubectl command that does the same.
 
 Every change is a JSON merge patch of the resource (annotations or `spec.paused`); none writes
-the status. The operator acts on the annotations: `pizza.ai/retry` (back to the primary) and
-`pizza.ai/rollback` = `TO[:REVISIONNAME]@TOKEN` (a step to previous, stable or emergency).
+the status. The operator acts on the annotations (`pizza_operator.contract`): `RETRY_ANNOTATION`
+(back to the primary) and `ROLLBACK_ANNOTATION`, a `RollbackRequest` (`TO[:REVISIONNAME]@TOKEN`:
+a step to previous, stable or emergency).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pizza_operator.api.v1alpha1 import PizzaModelDeployment
+from pizza_operator.contract import (
+    RETRY_ANNOTATION,
+    ROLLBACK_ANNOTATION,
+    RollbackRequest,
+    known_good,
+)
 from pizza_operator.kubectl_pizza.api import CliError
-from pizza_operator.kubectl_pizza.view import known_good, revision_number
-
-RETRY_ANNOTATION = "pizza.ai/retry"
-ROLLBACK_ANNOTATION = "pizza.ai/rollback"
-ROLLBACK_TARGETS = ("previous", "stable", "emergency")
+from pizza_operator.kubectl_pizza.view import revision_refs
 
 
 def token() -> str:
@@ -70,44 +74,45 @@ def set_paused(namespace: str, name: str, paused: bool) -> Change:
     )
 
 
-def rollback_target(
-    pmd: Mapping[str, Any],
+def rollback_request(
+    pmd: PizzaModelDeployment,
     revisions: list[dict[str, Any]],
     to: str,
     revision: int | None,
-) -> str | None:
-    """The revision name the annotation carries (None: the operator's own choice).
+    stamp: str,
+) -> RollbackRequest:
+    """The request the annotation carries: `revision` (a number) becomes the revision's name;
+    without it, the operator picks (`--to previous` then needs a known-good revision).
 
-    `--to previous` needs a known-good revision, or `--revision N`, which must exist."""
-    meta = pmd.get("metadata") or {}
-    where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-    if to not in ROLLBACK_TARGETS:
-        raise CliError(f"unknown rollback target {to!r}: use one of {', '.join(ROLLBACK_TARGETS)}")
+    The target is checked with `RollbackRequest.problem`, as the operator checks it."""
+    where = f"{pmd.metadata.namespace}/{pmd.metadata.name}"
+    asked = RollbackRequest(to=to, revision=None, token=stamp)
+    problem = asked.problem()
+    if problem is not None:
+        raise CliError(f"cannot roll back {where}: {problem}")
+    if revision is not None and to != "previous":  # the operator would read no revision
+        raise CliError(f"--revision goes with --to previous only, not --to {to}")
+    refs = revision_refs(pmd, revisions)
     if revision is not None:
-        if to != "previous":
-            raise CliError(f"--revision goes with --to previous only, not --to {to}")
-        by_number = {revision_number(r): str(r["metadata"]["name"]) for r in revisions}
-        if revision not in by_number:
-            known = ", ".join(str(n) for n in sorted(by_number)) or "none"
+        named = next((r for r in refs if r.number == revision), None)
+        if named is None:
+            known = ", ".join(str(r.number) for r in refs) or "none"
             raise CliError(f"unknown revision {revision} of {where} (revisions: {known})")
-        return by_number[revision]
-    if to == "previous":
-        outcomes = (pmd.get("status") or {}).get("revisionOutcomes") or {}
-        if known_good(revisions, outcomes) is None:
-            raise CliError(
-                f"no known-good revision: no revision of {where} is marked Good in "
-                "status.revisionOutcomes; name one with --revision N, or use --to stable"
-            )
-    return None
+        return dataclasses.replace(asked, revision=named.name)
+    if to == "previous" and known_good(refs, pmd.status.current_revision) is None:
+        raise CliError(
+            f"no known-good revision: no revision of {where} other than the current one is "
+            "marked Good in status.revisionOutcomes; name one with --revision N, or use --to stable"
+        )
+    return asked
 
 
-def rollback(namespace: str, name: str, to: str, revision_name: str | None, stamp: str) -> Change:
-    value = f"{to}:{revision_name}@{stamp}" if revision_name else f"{to}@{stamp}"
-    target = f"{to} ({revision_name})" if revision_name else to
+def rollback(namespace: str, name: str, request: RollbackRequest) -> Change:
+    target = f"{request.to} ({request.revision})" if request.revision else request.to
     return annotate(
         namespace,
         name,
         ROLLBACK_ANNOTATION,
-        value,
+        request.encode(),
         f"asked {namespace}/{name} to roll back to {target}",
     )

@@ -6,14 +6,14 @@ import urllib.parse
 from typing import Any
 
 from kubernetes import config
+from pydantic import ValidationError
 
-from pizza_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
+from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION, PizzaModelDeployment
+from pizza_operator.contract import INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER
 from pizza_operator.kube import Kube, KubeError
 
 FIELD_MANAGER = "kubectl-pizza"
 PMD_PATH = f"/apis/{GROUP}/{VERSION}"
-INSTANCE_LABEL = "app.kubernetes.io/instance"
-MANAGED_BY = "app.kubernetes.io/managed-by=pizza-operator"
 
 
 class CliError(Exception):
@@ -36,6 +36,20 @@ def _explain(exc: KubeError, verb: str, plural: str, group: str, where: str) -> 
     if exc.status == 401:
         return CliError(f"unauthorized: the API server refused the credentials: {exc.message}")
     return CliError(f"{verb} {resource} {where}: {exc.status} {exc.reason}: {exc.message}")
+
+
+def typed(body: dict[str, Any]) -> PizzaModelDeployment:
+    """The resource as the operator reads it (`PizzaModelDeployment.from_body`)."""
+    try:
+        return PizzaModelDeployment.from_body(body)
+    except ValidationError as exc:
+        meta = body.get("metadata") or {}
+        where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise CliError(
+            f"pizzamodeldeployment {where} cannot be read: {field}: {first['msg']}"
+        ) from exc
 
 
 def load(kubeconfig: str | None, context: str | None) -> tuple[PizzaApi, str]:
@@ -84,21 +98,20 @@ class PizzaApi(Kube):
         path += f"/{PLURAL}"
         return f"{path}/{urllib.parse.quote(name)}" if name else path
 
-    def get_pmd(self, namespace: str, name: str) -> dict[str, Any]:
+    def get_pmd(self, namespace: str, name: str) -> PizzaModelDeployment:
         try:
-            return self._call("GET", self._pmd_path(namespace, name))[0]
+            return typed(self._call("GET", self._pmd_path(namespace, name))[0])
         except KubeError as exc:
             if exc.status == 404:
                 raise CliError(f"pizzamodeldeployment {namespace}/{name} not found") from exc
             raise _explain(exc, "get", PLURAL, GROUP, f"in namespace {namespace}") from exc
 
-    def list_pmds(self, namespace: str | None) -> list[dict[str, Any]]:
+    def list_pmds(self, namespace: str | None) -> list[PizzaModelDeployment]:
         where = "in all namespaces" if namespace is None else f"in namespace {namespace}"
         data = self._request(
             "list", "GET", self._pmd_path(namespace), plural=PLURAL, group=GROUP, where=where
         )
-        items: list[dict[str, Any]] = data.get("items", [])
-        return items
+        return [typed(item) for item in data.get("items", [])]
 
     def patch_pmd(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -115,7 +128,7 @@ class PizzaApi(Kube):
             raise _explain(exc, "patch", PLURAL, GROUP, f"in namespace {namespace}") from exc
 
     def revisions(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        selector = f"{INSTANCE_LABEL}={name},{MANAGED_BY}"
+        selector = f"{INSTANCE_LABEL}={name},{MANAGED_BY_LABEL}={MANAGER}"
         data = self._request(
             "list",
             "GET",
@@ -154,7 +167,7 @@ class PizzaApi(Kube):
 
     def events(self, namespace: str, name: str, uid: str) -> list[dict[str, Any]]:
         """The Events of the resource; none when events may not be listed."""
-        selector = f"involvedObject.name={name},involvedObject.kind=PizzaModelDeployment"
+        selector = f"involvedObject.name={name},involvedObject.kind={KIND}"
         if uid:
             selector += f",involvedObject.uid={uid}"
         try:

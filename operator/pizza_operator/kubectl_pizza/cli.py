@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import urllib3
 
+from pizza_operator.contract import TARGETS
 from pizza_operator.kubectl_pizza import actions, render, view
 from pizza_operator.kubectl_pizza.api import CliError, PizzaApi, load
 
@@ -59,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     rollback = sub.add_parser("rollback", parents=[changing], help="ask for a rollback step")
     rollback.add_argument("name")
-    rollback.add_argument("--to", required=True, choices=actions.ROLLBACK_TARGETS)
+    rollback.add_argument("--to", required=True, choices=TARGETS)
     rollback.add_argument(
         "--revision", type=int, help="with --to previous: the revision number to go back to"
     )
@@ -81,8 +82,7 @@ def _status_view(api: PizzaApi, namespace: str, name: str) -> dict[str, Any]:
         node = (pod.get("spec") or {}).get("nodeName")
         if node and node not in nodes:
             nodes[node] = api.node(node)
-    uid = str((pmd.get("metadata") or {}).get("uid") or "")
-    return view.status_view(pmd, pods, nodes, api.events(namespace, name, uid))
+    return view.status_view(pmd, pods, nodes, api.events(namespace, name, pmd.metadata.uid))
 
 
 def _status(api: PizzaApi, args: argparse.Namespace, out: TextIO) -> int:
@@ -150,8 +150,8 @@ def _change(api: PizzaApi, args: argparse.Namespace) -> actions.Change:
         return actions.set_paused(ns, name, args.command == "pause")
     pmd = api.get_pmd(ns, name)
     revisions = [] if args.to != "previous" else api.revisions(ns, name)
-    target = actions.rollback_target(pmd, revisions, args.to, args.revision)
-    return actions.rollback(ns, name, args.to, target, stamp)
+    request = actions.rollback_request(pmd, revisions, args.to, args.revision, stamp)
+    return actions.rollback(ns, name, request)
 
 
 def _changing(api: PizzaApi, args: argparse.Namespace, out: TextIO) -> int:

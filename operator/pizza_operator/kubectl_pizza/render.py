@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pizza_operator.kubectl_pizza.view import age
+from pizza_operator.kubectl_pizza.view import ANALYSED, age
 
 CODES = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
 MODE_COLOURS = {"primary": "green", "previous": "yellow", "stable": "yellow", "emergency": "red"}
@@ -92,9 +92,7 @@ def _signal_lines(check: Mapping[str, Any], style: Style) -> list[str]:
     return table(rows, indent="    ") if rows else []
 
 
-def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style = PLAIN) -> str:
-    """The one screen of `kubectl pizza status`."""
-    lines: list[str] = []
+def _head(view: Mapping[str, Any], style: Style) -> list[str]:
     mode = view["mode"]
     ready = view["ready"]
     head = (
@@ -106,7 +104,7 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
         head += f" ({ready['reason']})"
     if view.get("paused"):
         head += "   " + style("PAUSED", "yellow")
-    lines.append(head)
+    lines = [head]
     if ready.get("message"):
         lines.append(f"  {ready['message']}")
     lines.append(
@@ -116,7 +114,10 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
         f" (observed {number(view.get('observedGeneration'))})"
         f"   error rate {percent(view.get('errorRate'))}"
     )
-    lines.append("")
+    return lines
+
+
+def _components(view: Mapping[str, Any], style: Style) -> list[str]:
     rows = [["COMPONENT", "READY", "NODES"]]
     for name, component in view["components"].items():
         summary = component["summary"]
@@ -124,63 +125,72 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
         if component["replicas"] and not component["readyReplicas"]:
             colour = "red"
         rows.append([name, style(summary, colour), _nodes(component)])
-    lines += table(rows)
-    lines.append("")
+    return table(rows)
 
-    analysis = view.get("analysis")
+
+def _check(
+    component: str, check: Mapping[str, Any] | None, now: datetime.datetime, style: Style
+) -> list[str]:
+    if not check:
+        return [f"  {component}: no check yet"]
+    verdict = str(check.get("verdict"))
+    text = (
+        f"  {component:<10}{style(verdict, VERDICT_COLOURS.get(verdict))}"
+        f"   {check['consecutiveFailures']} consecutive failures"
+        f"   checked {age(check.get('time'), now)} ago"
+    )
+    if check.get("healthySince"):
+        text += f"   healthy since {check['healthySince']}"
+    lines = [text]
+    if check.get("reasons"):
+        lines.append(f"    reasons: {', '.join(check['reasons'])}")
+    return lines + _signal_lines(check, style)
+
+
+def _analysis(
+    analysis: Mapping[str, Any] | None, now: datetime.datetime, style: Style
+) -> list[str]:
     if not analysis:
-        lines.append("Analysis: none yet")
-    else:
-        head = (
-            f"Analysis ({analysis['source'] or '-'}, {analysis['checks']} checks,"
-            f" {analysis['inconclusive']} inconclusive)"
+        return ["Analysis: none yet"]
+    head = (
+        f"Analysis ({analysis['source'] or '-'}, {analysis['checks']} checks,"
+        f" {analysis['inconclusive']} inconclusive)"
+    )
+    if analysis.get("clientRequests") is not None:
+        head += (
+            f"   client errors {percent(analysis.get('clientErrorRate'))}"
+            f" of {number(analysis['clientRequests'])} requests"
         )
-        if analysis.get("clientRequests") is not None:
-            head += (
-                f"   client errors {percent(analysis.get('clientErrorRate'))}"
-                f" of {number(analysis['clientRequests'])} requests"
-            )
-        lines.append(head)
-        reasons = analysis.get("fallbackReasons") or {}
-        if reasons:
-            listed = ", ".join(f"{k} {number(v)}" for k, v in sorted(reasons.items()))
-            lines.append(f"  fallbacks by reason: {listed}")
-        for component in ("primary", "fallback"):
-            check = analysis.get(component)
-            if not check:
-                lines.append(f"  {component}: no check yet")
-                continue
-            verdict = str(check.get("verdict"))
-            text = (
-                f"  {component:<10}{style(verdict, VERDICT_COLOURS.get(verdict))}"
-                f"   {check['consecutiveFailures']} consecutive failures"
-                f"   checked {age(check.get('time'), now)} ago"
-            )
-            if check.get("healthySince"):
-                text += f"   healthy since {check['healthySince']}"
-            lines.append(text)
-            if check.get("reasons"):
-                lines.append(f"    reasons: {', '.join(check['reasons'])}")
-            lines += _signal_lines(check, style)
-    lines.append("")
+    lines = [head]
+    reasons = analysis.get("fallbackReasons") or {}
+    if reasons:
+        listed = ", ".join(f"{k} {number(v)}" for k, v in sorted(reasons.items()))
+        lines.append(f"  fallbacks by reason: {listed}")
+    for component in ANALYSED:
+        lines += _check(component, analysis.get(component), now, style)
+    return lines
 
-    last = view.get("lastRollback")
+
+def _last_rollback(
+    last: Mapping[str, Any] | None, now: datetime.datetime, style: Style
+) -> list[str]:
     if not last:
-        lines.append("Last rollback: none")
-    else:
-        lines.append(
-            f"Last rollback #{last.get('number', '?')}: {last.get('from', '?')} -> "
-            f"{style(str(last.get('to', '?')), MODE_COLOURS.get(str(last.get('to'))))}"
-            f"   reason {last.get('reason', '')}   {when(last.get('time'), now)}"
-        )
-        if last.get("message"):
-            lines.append(f"  {last['message']}")
-        if last.get("revision"):
-            lines.append(f"  revision {last['revision']}")
-    lines.append("")
+        return ["Last rollback: none"]
+    lines = [
+        f"Last rollback #{last.get('number', '?')}: {last.get('from', '?')} -> "
+        f"{style(str(last.get('to', '?')), MODE_COLOURS.get(str(last.get('to'))))}"
+        f"   reason {last.get('reason', '')}   {when(last.get('time'), now)}"
+    ]
+    if last.get("message"):
+        lines.append(f"  {last['message']}")
+    if last.get("revision"):
+        lines.append(f"  revision {last['revision']}")
+    return lines
 
-    events = view.get("events") or []
-    lines.append(f"Events (last {len(events)}):" if events else "Events: none")
+
+def _events(events: Sequence[Mapping[str, Any]], now: datetime.datetime, style: Style) -> list[str]:
+    if not events:
+        return ["Events: none"]
     rows = []
     for event in events:
         kind = str(event["type"])
@@ -193,8 +203,22 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
                 f"{event['message']}{count}",
             ]
         )
-    if rows:
-        lines += table(rows, indent="  ")
+    return [f"Events (last {len(events)}):", *table(rows, indent="  ")]
+
+
+def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style = PLAIN) -> str:
+    """The one screen of `kubectl pizza status`: the view of `view.status_view`."""
+    lines = [
+        *_head(view, style),
+        "",
+        *_components(view, style),
+        "",
+        *_analysis(view.get("analysis"), now, style),
+        "",
+        *_last_rollback(view.get("lastRollback"), now, style),
+        "",
+        *_events(view.get("events") or [], now, style),
+    ]
     return "\n".join(lines) + "\n"
 
 

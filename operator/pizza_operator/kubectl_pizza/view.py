@@ -1,4 +1,9 @@
-"""What was read, as plain data: the `-o json` output and what the text screens show."""
+"""What was read, as plain data: the `-o json` output and what the text screens show.
+
+The resource comes typed (`PizzaModelDeployment`, its status as the operator writes it); pods,
+nodes, Events and ControllerRevisions are plain Kubernetes objects (dicts). Names, the
+known-good rule and the time format come from `pizza_operator.contract`.
+"""
 
 from __future__ import annotations
 
@@ -6,41 +11,50 @@ import datetime
 from collections.abc import Mapping
 from typing import Any
 
-from pizza_operator.api.v1alpha1 import GPU_RESOURCE
+from pizza_operator.api.v1alpha1 import (
+    GPU_RESOURCE,
+    AnalysisStatus,
+    ComponentCheck,
+    ComponentStatus,
+    Condition,
+    PizzaModelDeployment,
+    PizzaModelDeploymentStatus,
+)
+from pizza_operator.contract import (
+    APPLIED_AT_ANNOTATION,
+    COMPONENT_LABEL,
+    REVISION_HASH_LABEL,
+    SIGNAL_LIMITS,
+    SIGNALS,
+    ConditionType,
+    RevisionOutcome,
+    RevisionRef,
+    known_good,
+    parse_time,
+)
 
 COMPONENTS = ("primary", "fallback", "router")
 ANALYSED = ("primary", "fallback")
-COMPONENT_LABEL = "app.kubernetes.io/component"
-HASH_LABEL = "pizza.ai/revision-hash"
-APPLIED_AT = "pizza.ai/applied-at"
+GPU_PRESENT_LABEL = "nvidia.com/gpu.present"  # set by NVIDIA GPU feature discovery
 EVENTS_SHOWN = 5
 
-# signal -> (threshold key, how the value must compare to pass)
-SIGNAL_LIMITS: dict[str, tuple[str, str]] = {
-    "failureRate": ("failureRate", "<="),
-    "latencyP95Seconds": ("latencyP95Seconds", "<="),
-    "requests": ("minRequests", ">="),
-    "restarts": ("maxRestarts", "<="),
-}
-SIGNAL_ORDER = ("failureRate", "latencyP95Seconds", "requests", "restarts", "ready", "desired")
 
-
-def parse_time(text: str | None) -> datetime.datetime | None:
+def moment(text: str | None) -> datetime.datetime | None:
+    """`contract.parse_time`, or None when there is no time or it is not one."""
     if not text:
         return None
     try:
-        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_time(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
 
 
 def age(text: str | None, now: datetime.datetime) -> str:
     """kubectl-style age: 42s, 5m, 3h, 2d; '-' when unknown."""
-    moment = parse_time(text)
-    if moment is None:
+    then = moment(text)
+    if then is None:
         return "-"
-    seconds = max(0, int((now - moment).total_seconds()))
+    seconds = max(0, int((now - then).total_seconds()))
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 2 * 3600:
@@ -57,16 +71,13 @@ def node_type(node: Mapping[str, Any] | None) -> str:
     capacity = (node.get("status") or {}).get("capacity") or {}
     labels = (node.get("metadata") or {}).get("labels") or {}
     gpus = str(capacity.get(GPU_RESOURCE, "0")).strip()
-    if (gpus and gpus != "0") or labels.get("nvidia.com/gpu.present") == "true":
+    if (gpus and gpus != "0") or labels.get(GPU_PRESENT_LABEL) == "true":
         return "GPU"
     return "CPU"
 
 
-def condition(status: Mapping[str, Any], type_: str) -> dict[str, Any] | None:
-    for cond in status.get("conditions") or []:
-        if cond.get("type") == type_:
-            return dict(cond)
-    return None
+def condition(status: PizzaModelDeploymentStatus, type_: ConditionType) -> Condition | None:
+    return next((c for c in status.conditions if c.type == type_), None)
 
 
 def component_pods(
@@ -95,29 +106,32 @@ def component_pods(
     return out
 
 
-def signals(check: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _signal_names(check: ComponentCheck) -> list[str]:
+    """The signals to show: measured ones in a fixed order, then thresholds without a value
+    yet (no data); `desired` only as the limit of `ready`."""
+    values, thresholds = check.values, check.thresholds
+    names = [n for n in SIGNALS if n in values]
+    names += sorted(n for n in values if n not in SIGNALS)
+    names += [n for n, (key, _) in SIGNAL_LIMITS.items() if n not in names and key in thresholds]
+    if "ready" in values and "desired" in values:
+        names.remove("desired")  # shown as ready >= desired
+    return names
+
+
+def signals(check: ComponentCheck) -> list[dict[str, Any]]:
     """Each signal's value against its threshold (None where a signal has none).
 
     A component scaled to zero (`ScaledDown`: the stable or emergency mode's primary) is not
     judged: its values are shown, marked `skipped`, never as a pass or a FAIL (the router's
     window may still hold the failures that led to the rollback)."""
-    values: Mapping[str, float] = check.get("values") or {}
-    skipped = "scaled down, not judged" if "ScaledDown" in (check.get("reasons") or []) else None
-    thresholds: Mapping[str, float] = check.get("thresholds") or {}
-    names = [n for n in SIGNAL_ORDER if n in values]
-    names += sorted(n for n in values if n not in SIGNAL_ORDER)
-    for name, (key, _) in SIGNAL_LIMITS.items():
-        if name not in names and key in thresholds:
-            names.append(name)  # a threshold without a value yet (no data)
-    if "ready" in values and "desired" in values:
-        names.remove("desired")  # shown as ready >= desired
+    skipped = "scaled down, not judged" if "ScaledDown" in check.reasons else None
     out = []
-    for name in names:
-        value = values.get(name)
+    for name in _signal_names(check):
+        value = check.values.get(name)
         key, op = SIGNAL_LIMITS.get(name, ("", ""))
-        threshold = thresholds.get(key) if key else None
-        if name == "ready" and "desired" in values:
-            threshold, op = values["desired"], ">="
+        threshold = check.thresholds.get(key) if key else None
+        if name == "ready" and "desired" in check.values:
+            threshold, op = check.values["desired"], ">="
         ok: bool | None = None
         if value is not None and threshold is not None and skipped is None:
             ok = value <= threshold if op == "<=" else value >= threshold
@@ -134,32 +148,32 @@ def signals(check: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def analysis_view(analysis: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    if not analysis:
+def check_view(check: ComponentCheck | None) -> dict[str, Any] | None:
+    if check is None:
         return None
-    out: dict[str, Any] = {
-        "source": analysis.get("source", ""),
-        "checks": analysis.get("checks", 0),
-        "inconclusive": analysis.get("inconclusive", 0),
-        "clientErrorRate": analysis.get("clientErrorRate"),
-        "clientRequests": analysis.get("clientRequests"),
-        "fallbackReasons": dict(analysis.get("fallbackReasons") or {}),
+    return {
+        "time": check.time,
+        "verdict": check.verdict,
+        "reasons": list(check.reasons),
+        "consecutiveFailures": check.consecutive_failures,
+        "healthySince": check.healthy_since,
+        "signals": signals(check),
     }
-    for component in ANALYSED:
-        check = analysis.get(component)
-        out[component] = (
-            None
-            if not check
-            else {
-                "time": check.get("time"),
-                "verdict": check.get("verdict"),
-                "reasons": list(check.get("reasons") or []),
-                "consecutiveFailures": check.get("consecutiveFailures", 0),
-                "healthySince": check.get("healthySince"),
-                "signals": signals(check),
-            }
-        )
-    return out
+
+
+def analysis_view(analysis: AnalysisStatus | None) -> dict[str, Any] | None:
+    if analysis is None or not analysis.model_fields_set:
+        return None  # never analysed (`analysis: {}` included)
+    return {
+        "source": analysis.source,
+        "checks": analysis.checks,
+        "inconclusive": analysis.inconclusive,
+        "clientErrorRate": analysis.client_error_rate,
+        "clientRequests": analysis.client_requests,
+        "fallbackReasons": dict(analysis.fallback_reasons),
+        "primary": check_view(analysis.primary),
+        "fallback": check_view(analysis.fallback),
+    }
 
 
 def event_time(event: Mapping[str, Any]) -> str:
@@ -176,7 +190,7 @@ def event_time(event: Mapping[str, Any]) -> str:
 def recent_events(events: list[dict[str, Any]], limit: int = EVENTS_SHOWN) -> list[dict[str, Any]]:
     """The newest `limit` Events, oldest first."""
     oldest = datetime.datetime.min.replace(tzinfo=datetime.UTC)
-    ordered = sorted(events, key=lambda e: parse_time(event_time(e)) or oldest)
+    ordered = sorted(events, key=lambda e: moment(event_time(e)) or oldest)
     return [
         {
             "time": event_time(e),
@@ -189,71 +203,65 @@ def recent_events(events: list[dict[str, Any]], limit: int = EVENTS_SHOWN) -> li
     ]
 
 
+def ready_view(status: PizzaModelDeploymentStatus) -> dict[str, Any]:
+    ready = condition(status, "Ready")
+    if ready is None:
+        return {"status": "Unknown", "reason": "", "message": ""}
+    return {"status": ready.status, "reason": ready.reason, "message": ready.message}
+
+
+def counts_view(counts: ComponentStatus | None) -> dict[str, Any]:
+    counts = counts or ComponentStatus()
+    return {
+        "readyReplicas": counts.ready_replicas,
+        "replicas": counts.replicas,
+        "summary": counts.summary or f"{counts.ready_replicas}/{counts.replicas}",
+    }
+
+
 def status_view(
-    pmd: Mapping[str, Any],
+    pmd: PizzaModelDeployment,
     pods: list[dict[str, Any]],
     nodes: Mapping[str, Mapping[str, Any] | None],
     events: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """Everything `kubectl pizza status` shows, as JSON-able data."""
-    meta = pmd.get("metadata") or {}
-    spec = pmd.get("spec") or {}
-    status = pmd.get("status") or {}
-    ready = condition(status, "Ready")
+    status = pmd.status
     placed = component_pods(pods, nodes)
-    components = {}
-    for component in COMPONENTS:
-        counts = status.get(component) or {}
-        components[component] = {
-            "readyReplicas": counts.get("readyReplicas", 0),
-            "replicas": counts.get("replicas", 0),
-            "summary": counts.get("summary")
-            or f"{counts.get('readyReplicas', 0)}/{counts.get('replicas', 0)}",
-            **placed[component],
-        }
+    counts = {"primary": status.primary, "fallback": status.fallback, "router": status.router}
+    last = status.last_rollback
     return {
-        "namespace": meta.get("namespace", ""),
-        "name": meta.get("name", ""),
-        "generation": meta.get("generation"),
-        "observedGeneration": status.get("observedGeneration"),
-        "paused": bool(spec.get("paused", False)),
-        "mode": status.get("mode") or "primary",
-        "ready": (
-            {
-                "status": ready.get("status"),
-                "reason": ready.get("reason", ""),
-                "message": ready.get("message", ""),
-            }
-            if ready
-            else {"status": "Unknown", "reason": "", "message": ""}
-        ),
-        "errorRate": status.get("errorRate"),
-        "components": components,
-        "analysis": analysis_view(status.get("analysis")),
-        "lastRollback": dict(status["lastRollback"]) if status.get("lastRollback") else None,
-        "currentRevision": status.get("currentRevision"),
-        "servingRevision": status.get("servingRevision") or status.get("currentRevision"),
+        "namespace": pmd.metadata.namespace,
+        "name": pmd.metadata.name,
+        "generation": pmd.metadata.generation,
+        "observedGeneration": status.observed_generation,
+        "paused": pmd.spec.paused,
+        "mode": status.mode or "primary",
+        "ready": ready_view(status),
+        "errorRate": status.error_rate,
+        "components": {c: {**counts_view(counts[c]), **placed[c]} for c in COMPONENTS},
+        "analysis": analysis_view(status.analysis),
+        "lastRollback": last.to_wire() if last else None,
+        "currentRevision": status.current_revision,
+        "servingRevision": status.serving_revision or status.current_revision,
         "events": recent_events(events),
     }
 
 
-def list_row(pmd: Mapping[str, Any]) -> dict[str, Any]:
-    meta = pmd.get("metadata") or {}
-    status = pmd.get("status") or {}
+def list_row(pmd: PizzaModelDeployment) -> dict[str, Any]:
+    status = pmd.status
     ready = condition(status, "Ready")
-    last = status.get("lastRollback") or None
+    last = status.last_rollback
     return {
-        "namespace": meta.get("namespace", ""),
-        "name": meta.get("name", ""),
-        "mode": status.get("mode") or "primary",
-        "ready": ready.get("status") if ready else "Unknown",
-        "primary": (status.get("primary") or {}).get("summary", "-"),
-        "fallback": (status.get("fallback") or {}).get("summary", "-"),
-        "errorRate": status.get("errorRate"),
+        "namespace": pmd.metadata.namespace,
+        "name": pmd.metadata.name,
+        "mode": status.mode or "primary",
+        "ready": ready.status if ready else "Unknown",
+        "primary": status.primary.summary if status.primary else "-",
+        "fallback": status.fallback.summary if status.fallback else "-",
+        "errorRate": status.error_rate,
         "lastRollback": (
-            {"to": last.get("to"), "reason": last.get("reason"), "time": last.get("time")}
-            if last
-            else None
+            {"to": last.to, "reason": last.reason, "time": last.time} if last else None
         ),
     }
 
@@ -265,33 +273,39 @@ def revision_number(obj: Mapping[str, Any]) -> int:
         return 0
 
 
-def known_good(revisions: list[dict[str, Any]], outcomes: Mapping[str, str]) -> str | None:
-    """The newest revision marked Good."""
-    good = [r for r in revisions if outcomes.get(r["metadata"]["name"]) == "Good"]
-    if not good:
-        return None
-    return str(max(good, key=revision_number)["metadata"]["name"])
+def _revision_ref(obj: Mapping[str, Any], outcomes: Mapping[str, RevisionOutcome]) -> RevisionRef:
+    name = str((obj.get("metadata") or {}).get("name", ""))
+    return RevisionRef(name, revision_number(obj), outcomes.get(name, "Pending"))
 
 
-def history_view(pmd: Mapping[str, Any], revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    status = pmd.get("status") or {}
-    outcomes: Mapping[str, str] = status.get("revisionOutcomes") or {}
-    good = known_good(revisions, outcomes)
-    serving = status.get("servingRevision") or status.get("currentRevision")
+def revision_refs(pmd: PizzaModelDeployment, revisions: list[dict[str, Any]]) -> list[RevisionRef]:
+    """The ControllerRevisions, oldest first, as the rollback rules see them (the outcome:
+    `status.revisionOutcomes`, Pending when it has none)."""
+    ordered = sorted(revisions, key=revision_number)
+    return [_revision_ref(obj, pmd.status.revision_outcomes) for obj in ordered]
+
+
+def history_view(
+    pmd: PizzaModelDeployment, revisions: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    status = pmd.status
+    ordered = sorted(revisions, key=revision_number)
+    refs = revision_refs(pmd, ordered)
+    good = known_good(refs, status.current_revision)
+    serving = status.serving_revision or status.current_revision
     rows = []
-    for obj in sorted(revisions, key=revision_number):
+    for obj, ref in zip(ordered, refs, strict=True):
         meta = obj.get("metadata") or {}
-        name = meta.get("name", "")
         rows.append(
             {
-                "revision": revision_number(obj),
-                "name": name,
-                "hash": (meta.get("labels") or {}).get(HASH_LABEL, ""),
-                "appliedAt": (meta.get("annotations") or {}).get(APPLIED_AT, ""),
-                "outcome": outcomes.get(name, "Pending"),
-                "current": name == status.get("currentRevision"),
-                "serving": name == serving,
-                "knownGood": name == good,
+                "revision": ref.number,
+                "name": ref.name,
+                "hash": (meta.get("labels") or {}).get(REVISION_HASH_LABEL, ""),
+                "appliedAt": (meta.get("annotations") or {}).get(APPLIED_AT_ANNOTATION, ""),
+                "outcome": ref.outcome,
+                "current": ref.name == status.current_revision,
+                "serving": ref.name == serving,
+                "knownGood": good is not None and ref.name == good.name,
             }
         )
     return rows

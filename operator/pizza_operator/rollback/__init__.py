@@ -1,13 +1,17 @@
 """Automatic rollback, the pure part: signals in, verdicts and the next ladder step out.
 
-Nothing here talks to Kubernetes or Prometheus; the analysis loop gathers the signals, calls
-`judge` for each component, keeps the consecutive-failure counts with `count_failures`, and asks
-`decide` what to do. Every function is deterministic and unit-tested without a cluster.
+Nothing here does I/O: no Kubernetes client, no HTTP (the import contracts in pyproject.toml
+hold it to that). The analysis gathers the signals and calls `judge` per component
+(`verdicts`), keeps the consecutive-failure counts with `count_failures`; `plan` decides the one
+next thing (an SRE's request, a return to the primary, or the ladder's step: `ladder.decide`);
+`patches` builds the status writes of a step, a return, a refusal or a record; `revisions`
+keeps the history's rules (the known-good choice itself is `contract.known_good`, shared with
+`kubectl pizza`). Every function is deterministic and unit-tested without a cluster.
 """
 
 from pizza_operator.rollback.durations import parse_duration
-from pizza_operator.rollback.ladder import Decision, LadderState, decide, may_return_to_primary
-from pizza_operator.rollback.revisions import Revision, known_good, mark_outcome, prune
+from pizza_operator.rollback.ladder import Decision, LadderState, decide, return_reason
+from pizza_operator.rollback.revisions import next_outcome, prune
 from pizza_operator.rollback.verdicts import (
     Check,
     KubeSignals,
@@ -23,14 +27,12 @@ __all__ = [
     "KubeSignals",
     "LadderState",
     "MetricSignals",
-    "Revision",
     "Thresholds",
     "count_failures",
     "decide",
     "judge",
-    "known_good",
-    "mark_outcome",
-    "may_return_to_primary",
+    "next_outcome",
     "parse_duration",
     "prune",
+    "return_reason",
 ]

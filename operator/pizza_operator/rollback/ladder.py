@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pizza_operator.api.v1alpha1 import Mode
-from pizza_operator.rollback.revisions import Revision, known_good
+from pizza_operator.api.v1alpha1 import LastRollback, Mode
+from pizza_operator.contract import ReturnReason, RevisionRef, known_good
 
 Step = Literal["none", "previous", "stable", "emergency"]
 
@@ -20,8 +20,8 @@ class LadderState:
     primary_failures: int
     fallback_failures: int
     failure_threshold: int
-    current: Revision
-    history: Sequence[Revision] = ()
+    current: RevisionRef
+    history: Sequence[RevisionRef] = ()
     automatic: bool = True
     paused: bool = False
 
@@ -32,13 +32,13 @@ class Decision:
 
     step: Step
     reason: str
-    to_revision: Revision | None = None
+    to_revision: RevisionRef | None = None
     suppressed: bool = False
 
 
 def _step(state: LadderState) -> Decision:
     if state.mode == "primary" and state.primary_failures >= state.failure_threshold:
-        good = known_good(state.history, state.current.hash)
+        good = known_good(state.history, state.current.name)
         if state.current.outcome != "Good" and good is not None:
             return Decision("previous", "PrimaryFailedNewRevision", good)
         return Decision("stable", "PrimaryFailed")
@@ -59,16 +59,19 @@ def decide(state: LadderState) -> Decision:
     return decision
 
 
-def may_return_to_primary(
+def return_reason(
     mode: Mode,
     generation: int,
-    rollback_generation: int | None,
+    last: LastRollback | None,
     retry_token: str | None,
-    retry_token_seen: str | None,
-) -> bool:
-    """After a rollback, primary again only on a new spec generation or an SRE's retry token."""
-    if mode == "primary":
-        return True
-    if rollback_generation is not None and generation > rollback_generation:
-        return True
-    return retry_token is not None and retry_token != retry_token_seen
+    cooled_down: bool = False,
+) -> ReturnReason | None:
+    """Why a rolled-back resource goes back to the primary now, if it does: a new spec
+    generation, an SRE's new retry token, or (opt-in) the cool-down passed."""
+    if mode == "primary" or last is None:
+        return None
+    if generation > last.generation:
+        return "NewGeneration"
+    if retry_token is not None and retry_token != last.retry_token:
+        return "Retry"
+    return "AutoRecover" if cooled_down else None

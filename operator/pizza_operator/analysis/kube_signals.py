@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
+from pizza_operator.contract import format_time, parse_time
 from pizza_operator.rollback.verdicts import KubeSignals
 
 # The kubelet's probe defaults (core/v1 Probe).
@@ -27,15 +28,6 @@ class ContainerRestarts(TypedDict):
 
 RestartLedger = dict[str, ContainerRestarts]
 """`"<pod uid>/<container>"` -> restarts; only containers of live pods are kept."""
-
-
-def parse_time(text: str) -> datetime:
-    """An API timestamp (`2026-12-02T14:03:11Z`) as an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def format_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _condition(obj: Mapping[str, Any], kind: str) -> Mapping[str, Any] | None:

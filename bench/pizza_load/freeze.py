@@ -4,8 +4,8 @@ A frozen server keeps its TCP sockets open and answers nothing, which is how a h
 looks to its clients (unlike a killed one, whose connections are refused at once). The processes
 are found through the container's cgroup, which runc names after the container ID:
 
-    python -m pizza_devcluster.freeze stop NAMESPACE/POD [--container server]
-    python -m pizza_devcluster.freeze cont NAMESPACE/POD
+    python -m pizza_load.freeze stop NAMESPACE/POD [--container server]
+    python -m pizza_load.freeze cont NAMESPACE/POD
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _get_pod(ref: str, kubectl: str) -> dict[str, object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pizza_devcluster.freeze", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pizza_load.freeze", description=__doc__)
     parser.add_argument("action", choices=["stop", "cont"], help="SIGSTOP or SIGCONT")
     parser.add_argument("pod", help="NAMESPACE/POD (or POD in the current namespace)")
     parser.add_argument("--container", default="server")

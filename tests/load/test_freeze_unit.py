@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pizza_devcluster.freeze import FreezeError, container_id, container_pids
+from pizza_load.freeze import FreezeError, container_id, container_pids
 
 pytestmark = pytest.mark.unit
 

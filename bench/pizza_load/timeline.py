@@ -13,10 +13,10 @@ Every time (records, samples, events) is epoch seconds, as time.time() gives it.
 
 CLI::
 
-    python -m pizza_devcluster.timeline records.jsonl samples.jsonl out.png \\
+    python -m pizza_load.timeline records.jsonl samples.jsonl out.png \\
         [--title T] [--threshold 0.5] [--event "fault injected=1764692410.5"]...
 
-records.jsonl is what `LoadGenerator` writes (see pizza_devcluster.loadgen). samples.jsonl has
+records.jsonl is what `LoadGenerator` writes (see pizza_load.loadgen). samples.jsonl has
 one JSON object a line, of three kinds::
 
     {"t": 1764692401.0, "failure_rate": 0.12, "mode": "primary"}   # a sample; either may be null
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pizza_devcluster.loadgen import Record, read_records
+from pizza_load.loadgen import Record, read_records
 
 MODE_LEVELS = ("primary", "previous", "stable", "emergency")
 """Top to bottom in panel (c); other modes are added below them."""
@@ -489,7 +489,7 @@ def _event_arg(text: str) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m pizza_devcluster.timeline", description="Draw a load run's timeline PNG."
+        prog="python -m pizza_load.timeline", description="Draw a load run's timeline PNG."
     )
     parser.add_argument("records", type=Path, help="records.jsonl (LoadGenerator)")
     parser.add_argument("samples", type=Path, help="samples.jsonl (samples, events, threshold)")

@@ -14,7 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from pizza_devcluster.loadgen import (
+from pizza_inference.config import RouterConfig
+from pizza_inference.model_server.app import create_model_app
+from pizza_inference.model_server.plane import ModelDataPlane
+from pizza_inference.router.app import create_router_app
+from pizza_load.loadgen import (
     SKIPPED,
     LoadGenerator,
     Record,
@@ -23,15 +27,13 @@ from pizza_devcluster.loadgen import (
     read_records,
     summary,
 )
-from pizza_devcluster.timeline import MODEL_COLORS, Sample, draw_timeline, write_samples
-from pizza_inference.config import RouterConfig
-from pizza_inference.model_server.app import create_model_app
-from pizza_inference.model_server.plane import ModelDataPlane
-from pizza_inference.router.app import create_router_app
+from pizza_load.timeline import MODEL_COLORS, Sample, draw_timeline, write_samples
 
 from tests.inference.conftest import cnn_checkpoint, cnn_config, cnn_server  # noqa: F401
 from tests.inference.faults import ControllableBackend
 from tests.support.servers import ServerThread, serve, wait_ready
+
+pytestmark = pytest.mark.unit
 
 PRIMARY = "primary-cnn"
 FALLBACK = "standard-cnn"  # the model name of tests.inference's cnn_server
@@ -217,7 +219,6 @@ def test_concurrency_cap_skips_instead_of_queueing(
     assert peak <= 2
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     "url",
     [
@@ -235,7 +236,6 @@ def test_non_local_urls_are_refused_before_sending(url: str, images: list[bytes]
         LoadGenerator(url, images=images)
 
 
-@pytest.mark.unit
 @pytest.mark.parametrize(
     "url",
     [
@@ -250,7 +250,6 @@ def test_local_urls_are_accepted(url: str) -> None:
     assert check_local_url(url) == url.rstrip("/")
 
 
-@pytest.mark.unit
 def test_pizza_images_are_real_distinct_jpegs(images: list[bytes]) -> None:
     assert len(images) == 12 and len(set(images)) == 12
     for data in images[:6]:
@@ -295,7 +294,7 @@ def test_timeline_cli(scenario: Scenario, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "pizza_devcluster.timeline",
+            "pizza_load.timeline",
             str(scenario.records_path),
             str(samples),
             str(out),

@@ -1,6 +1,6 @@
-"""The direct-scrape metric path: the router pods' `/metrics`, two scrapes, rates in between.
+"""The router's window from two scrapes of its pods' `/metrics` (pure; `scrape` fetches them).
 
-Used when `spec.analysis.prometheus.address` is not set. The analysis loop scrapes every router
+Used when `spec.analysis.prometheus.address` is not set. The analysis scrapes every router
 pod (pod IPs from the API) at each check, keeps the scrape of about one window ago, and calls
 `router_window(before, after, ...)`. The counters read (all from `pizza_inference.metrics`):
 
@@ -24,12 +24,10 @@ restart never gives a negative rate. A pod seen only once has no baseline and ad
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from pizza_operator.rollback.verdicts import MetricSignals
@@ -149,6 +147,16 @@ class RouterWindow:
     fallback_reasons: dict[str, float] = field(default_factory=dict)
     pods_compared: int = 0
     pods_missing: int = 0
+    error: str | None = None  # why the metrics source gave no data, when it gave none
+
+
+def _fallback_reasons(deltas: Mapping[SeriesKey, float]) -> dict[str, float]:
+    reasons: dict[str, float] = {}
+    for (series, labels), value in deltas.items():
+        if series == FALLBACK:
+            reason = dict(labels).get("reason", "")
+            reasons[reason] = reasons.get(reason, 0.0) + value
+    return reasons
 
 
 def router_window(
@@ -168,7 +176,8 @@ def router_window(
     missing = len(set(before) | set(after)) - len(compared)
     if not compared:
         unknown = MetricSignals(None)
-        return RouterWindow(unknown, unknown, unknown, pods_missing=missing)
+        why = "no router pod answered two scrapes yet" if after else "no router pod to scrape"
+        return RouterWindow(unknown, unknown, unknown, pods_missing=missing, error=why)
     deltas: dict[SeriesKey, float] = {}
     for pod in compared:
         old, new = before[pod], after[pod]
@@ -176,11 +185,7 @@ def router_window(
         for key, value in _pod_delta(old, new).items():
             deltas[key] = deltas.get(key, 0.0) + value
 
-    reasons: dict[str, float] = {}
-    for (series, labels), value in deltas.items():
-        if series == FALLBACK:
-            reason = dict(labels).get("reason", "")
-            reasons[reason] = reasons.get(reason, 0.0) + value
+    reasons = _fallback_reasons(deltas)
     primary_failed = primary_failures(reasons)
     primary_meant = _sum(deltas, INFERENCES, model=[primary_model]) + primary_failed
     primary = MetricSignals(
@@ -211,29 +216,3 @@ def router_window(
         len(compared),
         missing,
     )
-
-
-async def _scrape_one(session: aiohttp.ClientSession, url: str) -> Scrape | None:
-    try:
-        async with session.get(url, headers={"Accept": "text/plain"}) as response:
-            if response.status != 200:
-                return None
-            text = await response.text()
-        return parse_router_metrics(text)
-    except (aiohttp.ClientError, TimeoutError, ValueError, UnicodeDecodeError):
-        return None
-
-
-async def scrape_pods(
-    urls: Mapping[str, str] | Sequence[str], *, timeout_seconds: float = 2.0
-) -> dict[str, Scrape | None]:
-    """GETs every `/metrics` URL at once; None for a pod that did not answer in time.
-
-    `urls` maps a pod key (its name or uid) to its metrics URL, for example
-    `{"router-7d9f-abc": "http://10.244.0.12:8080/metrics"}`; a plain list is keyed by URL.
-    """
-    targets = dict(urls) if isinstance(urls, Mapping) else {u: u for u in urls}
-    timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        results = await asyncio.gather(*(_scrape_one(session, u) for u in targets.values()))
-    return dict(zip(targets, results, strict=True))

@@ -1,0 +1,227 @@
+"""`Reconciler`: one lock per resource around the one reconcile, and the status refresh.
+
+Gather (the live children), judge (`needs_apply`, `status`), write (`ChildApplier`,
+`StatusReporter`): the pieces live in the modules beside this one; here they are put in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import kopf
+
+from pizza_operator import children as kids
+from pizza_operator import metrics
+from pizza_operator.api.v1alpha1 import KIND, Mode, PizzaModelDeployment
+from pizza_operator.builders import build_children, resolve_images
+from pizza_operator.builders.naming import owner_of
+from pizza_operator.conditions import find_condition
+from pizza_operator.config import OperatorConfig
+from pizza_operator.history import History, serving_shape
+from pizza_operator.kube import Kube, KubeError
+from pizza_operator.reconcile.apply import Applied, ChildApplier
+from pizza_operator.reconcile.report import ReconcileResult, StatusReporter
+from pizza_operator.refresher import Coalescer
+from pizza_operator.status import observe_components
+from pizza_operator.status_writer import StatusWriter
+from pizza_operator.validation import find_problems
+
+logger = logging.getLogger(__name__)
+
+
+class Reconciler:
+    """Holds the API door, one lock per resource and the status coalescer; no child state."""
+
+    def __init__(self, kube: Kube, config: OperatorConfig) -> None:
+        self.kube = kube
+        self.config = config
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
+        self.writer = StatusWriter(kube)
+        self.history = History(kube, self.writer)
+        self.children = ChildApplier(kube)
+        self.reporter = StatusReporter(kube, self.writer)
+
+    @contextmanager
+    def _lock(self, namespace: str, name: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault((namespace, name), threading.Lock())
+        with lock:
+            yield
+
+    # ---- the one reconcile -------------------------------------------------------------------
+
+    def reconcile(self, body: Mapping[str, Any], *, force: bool = False) -> ReconcileResult:
+        """Converge the children and the status of one resource to its spec.
+
+        A child is applied when it is missing, when its desired-hash annotation differs from the
+        hash of the child we build now, or when its managedFields show that our apply lost a
+        field we set (a hand edit); owned children no longer desired are deleted. `force`
+        applies every child. Only writes the API server accepted count in
+        `pizza_operator_child_writes_total`."""
+        pmd = PizzaModelDeployment.from_body(body)
+        if pmd.metadata.deletion_timestamp:
+            return ReconcileResult()
+        started = time.monotonic()
+        result = "ok"
+        try:
+            with self._lock(pmd.metadata.namespace, pmd.metadata.name):
+                outcome = self._converge(pmd, force)
+            if outcome.invalid:
+                result = "invalid"
+                metrics.ERRORS.labels(reason="InvalidSpec").inc()
+            return outcome
+        except KubeError as exc:
+            if exc.gone:
+                result = "gone"
+                return ReconcileResult()  # the resource or its namespace is going away
+            result = "error"
+            metrics.ERRORS.labels(reason="ApiError").inc()
+            message = (
+                f"API error {exc.status} reconciling {pmd.metadata.namespace}/"
+                f"{pmd.metadata.name}: {exc.message}"
+            )
+            logger.warning("%s", message)
+            return ReconcileResult(retry=True, message=message)
+        finally:
+            metrics.RECONCILES.labels(kind="full", result=result).inc()
+            metrics.RECONCILE_DURATION.labels(kind="full").observe(time.monotonic() - started)
+
+    def _converge(self, pmd: PizzaModelDeployment, force: bool) -> ReconcileResult:
+        mode: Mode = pmd.status.mode or "primary"
+        problems = find_problems(pmd, self.config)
+        shaped = serving_shape(self.history, pmd, mode)
+        children = build_children(shaped, resolve_images(shaped, self.config), mode)
+        kopf.append_owner_reference(children, owner=kopf.Body(owner_of(pmd)))  # type: ignore[arg-type]
+        new_generation = pmd.status.observed_generation != pmd.metadata.generation
+        if not problems and _needs_dry_run(pmd, new_generation):
+            problems = self.children.dry_run(children)
+        if problems:
+            logger.warning(
+                "invalid spec namespace=%s name=%s problems=%r",
+                pmd.metadata.namespace,
+                pmd.metadata.name,
+                problems,
+            )
+            return self.reporter.report(pmd, mode, None, problems=problems)
+
+        done = self._apply(pmd, children, force)
+        revision = pmd.status.current_revision
+        if revision is None or new_generation:
+            revision = self.history.record(pmd).name
+        outcome = self.reporter.report(
+            pmd,
+            mode,
+            observe_components(done.deployments),
+            revision=revision,
+            created=done.created,
+            total=len(children),
+        )
+        logger.info(
+            "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s applied=%d created=%d",
+            pmd.metadata.namespace,
+            pmd.metadata.name,
+            pmd.metadata.generation,
+            mode,
+            outcome.ready,
+            done.applied,
+            len(done.created),
+        )
+        metrics.set_mode(pmd.metadata.namespace, pmd.metadata.name, mode)
+        return outcome
+
+    def _apply(
+        self, pmd: PizzaModelDeployment, children: list[dict[str, Any]], force: bool
+    ) -> Applied:
+        """Apply what differs and prune what is no longer wanted; paused: only look."""
+        live = self.children.live(pmd)
+        if pmd.spec.paused:
+            return Applied(deployments=[o for k, o in live.items() if k[0] == "Deployment"])
+        done = self.children.apply_changed(children, live, force)
+        self.children.prune(children, live)
+        return done
+
+    # ---- status only -------------------------------------------------------------------------
+
+    def refresh_status(self, namespace: str, name: str) -> None:
+        """Status only, from the live Deployments (a child's status changed, nothing else)."""
+        started = time.monotonic()
+        result = "ok"
+        try:
+            with self._lock(namespace, name):
+                self._refresh(namespace, name)
+        except KubeError as exc:
+            if exc.gone:
+                result = "gone"
+                return
+            result = "error"
+            metrics.ERRORS.labels(reason="ApiError").inc()
+            raise
+        finally:
+            metrics.RECONCILES.labels(kind="status", result=result).inc()
+            metrics.RECONCILE_DURATION.labels(kind="status").observe(time.monotonic() - started)
+
+    def _refresh(self, namespace: str, name: str) -> None:
+        body = self.kube.get(KIND, namespace, name)
+        if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        pmd = PizzaModelDeployment.from_body(body)
+        ready = find_condition(pmd.status.conditions, "Ready")
+        if ready is not None and ready.reason == "InvalidSpec":
+            return  # children are the last good ones; the status stays InvalidSpec
+        mode: Mode = pmd.status.mode or "primary"
+        observed = observe_components(self.children.deployments(namespace, name))
+        self.reporter.report(pmd, mode, observed)
+        metrics.set_mode(namespace, name, mode)
+
+    # ---- child events ------------------------------------------------------------------------
+
+    def on_child_event(self, event_type: str | None, child: Mapping[str, Any]) -> None:
+        """A Deployment, Service or PDB we own changed: restore it or refresh the status."""
+        owner_name = kids.owner_name(child)
+        if owner_name is None:
+            return
+        meta = child.get("metadata", {})
+        namespace = meta["namespace"]
+        if event_type == "DELETED" or kids.drifted(child):
+            body = self.kube.get(KIND, namespace, owner_name)
+            if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+                return
+            logger.info(
+                "checking child=%s/%s event=%s owner=%s",
+                child.get("kind"),
+                meta.get("name"),
+                event_type,
+                owner_name,
+            )
+            self.reconcile(body)  # restores what is missing or edited; a pruned child stays gone
+        elif child.get("kind") == "Deployment":
+            self._refresher.request(namespace, owner_name)
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The resource is gone: drop its lock and metric series."""
+        with self._guard:
+            self._locks.pop((namespace, name), None)
+        metrics.forget(namespace, name)
+
+
+def _needs_dry_run(pmd: PizzaModelDeployment, new_generation: bool) -> bool:
+    """Node selectors and tolerations reach the Deployments unchecked by us: dry-run them on a
+    new generation, and again while the last one was invalid. (Everything else in the pod
+    templates is validated by the CRD schema or `validation`.)"""
+    spec = pmd.spec
+    user_placement = bool(
+        spec.primary.node_selector
+        or spec.primary.tolerations
+        or spec.fallback.node_selector
+        or spec.fallback.tolerations
+    )
+    last_ready = find_condition(pmd.status.conditions, "Ready")
+    was_invalid = last_ready is not None and last_ready.reason == "InvalidSpec"
+    return user_placement and (new_generation or was_invalid)
