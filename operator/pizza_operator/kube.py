@@ -16,7 +16,9 @@ import socket
 import uuid
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
 from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
 from pizza_operator.contract import MANAGER
@@ -70,6 +72,25 @@ class InvalidError(KubeError):
     """400 or 422: the API server refuses the object (validation, admission, immutability)."""
 
 
+class UnreachableError(KubeError):
+    """No answer: the connection failed or timed out (status 0); worth a retry."""
+
+
+REQUEST_TIMEOUT = (5.0, 30.0)
+"""Seconds to connect and to wait for an answer. With `RETRIES` a frozen API server costs one
+call about a minute at most, never a worker and a per-resource lock for good."""
+RETRIES = urllib3.Retry(total=2, read=0, redirect=0)
+"""Connection failures are tried again twice; an answer that does not come is not waited for
+again (the reconcile retries the whole step with its backoff)."""
+
+
+def api_client() -> client.ApiClient:
+    """A client of the loaded configuration, with `RETRIES`."""
+    configuration = client.Configuration.get_default_copy()
+    configuration.retries = RETRIES
+    return client.ApiClient(configuration)
+
+
 def _error(status: int, text: str) -> KubeError:
     try:
         parsed = json.loads(text) if text else {}
@@ -100,9 +121,14 @@ def now_rfc3339() -> str:
 class Kube:
     """A thin synchronous client; one per operator process (thread-safe connection pool)."""
 
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
-        self.api = api_client or client.ApiClient()
+    def __init__(
+        self,
+        api: client.ApiClient | None = None,
+        timeout: tuple[float, float] = REQUEST_TIMEOUT,
+    ) -> None:
+        self.api = api or api_client()
         self.instance = socket.gethostname()
+        self.timeout = timeout
 
     def _call(
         self,
@@ -121,8 +147,12 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self.api.call_api(*params)
-        raw = response.read()  # type: ignore[no-untyped-call]
+        try:
+            response = self.api.call_api(*params, _request_timeout=self.timeout)
+            raw = response.read()  # type: ignore[no-untyped-call]
+        except (urllib3.exceptions.HTTPError, OSError, ApiException) as exc:
+            why = f"{method} {path}: no answer ({type(exc).__name__}: {exc})"
+            raise UnreachableError(0, "Unreachable", why[:500]) from exc
         text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw or "")
         if response.status >= 400:
             raise _error(int(response.status), text)
