@@ -26,7 +26,7 @@ RUNBOOKS = ROOT / "docs" / "runbooks.md"
 HELM = ROOT / ".bin" / "helm"
 PROMETHEUS_RULE_API = "monitoring.coreos.com/v1/PrometheusRule"
 KUBE_VERSION = "1.31.0"
-"""helm template's built-in default (v1.20) is below the chart's kubeVersion."""
+"""The Kubernetes version the chart is rendered for (helm template defaults to v1.20)."""
 RUNBOOK_PREFIX = "docs/runbooks.md#"
 
 
