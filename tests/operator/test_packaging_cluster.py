@@ -64,6 +64,7 @@ class TestChartOffline:
             "ConfigMap",  # the Grafana dashboard
             "Deployment",
             "Pod",
+            "PodDisruptionBudget",  # two replicas: one stays through a drain
             "Service",
             "ServiceAccount",
         ]
