@@ -39,7 +39,8 @@ ENV PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin \
     PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1
 RUN python3 -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml ./
+# Every image installs the versions the tests ran with (hack/constraints.txt, the dev venv's pins).
+COPY pyproject.toml hack/constraints.txt ./
 RUN mkdir -p operator inference models devcluster && touch README.md
 
 # Each deps-* stage also drops what never runs in the image: the packages' own test suites, the
@@ -53,14 +54,14 @@ RUN mkdir -p operator inference models devcluster && touch README.md
 # address/offset not page-aligned"), then imports the native modules so a broken one fails the
 # build.
 FROM venv AS deps-operator
-RUN pip install '.[operator]' && pip uninstall -y pizza-operator setuptools pip \
+RUN pip install -c constraints.txt '.[operator]' && pip uninstall -y pizza-operator setuptools pip \
     && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
     && rm -rf /opt/venv/lib/python3.11/site-packages/kubernetes/aio \
     && find /opt/venv -type f -name '*.so*' -not -path '*.libs/*' -exec strip --strip-unneeded {} + \
     && python -c 'import aiohttp._http_parser, cryptography.hazmat.bindings._rust, kopf, kubernetes, multidict, yaml._yaml'
 
 FROM venv AS deps-cpu
-RUN pip install '.[cpu]' && pip uninstall -y pizza-operator setuptools pip \
+RUN pip install -c constraints.txt '.[cpu]' && pip uninstall -y pizza-operator setuptools pip \
     && find /opt/venv -depth -type d -name tests -exec rm -rf {} + \
     && cd /opt/venv/lib/python3.11/site-packages \
     && rm -rf onnxruntime/quantization onnxruntime/transformers onnxruntime/tools \
@@ -69,7 +70,7 @@ RUN pip install '.[cpu]' && pip uninstall -y pizza-operator setuptools pip \
     && python -c 'import aiohttp._http_parser, httptools, multidict, numpy, onnxruntime, PIL._imaging, PIL._webp, pydantic_core, uvloop, watchfiles, yaml._yaml'
 
 FROM venv AS deps-gpu
-RUN pip install '.[gpu]' && pip uninstall -y pizza-operator setuptools pip
+RUN pip install -c constraints.txt '.[gpu]' && pip uninstall -y pizza-operator setuptools pip
 
 # The project itself, installed into /app relative to / (/app/opt/venv/...), without dependencies.
 FROM venv AS app

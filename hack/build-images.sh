@@ -218,7 +218,7 @@ pip_mounts() {
 
 # The build context: only the git files that go into the images (see APP_PATHS), so the inputs
 # hash and the image agree and local junk (.venv, caches, data) never reaches buildah.
-APP_PATHS=(Dockerfile .dockerignore pyproject.toml README.md operator inference models devcluster)
+APP_PATHS=(Dockerfile .dockerignore pyproject.toml hack/constraints.txt README.md operator inference models devcluster)
 
 make_context() {
 	local ctx

@@ -49,12 +49,25 @@ def site_packages(image: str) -> tuple[set[str], set[str]]:
                         present.discard(entry.removeprefix(".wh."))
                     else:
                         present.add(entry)
-    dists = {
-        normalized(e.removesuffix(".dist-info").rsplit("-", 1)[0])
-        for e in present
-        if e.endswith(".dist-info")
-    }
-    return dists, present
+    return set(_versions(present)), present
+
+
+def _versions(entries: set[str]) -> dict[str, str]:
+    """Distribution -> version, from the `NAME-VERSION.dist-info` folders."""
+    pairs = (
+        e.removesuffix(".dist-info").rsplit("-", 1) for e in entries if e.endswith(".dist-info")
+    )
+    return {normalized(name): version for name, version in pairs}
+
+
+def constraints() -> dict[str, str]:
+    """The pins the test suite ran with (hack/constraints.txt)."""
+    pins = {}
+    for line in (REPO / "hack" / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[normalized(name)] = version.strip()
+    return pins
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,6 +83,16 @@ def test_cpu_server_has_onnx_runtime_and_no_gpu_stack() -> None:
     assert not dists & GPU_STACK, dists & GPU_STACK
     assert not {d for d in dists if d.startswith("nvidia-")}
     assert not {"torch", "transformers"} & entries  # not even files without a dist-info
+
+
+@pytest.mark.parametrize("image", ["pizza-operator", "pizza-serve-cpu"])
+def test_every_package_in_the_image_is_the_version_the_tests_ran_with(image: str) -> None:
+    _, entries = site_packages(image)
+    installed = _versions(entries)
+    installed.pop("pizza-operator")  # the project itself
+    pins = constraints()
+    differ = {n: (v, pins.get(n)) for n, v in installed.items() if pins.get(n) != v}
+    assert installed and not differ, f"image version vs hack/constraints.txt: {differ}"
 
 
 def test_operator_has_kopf_and_no_ml_library() -> None:
