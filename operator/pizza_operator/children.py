@@ -180,3 +180,29 @@ def owner_name(child: Mapping[str, Any]) -> str | None:
         (r["name"] for r in refs if r.get("kind") == KIND and r.get("apiVersion") == API_VERSION),
         None,
     )
+
+
+def controller_of(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ownerReference of `obj` with `controller: true` (there is at most one), or None."""
+    refs = obj.get("metadata", {}).get("ownerReferences", []) or []
+    return next((r for r in refs if r.get("controller") is True), None)
+
+
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    """Whether the resource of `uid` controls `obj`: only such an object is ours to change."""
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == uid
+
+
+def name_conflict(
+    desired: Mapping[str, Any], holder: Mapping[str, Any] | None, uid: str
+) -> str | None:
+    """Why the child `desired` cannot be created under its name: `holder`, the live object of
+    that kind and name, is not controlled by the resource of `uid` (None: no holder, or ours)."""
+    if holder is None or controlled_by(holder, uid):
+        return None
+    what = f"{desired.get('kind')} {desired.get('metadata', {}).get('name')}"
+    ref = controller_of(holder)
+    if ref is None:
+        return f"{what} exists and is not controlled by this resource"
+    return f"{what} belongs to {ref.get('kind')} {ref.get('name')}"

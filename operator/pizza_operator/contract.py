@@ -52,9 +52,15 @@ ConditionType = Literal[
 CONDITION_TYPES: Final[tuple[ConditionType, ...]] = get_args(ConditionType)
 """In the order status shows them."""
 
-ReadyReason = Literal["AllComponentsReady", "ComponentsNotReady", "InvalidSpec"]
+BlockedReason = Literal["InvalidSpec", "NameConflict"]
+"""Why a reconcile applied nothing (the reason of Ready, Progressing and the Warning Event):
+a spec that cannot be built (`InvalidSpec`), or a child's name held by an object the resource
+does not control (`NameConflict`). The children stay the last good ones, so the status refresh
+and the analysis leave such a resource alone."""
+BLOCKED_REASONS: Final[tuple[BlockedReason, ...]] = get_args(BlockedReason)
+ReadyReason = Literal["AllComponentsReady", "ComponentsNotReady", BlockedReason]
 AvailableReason = Literal["MinimumReplicasAvailable", "ReplicasUnavailable", "ScaledDown"]
-ProgressingReason = Literal["Paused", "RolloutComplete", "RolloutInProgress", "InvalidSpec"]
+ProgressingReason = Literal["Paused", "RolloutComplete", "RolloutInProgress", BlockedReason]
 DegradedReason = Literal["AsExpected", "PartiallyAvailable", "Unavailable"]
 StepReason = Literal[
     "PrimaryFailed", "PrimaryFailedNewRevision", "KnownGoodRevisionFailed", "FallbackFailed"
@@ -91,6 +97,7 @@ EventReason = Literal[
     "Ready",
     "NotReady",
     "InvalidSpec",
+    "NameConflict",
     "RolledBack",
     "RollbackRefused",
     "RollbackSuppressed",

@@ -19,7 +19,7 @@ import kopf
 from pizza_operator import analysis
 from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
 from pizza_operator.contract import MANAGED_BY_LABEL, MANAGER
-from pizza_operator.reconcile import Reconciler
+from pizza_operator.reconcile import Reconciler, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-def reconcile(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
     outcome = _reconciler(memo).reconcile(body)
-    if outcome.invalid:
+    if outcome.blocked is not None:  # InvalidSpec, NameConflict: the resync looks again
         raise kopf.PermanentError(outcome.message)
     if outcome.retry:
-        raise kopf.TemporaryError(outcome.message, delay=5)
+        raise kopf.TemporaryError(outcome.message, delay=retry_delay(retry))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)

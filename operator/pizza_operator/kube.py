@@ -178,16 +178,17 @@ class Kube:
         )
         return live, code == 201
 
-    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def replace(self, obj: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
         """PUT the whole object over the live one: drops fields others added that block an apply
         (a hand-edited Service port that now clashes with ours). Allocated fields such as a
-        Service's clusterIP are kept by the API server."""
+        Service's clusterIP are kept by the API server. `dry_run`: judged, nothing persisted."""
         meta = obj["metadata"]
         path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
         live, _ = self._call("GET", path)
         body = json.loads(json.dumps(obj))
         body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-        replaced, _ = self._call("PUT", path, body=body, query=[("fieldManager", FIELD_MANAGER)])
+        query = [("fieldManager", FIELD_MANAGER), *([("dryRun", "All")] if dry_run else [])]
+        replaced, _ = self._call("PUT", path, body=body, query=query)
         return replaced
 
     def apply_dry_run(self, obj: dict[str, Any]) -> None:

@@ -16,7 +16,20 @@ from pizza_operator.api.v1alpha1 import (
 )
 from pizza_operator.builders.naming import COMPONENTS, Component
 from pizza_operator.conditions import merge_conditions, new_condition
-from pizza_operator.contract import COMPONENT_LABEL
+from pizza_operator.contract import COMPONENT_LABEL, BlockedReason
+
+
+@dataclasses.dataclass(frozen=True)
+class Blocked:
+    """Why a reconcile applied nothing: the reason (`InvalidSpec`, `NameConflict`) and the
+    problems, each naming a field or a child."""
+
+    reason: BlockedReason
+    problems: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        return "; ".join(self.problems)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,13 +190,14 @@ def desired_conditions(
     return conditions
 
 
-def invalid_conditions(generation: int, problems: list[str]) -> list[Condition]:
-    """Ready=False/InvalidSpec; the other conditions say nothing was changed."""
-    message = "; ".join(problems)
+def blocked_conditions(generation: int, blocked: Blocked) -> list[Condition]:
+    """Ready=False and Progressing=False with the blocked reason (InvalidSpec, NameConflict);
+    the other conditions say nothing was changed."""
+    message = blocked.message
     return [
-        new_condition("Ready", "False", "InvalidSpec", message, generation),
+        new_condition("Ready", "False", blocked.reason, message, generation),
         new_condition(
-            "Progressing", "False", "InvalidSpec", "nothing applied: " + message, generation
+            "Progressing", "False", blocked.reason, "nothing applied: " + message, generation
         ),
     ]
 
@@ -193,14 +207,15 @@ def build_status(
     mode: Mode,
     observed: Mapping[Component, Observed] | None,
     now: str,
-    problems: list[str] | None = None,
+    blocked: Blocked | None = None,
 ) -> PizzaModelDeploymentStatus:
-    """The whole status subresource; fields owned by others (errorRate) are kept."""
+    """The whole status subresource; fields owned by others (errorRate) are kept. `blocked`:
+    nothing was applied, the component summaries stay as they were."""
     generation = pmd.metadata.generation
     previous = pmd.status
-    if problems:
+    if blocked is not None:
         conditions = merge_conditions(
-            previous.conditions, invalid_conditions(generation, problems), now
+            previous.conditions, blocked_conditions(generation, blocked), now
         )
         return previous.model_copy(
             update={"observed_generation": generation, "mode": mode, "conditions": conditions}

@@ -54,6 +54,30 @@ class TestInvalidSpec:
         ]
 
 
+class TestNameConflict:
+    HELD = new_condition(
+        "Ready", "False", "NameConflict", "Service a-primary belongs to PizzaModelDeployment a", 1
+    )
+
+    def test_a_conflict_is_told_once_under_its_own_reason(self) -> None:
+        expected = [EventSpec("Warning", "NameConflict", self.HELD.message)]
+        assert events_for(None, self.HELD, SUMMARY, [], 0) == expected
+        assert events_for(READY, self.HELD, SUMMARY, [], 0) == expected  # not also NotReady
+        assert events_for(INVALID, self.HELD, SUMMARY, [], 0) == expected
+        assert events_for(self.HELD, self.HELD, SUMMARY, [], 0) == []
+
+    def test_another_conflict_is_told_again(self) -> None:
+        more = new_condition("Ready", "False", "NameConflict", "ConfigMap a-routing exists", 1)
+        assert events_for(self.HELD, more, SUMMARY, [], 0) == [
+            EventSpec("Warning", "NameConflict", "ConfigMap a-routing exists")
+        ]
+
+    def test_resolved_conflict_then_ready_is_told(self) -> None:
+        assert events_for(self.HELD, READY, SUMMARY, [], 0) == [
+            EventSpec("Normal", "Ready", SUMMARY)
+        ]
+
+
 class TestCreated:
     def test_every_child_created_is_the_first_creation(self) -> None:
         created = ["Service/a", "Deployment/a-router"]

@@ -10,7 +10,7 @@ from pizza_operator.builders.images import resolve_images
 from pizza_operator.builders.naming import Component
 from pizza_operator.conditions import find_condition
 from pizza_operator.config import OperatorConfig
-from pizza_operator.status import Observed, build_status, observe, observe_components
+from pizza_operator.status import Blocked, Observed, build_status, observe, observe_components
 from pizza_operator.validation import find_problems
 
 pytestmark = pytest.mark.unit
@@ -126,10 +126,27 @@ class TestBuildStatus:
         assert again.to_wire() == first.to_wire()
 
     def test_invalid_spec(self, pmd: PizzaModelDeployment) -> None:
-        status = build_status(pmd, "primary", None, "t", ["spec.image: empty"])
+        status = build_status(
+            pmd, "primary", None, "t", Blocked("InvalidSpec", ("spec.image: empty",))
+        )
         ready = find_condition(status.conditions, "Ready")
         assert ready is not None and ready.reason == "InvalidSpec"
         assert ready.message == "spec.image: empty"
+
+    def test_name_conflict_says_nothing_was_applied(self, body: dict[str, Any]) -> None:
+        body["status"] = {"primary": {"readyReplicas": 1, "replicas": 1, "summary": "1/1"}}
+        held = ("ConfigMap a-routing exists and is not controlled by this resource", "Service a x")
+        pmd = PizzaModelDeployment.from_body(body)
+        status = build_status(pmd, "primary", None, "t", Blocked("NameConflict", held))
+        ready = find_condition(status.conditions, "Ready")
+        progressing = find_condition(status.conditions, "Progressing")
+        assert ready is not None and progressing is not None
+        assert (ready.status, ready.reason) == ("False", "NameConflict")
+        assert ready.message == "; ".join(held)
+        assert (progressing.status, progressing.reason) == ("False", "NameConflict")
+        assert progressing.message == "nothing applied: " + "; ".join(held)
+        assert status.primary is not None and status.primary.summary == "1/1"  # kept
+        assert status.observed_generation == 1
 
     def test_other_fields_are_kept(self, body: dict[str, Any]) -> None:
         body["status"] = {"errorRate": 0.25}

@@ -1,6 +1,7 @@
 """One analysis tick of one resource: read, gather, judge, record, plan, write.
 
-    read the resource (skip it when deleted, paused, not reconciled yet or InvalidSpec)
+    read the resource (skip it when deleted, paused, not reconciled yet, or blocked:
+                       InvalidSpec, NameConflict)
     -> gather.gather            signals and checks (I/O, async)
     -> record.next_record       the next analysis record (pure)
     -> plan.plan                the one thing to do next (pure, rollback package)
@@ -23,7 +24,7 @@ from pizza_operator.analysis.record import ANALYSED, Observation, next_record, t
 from pizza_operator.analysis.write import Done, Door, write
 from pizza_operator.api.v1alpha1 import KIND, AnalysisStatus, PizzaModelDeployment
 from pizza_operator.conditions import find_condition
-from pizza_operator.contract import RevisionRef, format_time
+from pizza_operator.contract import BLOCKED_REASONS, RevisionRef, format_time
 from pizza_operator.rollback import parse_duration
 from pizza_operator.rollback.plan import becomes_known_good, needs_revisions, plan
 
@@ -46,13 +47,14 @@ class TickResult:
 
 def skipped(pmd: PizzaModelDeployment) -> bool:
     """Nothing to judge: being deleted, paused (it freezes the analysis too), not reconciled yet,
-    or an invalid spec (its children are the last good ones)."""
+    or its last reconcile applied nothing (an invalid spec, a name conflict: its children are
+    the last good ones, or none)."""
     ready = find_condition(pmd.status.conditions, "Ready")
     return bool(
         pmd.metadata.deletion_timestamp
         or pmd.spec.paused
         or pmd.status.current_revision is None
-        or (ready is not None and ready.reason == "InvalidSpec")
+        or (ready is not None and ready.reason in BLOCKED_REASONS)
     )
 
 

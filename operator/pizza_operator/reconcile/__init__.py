@@ -8,12 +8,15 @@ applied (`contract.DESIRED_HASH_ANNOTATION`), so a new leader judges every child
 alone.
 
 - `reconciler`: `Reconciler`, the order of the steps, one lock per resource;
-- `apply`: the children through the API door (list owned, dry-run, apply, replace, prune);
+- `apply`: the children through the API door (list owned, plan, check names and dry-run the
+  whole set, apply, replace, prune);
 - `report`: the status write, its Events, and `ReconcileResult`;
-- `events`: which Events to post (pure).
+- `events`: which Events to post (pure);
+- `backoff`: how long to wait before retrying after an API error (pure).
 """
 
+from pizza_operator.reconcile.backoff import retry_delay
 from pizza_operator.reconcile.reconciler import Reconciler
 from pizza_operator.reconcile.report import ReconcileResult
 
-__all__ = ["ReconcileResult", "Reconciler"]
+__all__ = ["ReconcileResult", "Reconciler", "retry_delay"]

@@ -1,9 +1,12 @@
-"""The children through the API door: list those a resource owns, dry-run, apply what differs,
-replace what an apply cannot merge, prune what is no longer wanted.
+"""The children through the API door: list those a resource owns, plan what differs, check the
+whole set (names held by others, a dry-run), apply, replace what an apply cannot merge, prune
+what is no longer wanted.
 
-Every write the API server accepted counts in `pizza_operator_child_writes_total`. Only children
-whose ownerReference carries the resource's uid are ever pruned; the label selector merely
-narrows the listing.
+Only our own objects: a child is ours when its controller ownerReference carries the resource's
+uid. Only such children are listed as ours, replaced or pruned; a name held by any other object
+blocks the reconcile (`NameConflict`) and that object is never written. Every write the API
+server accepted counts in `pizza_operator_child_writes_total`; the label selector merely narrows
+the listing.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 from pizza_operator import children as kids
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 from pizza_operator.builders.naming import owned_selector
-from pizza_operator.kube import Kube, KubeError
+from pizza_operator.kube import InvalidError, Kube, KubeError
+from pizza_operator.status import Blocked
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +37,10 @@ CHILD_KINDS = (
     "Role",
     "RoleBinding",
 )
-MUTABLE_BY_USERS = ("Deployment",)
-"""Kinds whose spec a user may get wrong (node selectors, tolerations): dry-run them first."""
+DRY_RUN_SKIPPED = ("RoleBinding",)
+"""Kinds the dry-run leaves out: a RoleBinding's admission reads the Role it binds (the
+escalation check), which the dry-run of a new Role does not create; and it carries nothing from
+the spec but the resource's name."""
 
 
 def child_key(obj: Mapping[str, Any], kind: str | None = None) -> ChildKey:
@@ -42,6 +48,32 @@ def child_key(obj: Mapping[str, Any], kind: str | None = None) -> ChildKey:
     meta = obj.get("metadata", {})
     kind = kind or str(obj.get("kind", ""))
     return (kind, str(meta.get("namespace", "")), str(meta.get("name", "")))
+
+
+@dataclass(frozen=True)
+class Step:
+    """One desired child, the live one this resource owns (None: it would be created) and why
+    it is applied (None: it is as wanted, left alone)."""
+
+    child: dict[str, Any]
+    current: Mapping[str, Any] | None
+    why: str | None
+
+    @property
+    def what(self) -> str:
+        """`Kind name`, as problems name a child."""
+        return f"{self.child['kind']} {self.child['metadata']['name']}"
+
+
+def plan(children: list[dict[str, Any]], live: Live, force: bool) -> list[Step]:
+    """Each desired child, in apply order, with why it must be applied (`children.needs_apply`;
+    `force` applies every one)."""
+    steps = []
+    for child in children:
+        current = live.get(child_key(child))
+        why = "forced" if force else kids.needs_apply(child, current)
+        steps.append(Step(child, current, why))
+    return steps
 
 
 @dataclass
@@ -61,13 +93,12 @@ class ChildApplier:
         self.kube = kube
 
     def live(self, pmd: PizzaModelDeployment) -> dict[ChildKey, Any]:
-        """The live children this resource owns (by uid), keyed by (kind, namespace, name)."""
+        """The live children this resource controls (by uid), keyed by (kind, namespace, name)."""
         live: dict[ChildKey, Any] = {}
         selector = owned_selector(pmd.metadata.name)
         for kind in CHILD_KINDS:
             for obj in self.kube.list(kind, pmd.metadata.namespace, selector):
-                refs = obj.get("metadata", {}).get("ownerReferences", [])
-                if any(ref.get("uid") == pmd.metadata.uid for ref in refs):
+                if kids.controlled_by(obj, pmd.metadata.uid):
                     live[child_key(obj, kind)] = obj
         return live
 
@@ -75,36 +106,73 @@ class ChildApplier:
         """The live Deployments labelled as resource `name`'s (a status refresh reads these)."""
         return self.kube.list("Deployment", namespace, owned_selector(name))
 
-    def dry_run(self, children: list[dict[str, Any]]) -> list[str]:
-        """Ask the API server whether it would accept the children the user can get wrong."""
+    def check(self, steps: list[Step], uid: str, *, dry_run: bool) -> Blocked | None:
+        """What forbids applying any of `steps` (the whole set is judged before anything is
+        applied): a name held by an object the resource of `uid` does not control
+        (`NameConflict`), else, with `dry_run`, a child the API server refuses (`InvalidSpec`)."""
+        held = self.held_by_others(steps, uid)
+        if held:
+            return Blocked("NameConflict", tuple(held))
+        refused = self.dry_run(steps) if dry_run else []
+        return Blocked("InvalidSpec", tuple(refused)) if refused else None
+
+    def held_by_others(self, steps: list[Step], uid: str) -> list[str]:
+        """The children to be created whose name another object holds. One GET for each child
+        missing from the owned listing, and none for the others."""
         problems = []
-        for child in children:
-            if child["kind"] not in MUTABLE_BY_USERS:
+        for step in steps:
+            if step.current is not None:
                 continue
-            try:
-                self.kube.apply_dry_run(child)
-            except KubeError as exc:
-                if exc.status not in (400, 422):
-                    raise
-                problems.append(f"{child['kind']} {child['metadata']['name']}: {exc.message}")
+            meta = step.child["metadata"]
+            holder = self.kube.get(step.child["kind"], meta["namespace"], meta["name"])
+            problem = kids.name_conflict(step.child, holder, uid)
+            if problem is not None:
+                problems.append(problem)
         return problems
 
-    def apply_changed(self, children: list[dict[str, Any]], live: Live, force: bool) -> Applied:
-        """Apply, in order, the children that differ from the cluster (`children.needs_apply`);
-        `force` applies every one."""
+    def dry_run(self, steps: list[Step]) -> list[str]:
+        """Ask the API server whether it accepts every child to be applied (but those of
+        `DRY_RUN_SKIPPED`): each refusal (400, 422) as `Kind name: the server's message`."""
+        problems = []
+        for step in steps:
+            if step.why is None or step.child["kind"] in DRY_RUN_SKIPPED:
+                continue
+            refusal = self._refusal(kids.with_hash(step.child), owned=step.current is not None)
+            if refusal is not None:
+                problems.append(f"{step.what}: {refusal}")
+        return problems
+
+    def _refusal(self, child: dict[str, Any], *, owned: bool) -> str | None:
+        """The server's message when it refuses `child`; a child we own that hand edits make
+        unmergeable is judged as the replace `_apply_one` would then make."""
+        try:
+            self.kube.apply_dry_run(child)
+            return None
+        except InvalidError as exc:
+            if not owned:
+                return exc.message
+        try:
+            self.kube.replace(child, dry_run=True)
+            return None
+        except InvalidError as exc:
+            return exc.message
+
+    def apply_changed(self, steps: list[Step]) -> Applied:
+        """Apply, in order, the children of `steps` that have a reason to be."""
         done = Applied()
-        for child in children:
-            current = live.get(child_key(child))
-            why = "forced" if force else kids.needs_apply(child, current)
-            if why is not None:
+        for step in steps:
+            current = step.current
+            child = step.child
+            if step.why is not None:
                 logger.info(
                     "applying child=%s/%s namespace=%s reason=%s",
                     child["kind"],
                     child["metadata"]["name"],
                     child["metadata"]["namespace"],
-                    why,
+                    step.why,
                 )
-                current, was_created = self._apply_one(kids.with_hash(child))
+                owned = step.current is not None
+                current, was_created = self._apply_one(kids.with_hash(child), owned=owned)
                 done.applied += 1
                 if was_created:
                     done.created.append(f"{child['kind']}/{child['metadata']['name']}")
@@ -113,14 +181,17 @@ class ChildApplier:
                 done.deployments.append(current)
         return done
 
-    def _apply_one(self, child: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Apply; when hand edits make the merged object invalid, replace it, then apply again."""
+    def _apply_one(self, child: dict[str, Any], *, owned: bool) -> tuple[dict[str, Any], bool]:
+        """Apply; when hand edits make the merged object invalid, replace it, then apply again.
+        Only a child we own is replaced: a 422 on a new one (another resource created it since
+        `held_by_others` looked: two controller references) is an API error, and the next
+        reconcile sees the conflict."""
         try:
             result = self.kube.apply(child)
             kids.CHILD_WRITES.labels(kind=child["kind"], action="apply").inc()
             return result
         except KubeError as exc:
-            if exc.status != 422:
+            if exc.status != 422 or not owned:
                 raise
             logger.warning(
                 "replacing child=%s/%s namespace=%s reason=%r",

@@ -1,6 +1,7 @@
 """Which Events a reconcile posts: a pure function of the Ready condition before and after the
 status write, and of the children it created. Events are few: a change of readiness, a new or
-changed spec problem, children created or restored."""
+changed reason to apply nothing (a spec problem, a name conflict), children created or
+restored."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Literal
 
 from pizza_operator.api.v1alpha1 import Condition, PizzaModelDeploymentStatus
 from pizza_operator.builders.naming import COMPONENTS
-from pizza_operator.contract import EventReason
+from pizza_operator.contract import BLOCKED_REASONS, EventReason
 
 EventType = Literal["Normal", "Warning"]
 
@@ -60,9 +61,10 @@ def _readiness(old: Condition | None, new: Condition, summary: str) -> list[Even
     was_ready = old is not None and old.status == "True"
     if new.status == "True" and not was_ready:
         return [EventSpec("Normal", "Ready", summary)]
-    if new.reason == "InvalidSpec":
+    blocked = next((r for r in BLOCKED_REASONS if r == new.reason), None)
+    if blocked is not None:  # InvalidSpec, NameConflict: once while the message stays the same
         told = old is not None and (old.reason, old.message) == (new.reason, new.message)
-        return [] if told else [EventSpec("Warning", "InvalidSpec", new.message)]
+        return [] if told else [EventSpec("Warning", blocked, new.message)]
     if new.status != "True" and was_ready:
         return [EventSpec("Warning", "NotReady", new.message)]
     return []

@@ -22,12 +22,13 @@ from pizza_operator.builders import build_children, resolve_images
 from pizza_operator.builders.naming import owner_of
 from pizza_operator.conditions import find_condition
 from pizza_operator.config import OperatorConfig
+from pizza_operator.contract import BLOCKED_REASONS
 from pizza_operator.history import History, serving_shape
 from pizza_operator.kube import Kube, KubeError
-from pizza_operator.reconcile.apply import Applied, ChildApplier
+from pizza_operator.reconcile.apply import Applied, ChildApplier, ChildKey, Step, plan
 from pizza_operator.reconcile.report import ReconcileResult, StatusReporter
 from pizza_operator.refresher import Coalescer
-from pizza_operator.status import observe_components
+from pizza_operator.status import Blocked, observe_components
 from pizza_operator.status_writer import StatusWriter
 from pizza_operator.validation import find_problems
 
@@ -63,8 +64,9 @@ class Reconciler:
         A child is applied when it is missing, when its desired-hash annotation differs from the
         hash of the child we build now, or when its managedFields show that our apply lost a
         field we set (a hand edit); owned children no longer desired are deleted. `force`
-        applies every child. Only writes the API server accepted count in
-        `pizza_operator_child_writes_total`."""
+        applies every child. Nothing is applied when the spec is invalid or a child's name is
+        held by an object the resource does not control (the whole set is checked first). Only
+        writes the API server accepted count in `pizza_operator_child_writes_total`."""
         pmd = PizzaModelDeployment.from_body(body)
         if pmd.metadata.deletion_timestamp:
             return ReconcileResult()
@@ -73,9 +75,9 @@ class Reconciler:
         try:
             with self._lock(pmd.metadata.namespace, pmd.metadata.name):
                 outcome = self._converge(pmd, force)
-            if outcome.invalid:
-                result = "invalid"
-                metrics.ERRORS.labels(reason="InvalidSpec").inc()
+            if outcome.blocked is not None:
+                result = "invalid" if outcome.blocked == "InvalidSpec" else "conflict"
+                metrics.ERRORS.labels(reason=outcome.blocked).inc()
             return outcome
         except KubeError as exc:
             if exc.gone:
@@ -95,23 +97,30 @@ class Reconciler:
 
     def _converge(self, pmd: PizzaModelDeployment, force: bool) -> ReconcileResult:
         mode: Mode = pmd.status.mode or "primary"
-        problems = find_problems(pmd, self.config)
         shaped = serving_shape(self.history, pmd, mode)
         children = build_children(shaped, resolve_images(shaped, self.config), mode)
         kopf.append_owner_reference(children, owner=kopf.Body(owner_of(pmd)))  # type: ignore[arg-type]
         new_generation = pmd.status.observed_generation != pmd.metadata.generation
-        if not problems and _needs_dry_run(pmd, new_generation):
-            problems = self.children.dry_run(children)
-        if problems:
+        live: dict[ChildKey, Any] = {}
+        steps: list[Step] = []
+        problems = find_problems(pmd, self.config)
+        blocked = Blocked("InvalidSpec", tuple(problems)) if problems else None
+        if blocked is None:
+            live = self.children.live(pmd)
+            steps = plan(children, live, force)
+            dry_run = _needs_dry_run(pmd, new_generation)
+            blocked = self.children.check(steps, pmd.metadata.uid, dry_run=dry_run)
+        if blocked is not None:
             logger.warning(
-                "invalid spec namespace=%s name=%s problems=%r",
+                "nothing applied namespace=%s name=%s reason=%s problems=%r",
                 pmd.metadata.namespace,
                 pmd.metadata.name,
-                problems,
+                blocked.reason,
+                blocked.problems,
             )
-            return self.reporter.report(pmd, mode, None, problems=problems)
+            return self.reporter.report(pmd, mode, None, blocked=blocked)
 
-        done = self._apply(pmd, children, force)
+        done = self._apply(pmd, steps, children, live)
         revision = pmd.status.current_revision
         if revision is None or new_generation:
             revision = self.history.record(pmd).name
@@ -137,13 +146,16 @@ class Reconciler:
         return outcome
 
     def _apply(
-        self, pmd: PizzaModelDeployment, children: list[dict[str, Any]], force: bool
+        self,
+        pmd: PizzaModelDeployment,
+        steps: list[Step],
+        children: list[dict[str, Any]],
+        live: Mapping[ChildKey, Any],
     ) -> Applied:
         """Apply what differs and prune what is no longer wanted; paused: only look."""
-        live = self.children.live(pmd)
         if pmd.spec.paused:
             return Applied(deployments=[o for k, o in live.items() if k[0] == "Deployment"])
-        done = self.children.apply_changed(children, live, force)
+        done = self.children.apply_changed(steps)
         self.children.prune(children, live)
         return done
 
@@ -173,8 +185,8 @@ class Reconciler:
             return
         pmd = PizzaModelDeployment.from_body(body)
         ready = find_condition(pmd.status.conditions, "Ready")
-        if ready is not None and ready.reason == "InvalidSpec":
-            return  # children are the last good ones; the status stays InvalidSpec
+        if ready is not None and ready.reason in BLOCKED_REASONS:
+            return  # children are the last good ones; the status stays InvalidSpec/NameConflict
         mode: Mode = pmd.status.mode or "primary"
         observed = observe_components(self.children.deployments(namespace, name))
         self.reporter.report(pmd, mode, observed)
@@ -212,16 +224,9 @@ class Reconciler:
 
 
 def _needs_dry_run(pmd: PizzaModelDeployment, new_generation: bool) -> bool:
-    """Node selectors and tolerations reach the Deployments unchecked by us: dry-run them on a
-    new generation, and again while the last one was invalid. (Everything else in the pod
-    templates is validated by the CRD schema or `validation`.)"""
-    spec = pmd.spec
-    user_placement = bool(
-        spec.primary.node_selector
-        or spec.primary.tolerations
-        or spec.fallback.node_selector
-        or spec.fallback.tolerations
-    )
+    """Dry-run the children to be applied on a new generation, and again while the last
+    reconcile applied nothing (the spec or the names may have been fixed since, within the same
+    generation): only the API server can judge all of a child."""
     last_ready = find_condition(pmd.status.conditions, "Ready")
-    was_invalid = last_ready is not None and last_ready.reason == "InvalidSpec"
-    return user_placement and (new_generation or was_invalid)
+    was_blocked = last_ready is not None and last_ready.reason in BLOCKED_REASONS
+    return new_generation or was_blocked

@@ -20,19 +20,20 @@ from pizza_operator.api.v1alpha1 import (
 )
 from pizza_operator.builders.naming import Component, owner_of
 from pizza_operator.conditions import find_condition
+from pizza_operator.contract import BLOCKED_REASONS, BlockedReason
 from pizza_operator.kube import Kube, now_rfc3339
 from pizza_operator.reconcile.events import events_for, ready_summary
-from pizza_operator.status import Observed, build_status
+from pizza_operator.status import Blocked, Observed, build_status
 from pizza_operator.status_writer import StatusWriter
 
 
 @dataclass(frozen=True)
 class ReconcileResult:
-    """What a reconcile did; handlers turn an invalid spec into kopf.PermanentError and an API
-    error into kopf.TemporaryError."""
+    """What a reconcile did; handlers turn a blocked reconcile (an invalid spec, a name
+    conflict) into kopf.PermanentError and an API error into kopf.TemporaryError."""
 
-    invalid: bool = False
-    retry: bool = False  # an API error: try again soon
+    blocked: BlockedReason | None = None  # nothing applied, and why
+    retry: bool = False  # an API error: try again after a backoff
     message: str = ""
     ready: bool = False
 
@@ -56,21 +57,23 @@ class StatusReporter:
         mode: Mode,
         observed: Mapping[Component, Observed] | None,
         *,
-        problems: list[str] | None = None,
+        blocked: Blocked | None = None,
         revision: str | None = None,
         created: Sequence[str] = (),
         total: int = 0,
     ) -> ReconcileResult:
-        """Status of what was built from `pmd` (its generation): from `observed`, or InvalidSpec
-        for `problems`; `revision` becomes currentRevision. Then the Events (`events_for`)."""
-        written = self._write(pmd, mode, observed, problems, revision)
+        """Status of what was built from `pmd` (its generation): from `observed`, or `blocked`
+        (InvalidSpec, NameConflict); `revision` becomes currentRevision. Then the Events
+        (`events_for`)."""
+        written = self._write(pmd, mode, observed, blocked, revision)
         new_ready = find_condition(written.status.conditions, "Ready")
         assert new_ready is not None
         summary = ready_summary(written.status)
         for event in events_for(written.old_ready, new_ready, summary, created, total):
             self.kube.post_event(owner_of(pmd), event.type, event.reason, event.message)
+        reason = next((r for r in BLOCKED_REASONS if r == new_ready.reason), None)
         return ReconcileResult(
-            invalid=new_ready.reason == "InvalidSpec",
+            blocked=reason,
             message=new_ready.message,
             ready=new_ready.status == "True",
         )
@@ -80,7 +83,7 @@ class StatusReporter:
         pmd: PizzaModelDeployment,
         mode: Mode,
         observed: Mapping[Component, Observed] | None,
-        problems: list[str] | None,
+        blocked: Blocked | None,
         revision: str | None,
     ) -> _Written:
         """Over the live status (read again on a conflict); what it was and what it became."""
@@ -89,8 +92,8 @@ class StatusReporter:
 
         def change(fresh: PizzaModelDeployment) -> dict[str, Any]:
             view = pmd.model_copy(update={"status": fresh.status})
-            status = build_status(view, fresh.status.mode or mode, observed, now, problems)
-            if revision is not None and not problems:
+            status = build_status(view, fresh.status.mode or mode, observed, now, blocked)
+            if revision is not None and blocked is None:
                 status = status.model_copy(update={"current_revision": revision})
             wire = status.to_wire()
             if fresh.status.mode is not None:
