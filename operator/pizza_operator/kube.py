@@ -106,6 +106,13 @@ def _error(status: int, text: str) -> KubeError:
     return kind(status, reason, message, text)
 
 
+def object_path(kind: str, namespace: str, name: str | None = None) -> str:
+    """The API path of a namespaced object (or of its collection without `name`)."""
+    prefix, plural = _PATHS[kind]
+    path = f"{prefix}/namespaces/{namespace}/{plural}"
+    return f"{path}/{name}" if name else path
+
+
 def load_config() -> None:
     """In-cluster service account when running in a pod, else the current kubeconfig."""
     try:
@@ -159,16 +166,10 @@ class Kube:
         data: dict[str, Any] = json.loads(text) if text else {}
         return data, int(response.status)
 
-    @staticmethod
-    def object_path(kind: str, namespace: str, name: str | None = None) -> str:
-        prefix, plural = _PATHS[kind]
-        path = f"{prefix}/namespaces/{namespace}/{plural}"
-        return f"{path}/{name}" if name else path
-
     def apply(self, obj: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Server-side apply, forcing ownership of the fields we set. Returns (live, created)."""
         meta = obj["metadata"]
-        path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
+        path = object_path(obj["kind"], meta["namespace"], meta["name"])
         live, code = self._call(
             "PATCH",
             path,
@@ -183,7 +184,7 @@ class Kube:
         (a hand-edited Service port that now clashes with ours). Allocated fields such as a
         Service's clusterIP are kept by the API server. `dry_run`: judged, nothing persisted."""
         meta = obj["metadata"]
-        path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
+        path = object_path(obj["kind"], meta["namespace"], meta["name"])
         live, _ = self._call("GET", path)
         body = json.loads(json.dumps(obj))
         body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
@@ -194,7 +195,7 @@ class Kube:
     def apply_dry_run(self, obj: dict[str, Any]) -> None:
         """Server-side apply with dryRun=All: admission and validation, nothing persisted."""
         meta = obj["metadata"]
-        path = self.object_path(obj["kind"], meta["namespace"], meta["name"])
+        path = object_path(obj["kind"], meta["namespace"], meta["name"])
         self._call(
             "PATCH",
             path,
@@ -205,7 +206,7 @@ class Kube:
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", self.object_path(kind, namespace, name))[0]
+            return self._call("GET", object_path(kind, namespace, name))[0]
         except KubeError as exc:
             if exc.status == 404:
                 return None
@@ -216,14 +217,14 @@ class Kube:
     ) -> builtins.list[dict[str, Any]]:
         label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         data, _ = self._call(
-            "GET", self.object_path(kind, namespace), query=[("labelSelector", label_selector)]
+            "GET", object_path(kind, namespace), query=[("labelSelector", label_selector)]
         )
         items: builtins.list[dict[str, Any]] = data.get("items", [])
         return items
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         try:
-            self._call("DELETE", self.object_path(kind, namespace, name))
+            self._call("DELETE", object_path(kind, namespace, name))
         except KubeError as exc:
             if exc.status != 404:
                 raise
@@ -237,7 +238,7 @@ class Kube:
     ) -> dict[str, Any]:
         """Merge-patch the status subresource of a PizzaModelDeployment; with
         `resource_version`, only if nobody wrote the object since (409 Conflict otherwise)."""
-        path = self.object_path(KIND, namespace, name) + "/status"
+        path = object_path(KIND, namespace, name) + "/status"
         body: dict[str, Any] = {"status": status}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}
@@ -256,7 +257,7 @@ class Kube:
         try:
             created, _ = self._call(
                 "POST",
-                self.object_path(obj["kind"], meta["namespace"]),
+                object_path(obj["kind"], meta["namespace"]),
                 body=obj,
                 query=[("fieldManager", FIELD_MANAGER)],
             )
@@ -272,7 +273,7 @@ class Kube:
         """Merge-patch labels or annotations of an object."""
         self._call(
             "PATCH",
-            self.object_path(kind, namespace, name),
+            object_path(kind, namespace, name),
             body={"metadata": metadata},
             content_type="application/merge-patch+json",
             query=[("fieldManager", FIELD_MANAGER)],
@@ -303,9 +304,7 @@ class Kube:
     def ensure_peering(self, name: str, namespaces: builtins.list[str]) -> None:
         """Create the kopf peering object(s) the replicas meet in (cluster-wide: no namespaces)."""
         if namespaces:
-            targets = [
-                (self.object_path("KopfPeering", ns), {"namespace": ns}) for ns in namespaces
-            ]
+            targets = [(object_path("KopfPeering", ns), {"namespace": ns}) for ns in namespaces]
         else:
             targets = [("/apis/kopf.dev/v1/clusterkopfpeerings", {})]
         for path, extra_meta in targets:
