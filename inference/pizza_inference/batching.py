@@ -5,7 +5,9 @@ The worker takes the first waiting item, then collects more until the batch is f
 never blocks the event loop and never runs twice at once). While a batch runs, new requests queue
 and form the next batch. When the caller says how many items are on their way (`arriving`, e.g.
 requests still being decoded), the worker waits only while some are: a lone request is not held
-back for the timeout. Depends on the standard library only.
+back for the timeout. The queue itself has no bound: the model server bounds it, by the memory
+its decoded images may hold (`memory.MemoryPool`, the image pool). Depends on the standard
+library only.
 """
 
 from __future__ import annotations
@@ -83,29 +85,31 @@ class DynamicBatcher(Generic[T, R]):
         return batch
 
     async def _run(self, queue: asyncio.Queue[tuple[T, asyncio.Future[R]]]) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect(queue)
-            live = [(item, fut) for item, fut in batch if not fut.done()]
-            if not live:
-                continue
-            start = time.perf_counter()
-            try:
-                results = await loop.run_in_executor(self._executor, self._fn, [i for i, _ in live])
-                if len(results) != len(live):
-                    raise RuntimeError(
-                        f"model returned {len(results)} results for {len(live)} inputs"
-                    )
-            except Exception as exc:
-                for _, fut in live:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            if self._on_batch is not None:
-                self._on_batch(len(live), time.perf_counter() - start)
-            for (_, fut), result in zip(live, results, strict=True):
+            await self._run_batch(await self._collect(queue))
+
+    async def _run_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        """Runs one batch; its items are let go of when it returns (not kept while the next
+        batch is collected: a decoded image is the biggest thing a request holds)."""
+        live = [(item, fut) for item, fut in batch if not fut.done()]
+        if not live:
+            return
+        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._executor, self._fn, [i for i, _ in live])
+            if len(results) != len(live):
+                raise RuntimeError(f"model returned {len(results)} results for {len(live)} inputs")
+        except Exception as exc:
+            for _, fut in live:
                 if not fut.done():
-                    fut.set_result(result)
+                    fut.set_exception(exc)
+            return
+        if self._on_batch is not None:
+            self._on_batch(len(live), time.perf_counter() - start)
+        for (_, fut), result in zip(live, results, strict=True):
+            if not fut.done():
+                fut.set_result(result)
 
     async def stop(self) -> None:
         if self._worker is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from pizza_inference.backends import BACKENDS, DEFAULT_MODEL_NAMES
 from pizza_inference.backends.base import PRECISIONS
 from pizza_inference.config import ROUTER_MODES, ModelServerConfig, RouterConfig
+from pizza_inference.memory import DEFAULT_MODEL_BUDGET_BYTES, DEFAULT_ROUTER_BUDGET_BYTES
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="ONNX Runtime intra-op threads, backend onnx (unset: 1)",
     )
+    _add_memory_budget(model, DEFAULT_MODEL_BUDGET_BYTES)
     _add_listen(model)
 
     router = roles.add_parser("router", help="route to the primary, fall back per request")
@@ -131,8 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="share sent to the primary",
     )
+    _add_memory_budget(router, DEFAULT_ROUTER_BUDGET_BYTES)
     _add_listen(router)
     return parser
+
+
+def _add_memory_budget(parser: argparse.ArgumentParser, default: int) -> None:
+    _add(
+        parser,
+        "--memory-budget-bytes",
+        "PIZZA_MEMORY_BUDGET_BYTES",
+        default=default,
+        type=int,
+        help="memory the requests in flight may hold, in bytes (the operator: from the pod's"
+        " memory limit)",
+    )
 
 
 def _add_listen(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +178,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ModelServerConfig | Route
                 max_batch_size=int(args.max_batch_size),
                 batch_timeout_ms=float(args.batch_timeout_ms),
                 threads=None if args.threads is None else int(args.threads),
+                memory_budget_bytes=int(args.memory_budget_bytes),
             )
         return RouterConfig(
             primary_url=args.primary,
@@ -173,6 +189,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ModelServerConfig | Route
             ab_primary_percent=float(args.ab_primary_percent),
             host=args.host,
             port=int(args.port),
+            memory_budget_bytes=int(args.memory_budget_bytes),
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -198,8 +215,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pizza_inference.router.app import create_router_app  # noqa: PLC0415
 
         app = create_router_app(config)
+    from pizza_inference.api.protocol import BoundedHeadProtocol  # noqa: PLC0415
+
     uvicorn.run(
-        app, host=config.host, port=config.port, log_level=str(args_level).lower(), access_log=False
+        app,
+        host=config.host,
+        port=config.port,
+        log_level=str(args_level).lower(),
+        access_log=False,
+        http=BoundedHeadProtocol,  # a bound on the request head, which httptools lacks
     )
     return 0
 

@@ -7,6 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pizza_inference.memory import (
+    DEFAULT_MODEL_BUDGET_BYTES,
+    DEFAULT_ROUTER_BUDGET_BYTES,
+    check_budget,
+)
+
 ROUTER_MODES = ("primary", "stable", "emergency")
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -25,10 +31,15 @@ class ModelServerConfig:
     batch_timeout_ms: float = 2.0
     threads: int | None = None
     """ONNX Runtime intra-op threads (backend onnx); None: the backend's default."""
+    memory_budget_bytes: int = DEFAULT_MODEL_BUDGET_BYTES
+    """Memory the requests in flight may hold (`pizza_inference.memory`)."""
 
     def __post_init__(self) -> None:
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
+        check_budget(self.memory_budget_bytes)
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,8 @@ class RouterConfig:
     circuit_failure_threshold: int = 5
     circuit_reset_seconds: float = 30.0
     readiness_cache_seconds: float = 1.0
+    memory_budget_bytes: int = DEFAULT_ROUTER_BUDGET_BYTES
+    """Memory the requests in flight may hold (`pizza_inference.memory`)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ROUTER_MODES:
@@ -55,6 +68,7 @@ class RouterConfig:
             raise ValueError("rate_limit_per_minute must not be negative (0 disables it)")
         if self.primary_timeout_seconds <= 0:
             raise ValueError("primary_timeout_seconds must be positive")
+        check_budget(self.memory_budget_bytes)
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,11 @@ class InferenceFailedError(InferenceError):
     default_reason = "inference_failed"
 
 
-class RateLimitedError(InferenceError):
-    status_code = 429
-    default_reason = "rate_limited"
+class RetryLaterError(InferenceError):
+    """Refused for now: the answer says when to try again (`Retry-After`, in the body too)."""
 
-    def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after_s: int, reason: str | None = None) -> None:
+        super().__init__(message, reason=reason)
         self.retry_after_s = retry_after_s
 
     def headers(self) -> dict[str, str]:
@@ -80,6 +79,27 @@ class RateLimitedError(InferenceError):
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "retry_after_seconds": self.retry_after_s}
+
+
+class RateLimitedError(RetryLaterError):
+    status_code = 429
+    default_reason = "rate_limited"
+
+
+class ServerBusyError(RetryLaterError):
+    """The server's memory budget is in use (`pizza_inference.memory`): a body that does not fit
+    now, or an image that waited its longest for room."""
+
+    status_code = 503
+    default_reason = "server_busy"
+
+
+class UpstreamBusyError(RetryLaterError):
+    """The router found no model to answer because the model server it asked last sheds load
+    (429 or 503 with Retry-After): its Retry-After is passed on."""
+
+    status_code = 503
+    default_reason = "no_model_available"
 
 
 class UpstreamRejectedError(InferenceError):

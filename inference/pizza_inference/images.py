@@ -12,9 +12,19 @@ from pizza_inference.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from pizza_inference.memory import MAX_IMAGE_BYTES
 
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
-"""Upload limit of the prior system, kept: 10 MB."""
+__all__ = [
+    "ALLOWED_CONTENT_TYPES",
+    "ALLOWED_FORMATS",
+    "MAX_IMAGE_BYTES",
+    "MAX_IMAGE_PIXELS",
+    "check_content_type",
+    "check_size",
+    "decode_image",
+    "load_image",
+    "open_image",
+]
 
 MAX_IMAGE_PIXELS = 40_000_000
 """Largest decoded image (width x height) we accept; more is treated as a decompression bomb."""
@@ -48,8 +58,9 @@ def check_size(size: int) -> None:
         )
 
 
-def decode_image(data: bytes, content_type: str | None = None) -> Image.Image:
-    """Fully decoded RGB image, or a 4xx `InferenceError` that says what is wrong with the bytes."""
+def open_image(data: bytes, content_type: str | None = None) -> Image.Image:
+    """The image's header, read and checked (format, size, decompression bombs); its pixels are
+    not decoded yet (`load_image`), so what decoding will cost is known first."""
     check_content_type(content_type)
     check_size(len(data))
     with warnings.catch_warnings():
@@ -64,20 +75,27 @@ def decode_image(data: bytes, content_type: str | None = None) -> Image.Image:
             raise InvalidInputError(
                 f"the file is not a readable image: {exc}", reason="not_an_image"
             ) from exc
-        if image.format not in ALLOWED_FORMATS:
-            raise UnsupportedMediaTypeError(
-                f"image format {image.format} is not accepted: upload a JPEG or PNG image",
-                reason="unsupported_image_format",
-            )
-        width, height = image.size
-        if width <= 0 or height <= 0:
-            raise InvalidInputError("the image has no pixels", reason="invalid_image")
-        if width * height > MAX_IMAGE_PIXELS:
-            raise InvalidInputError(
-                f"the image is {width}x{height} pixels, more than {MAX_IMAGE_PIXELS}:"
-                " refusing a possible decompression bomb",
-                reason="decompression_bomb",
-            )
+    if image.format not in ALLOWED_FORMATS:
+        raise UnsupportedMediaTypeError(
+            f"image format {image.format} is not accepted: upload a JPEG or PNG image",
+            reason="unsupported_image_format",
+        )
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise InvalidInputError("the image has no pixels", reason="invalid_image")
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidInputError(
+            f"the image is {width}x{height} pixels, more than {MAX_IMAGE_PIXELS}:"
+            " refusing a possible decompression bomb",
+            reason="decompression_bomb",
+        )
+    return image
+
+
+def load_image(image: Image.Image) -> Image.Image:
+    """The pixels of an image from `open_image`, decoded, as RGB."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -88,3 +106,8 @@ def decode_image(data: bytes, content_type: str | None = None) -> Image.Image:
                 reason="truncated_image",
             ) from exc
     return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def decode_image(data: bytes, content_type: str | None = None) -> Image.Image:
+    """Fully decoded RGB image, or a 4xx `InferenceError` that says what is wrong with the bytes."""
+    return load_image(open_image(data, content_type))

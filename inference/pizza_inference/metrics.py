@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import resource
 import sys
+from collections.abc import Callable
 
 import prometheus_client
 from prometheus_client import Counter, Gauge, Histogram
+
+from pizza_inference.memory import MemoryPool
 
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -93,6 +96,36 @@ RATE_LIMITED = Counter(
     "Requests the router refused with 429 because their client exceeded its rate limit "
     "(a series from 0, so a dashboard and an alert see the first one)",
 )
+
+MEMORY_BUDGET = Gauge(
+    "pizza_api_memory_budget_bytes",
+    "The memory budget of each pool (bodies, images), from --memory-budget-bytes",
+    ["pool"],
+)
+MEMORY_IN_FLIGHT = Gauge(
+    "pizza_api_memory_in_flight_bytes",
+    "Memory the requests in flight hold against each pool's budget",
+    ["pool"],
+)
+MEMORY_SHED = Counter(
+    "pizza_api_memory_shed_total",
+    "Requests refused with 503 because a pool of the memory budget was in use",
+    ["pool"],
+)
+
+
+def memory_pool_observer(pool: str, capacity: int) -> Callable[[MemoryPool], None]:
+    """What a pool calls on every change: its gauges, the label lookups done once (the router
+    calls it twice a request). Its shed count starts at 0."""
+    MEMORY_BUDGET.labels(pool).set(capacity)
+    MEMORY_SHED.labels(pool)
+    in_flight = MEMORY_IN_FLIGHT.labels(pool)
+
+    def observe(changed: MemoryPool) -> None:
+        in_flight.set(changed.in_use)
+
+    return observe
+
 
 METRICS_PATHS = frozenset({"/metrics", "/prometheus-metrics"})
 

@@ -17,6 +17,13 @@ from pizza_operator.builders import (
     build_router_service,
 )
 from pizza_operator.builders.images import resolve_images
+from pizza_operator.builders.memory import (
+    BUDGET_ENV,
+    MIB,
+    MIN_BUDGET_BYTES,
+    memory_budget_bytes,
+    quantity_bytes,
+)
 from pizza_operator.builders.naming import Component, owned_selector, owner_of
 from pizza_operator.builders.routing import build_router_rbac, build_routing_configmap
 from pizza_operator.config import OperatorConfig
@@ -240,6 +247,58 @@ class TestBuildRouterDeployment:
 
     def test_restricted(self, pmd: PizzaModelDeployment) -> None:
         _assert_restricted(build_router_deployment(pmd, IMAGE, "primary"))
+
+
+class TestMemoryBudget:
+    """Each server's memory budget: half of what its memory limit leaves after its baseline."""
+
+    def test_derived_from_each_components_memory_limit(self, pmd: PizzaModelDeployment) -> None:
+        router = _env(build_router_deployment(pmd, IMAGE, "primary"))
+        fallback = _env(build_fallback_deployment(pmd, IMAGE, "primary"))
+        primary = _env(build_primary_deployment(pmd, IMAGE, "primary"))
+        emergency = _env(build_fallback_deployment(pmd, IMAGE, "emergency"))
+        assert router[BUDGET_ENV] == str((256 - 96) // 2 * MIB)  # 256Mi router: 80 MiB
+        assert fallback[BUDGET_ENV] == str((1024 - 640) // 2 * MIB)  # 1Gi cnn: 192 MiB
+        assert primary[BUDGET_ENV] == str((16384 - 4096) // 2 * MIB)  # 16Gi vlm: 6 GiB
+        assert emergency[BUDGET_ENV] == str((4096 - 640) // 2 * MIB)  # 4Gi cnn: 1728 MiB
+
+    def test_follows_the_backend_and_the_limit(self, body: dict[str, Any]) -> None:
+        body["spec"]["fallback"]["model"]["backend"] = "onnx"
+        body["spec"]["fallback"]["resources"]["limits"] = {"memory": "2G"}
+        env = _env(
+            build_fallback_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary")
+        )
+        assert env[BUDGET_ENV] == str((2 * 10**9 - 128 * MIB) // 2)
+
+    def test_no_memory_limit_keeps_the_servers_default(self, body: dict[str, Any]) -> None:
+        body["spec"]["router"]["resources"] = {"requests": {"memory": "128Mi"}}
+        env = _env(build_router_deployment(PizzaModelDeployment.from_body(body), IMAGE, "primary"))
+        assert BUDGET_ENV not in env
+
+    def test_a_limit_under_the_baseline_gets_the_minimum(self) -> None:
+        assert memory_budget_bytes(64 * MIB, "router") == MIN_BUDGET_BYTES
+        assert memory_budget_bytes(0, "cnn") == MIN_BUDGET_BYTES
+
+    @pytest.mark.parametrize(
+        ("quantity", "expected"),
+        [
+            ("256Mi", 256 * MIB),
+            ("1Gi", 1024 * MIB),
+            ("1.5Gi", 1536 * MIB),
+            ("2G", 2 * 10**9),
+            ("500M", 500 * 10**6),
+            ("1e9", 10**9),
+            ("128974848", 128974848),
+            (1073741824, 1073741824),
+            ("1500m", 1),
+        ],
+    )
+    def test_quantities(self, quantity: int | str, expected: int) -> None:
+        assert quantity_bytes(quantity) == expected
+
+    def test_not_a_quantity(self) -> None:
+        with pytest.raises(ValueError, match="not a quantity"):
+            quantity_bytes("lots")
 
 
 class TestBuildServices:

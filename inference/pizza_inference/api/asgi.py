@@ -64,17 +64,18 @@ async def read_bounded(
     chunks: AsyncIterator[bytes],
     declared_length: str,
     limit: int,
-    too_large: Callable[[str], PayloadTooLargeError],
+    too_large: Callable[[int | None], PayloadTooLargeError],
 ) -> bytes:
     """The whole body, at most `limit` bytes: a declared Content-Length over it is refused before
-    a byte is read, a body without one (chunked) as soon as it passes it."""
+    a byte is read (`too_large(length)`), a body without one (chunked) as soon as it passes it
+    (`too_large(None)`)."""
     if declared_length.isdigit() and int(declared_length) > limit:
-        raise too_large(declared_length)
+        raise too_large(int(declared_length))
     parts: list[bytes] = []
     size = 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise too_large(f"more than {limit}")
+            raise too_large(None)
         parts.append(chunk)
     return parts[0] if len(parts) == 1 else b"".join(parts)

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pizza_inference.api.admission import admission_of
 from pizza_inference.api.asgi import read_bounded, receive_chunks, replaying, send_json
 from pizza_inference.api.multipart import boundary_of, is_multipart, parse_simple_form
 from pizza_inference.api.schemas import classify_fields
-from pizza_inference.api.uploads import MAX_BODY_BYTES, body_too_large
 from pizza_inference.errors import InferenceError, unexpected_error_body
 from pizza_inference.images import check_content_type, check_size
 from pizza_inference.service import ImageUpload, InferenceService, Target
@@ -115,9 +115,10 @@ class ClassifyFastPath:
         if not is_multipart(content_type):
             await self.app(scope, receive, send)
             return
+        admission = admission_of(scope)
         try:
             body = await read_bounded(
-                receive_chunks(receive), declared, MAX_BODY_BYTES, body_too_large
+                receive_chunks(receive), declared, admission.limit, admission.too_large
             )
             form = read_form(path, body, content_type, keep_raw=self.keep_raw)
             if form is None:

@@ -15,7 +15,8 @@ Tensor format of `infer`:
   `Inference-Header-Content-Length: L`, the first L body bytes are the JSON request (the input has
   `parameters.binary_data_size`), the rest holds the elements, each a 4-byte little-endian length
   followed by the raw file bytes (as tritonclient sends a BYTES tensor). The body may be
-  `Content-Encoding: gzip` or `deflate`.
+  `Content-Encoding: gzip` or `deflate`: it is inflated as it arrives, and the endpoint's body
+  limit (`api.admission`, from the memory budget) holds for it as sent and inflated.
 - outputs: `probabilities` FP32 `[N, C]` (row-major; class order in `parameters.classes`) and
   `predicted_class` BYTES `[N]`; `parameters.model_used` / `parameters.fallback_reason` per image.
   `outputs` in the request picks some of them; an output is sent in binary when its
@@ -41,6 +42,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
+from pizza_inference.api.admission import admission_of
 from pizza_inference.api.prior import ERRORS, service_of
 from pizza_inference.api.schemas import (
     InferRequest,
@@ -55,10 +57,8 @@ from pizza_inference.api.uploads import read_bounded
 from pizza_inference.errors import (
     InvalidInputError,
     ModelNotFoundError,
-    PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from pizza_inference.images import MAX_IMAGE_BYTES
 from pizza_inference.service import ImageUpload, ModelInfo, Prediction, Target
 
 BINARY_HEADER = "inference-header-content-length"
@@ -67,8 +67,9 @@ MODEL_VERSION = "1"
 """The one version of every model served here (`versions` in the model metadata)."""
 EXTENSIONS = ("binary_tensor_data",)
 OUTPUTS = ("probabilities", "predicted_class")
-MAX_INFER_BODY_BYTES = MAX_INFER_BATCH * (4 * MAX_IMAGE_BYTES // 3 + 8) + 1024 * 1024
-"""The largest infer body read (also after decompression): a full batch of base64 images."""
+INFLATE_PIECE_BYTES = 1024 * 1024
+"""The most a compressed body is inflated by at a time (so a bomb's chunk never goes far past
+the limit in memory)."""
 SERVER_NAMES = {"model": "pizza-model-server", "router": "pizza-router"}
 UNSUPPORTED_PARAMETERS = {
     "shared_memory_region": "the shared memory extension is not supported",
@@ -118,8 +119,12 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def parse_infer_body(body: bytes, header_length: str | None) -> tuple[InferRequest, bytes]:
-    """The JSON request and the binary tail (empty without the binary extension)."""
+def parse_infer_body(
+    body: bytes | bytearray, header_length: str | None
+) -> tuple[InferRequest, memoryview]:
+    """The JSON request and the binary tail (empty without the binary extension); the tail is a
+    view of `body`, not a copy."""
+    view = memoryview(body)
     if header_length is not None:
         try:
             length = int(header_length)
@@ -131,16 +136,17 @@ def parse_infer_body(body: bytes, header_length: str | None) -> tuple[InferReque
             raise InvalidInputError(
                 f"{BINARY_HEADER}={length} does not fit the body", reason="invalid_request"
             )
-        head, tail = body[:length], body[length:]
+        head: bytes | bytearray = bytes(view[:length])
+        tail = view[length:]
     else:
-        head, tail = body, b""
+        head, tail = body, view[:0]
     if not head:
         raise InvalidInputError("empty request body", reason="invalid_request")
     try:
         document = json.loads(head)
         return InferRequest.model_validate(document), tail
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidInputError(  # RecursionError: nested deeper than the decoder goes
             f"the request is not valid JSON: {exc}", reason="invalid_request"
         ) from exc
     except ValidationError as exc:
@@ -150,19 +156,25 @@ def parse_infer_body(body: bytes, header_length: str | None) -> tuple[InferReque
         ) from exc
 
 
-def _too_large(size: str) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the inference request has {size} bytes, more than {MAX_INFER_BODY_BYTES}",
-        reason="request_too_large",
-    )
+def inflate_into(buffer: bytearray, inflater: Any, data: bytes, limit: int) -> bool:
+    """Inflates `data` onto `buffer`, at most `INFLATE_PIECE_BYTES` at a time; False as soon as
+    `buffer` passes `limit` (the rest of `data` is never inflated)."""
+    while data and not inflater.eof:
+        buffer += inflater.decompress(data, min(INFLATE_PIECE_BYTES, limit + 1 - len(buffer)))
+        if len(buffer) > limit:
+            return False
+        data = inflater.unconsumed_tail
+    return True
 
 
-async def read_infer_body(request: Request) -> bytes:
-    """The request body, bounded by `MAX_INFER_BODY_BYTES`, decompressed (gzip, deflate)."""
-    body = await read_bounded(request, MAX_INFER_BODY_BYTES, _too_large)
+async def read_infer_body(request: Request) -> bytes | bytearray:
+    """The request body, within the endpoint's limit (`api.admission`) as sent and after
+    decompression (gzip, deflate): inflated chunk by chunk as it arrives, refused (413) as soon
+    as the inflated bytes pass the limit, and held in the memory budget as they grow."""
+    admission = admission_of(request.scope)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
-        return body
+        return await read_bounded(request, admission.limit, admission.too_large)
     if encoding not in ("gzip", "deflate"):
         raise UnsupportedMediaTypeError(
             f"Content-Encoding {encoding!r} is not supported (gzip, deflate)",
@@ -171,21 +183,24 @@ async def read_infer_body(request: Request) -> bytes:
     # gzip: RFC 1952 framing; deflate: zlib framing (what HTTP means by deflate and what
     # tritonclient sends)
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    body = bytearray()
     try:
-        inflated = inflater.decompress(body, MAX_INFER_BODY_BYTES + 1)
+        async for chunk in request.stream():
+            if not inflate_into(body, inflater, chunk, admission.limit):
+                raise admission.too_large(decompressed=True)
+            admission.hold(len(body))
     except zlib.error as exc:
         raise InvalidInputError(
             f"the body is not valid {encoding} data: {exc}", reason="invalid_request"
         ) from exc
-    if len(inflated) > MAX_INFER_BODY_BYTES:
-        raise _too_large(f"more than {MAX_INFER_BODY_BYTES} (decompressed)")
     if not inflater.eof:
         raise InvalidInputError(f"truncated {encoding} body", reason="invalid_request")
-    return inflated
+    return body
 
 
-def _split_binary_bytes(raw: bytes) -> list[bytes]:
-    items, offset = [], 0
+def _split_binary_bytes(raw: memoryview) -> list[bytes]:
+    items: list[bytes] = []
+    offset = 0
     while offset < len(raw):
         if offset + 4 > len(raw):
             raise InvalidInputError("truncated BYTES element length", reason="invalid_tensor")
@@ -193,15 +208,23 @@ def _split_binary_bytes(raw: bytes) -> list[bytes]:
         offset += 4
         if offset + n > len(raw):
             raise InvalidInputError("truncated BYTES element", reason="invalid_tensor")
-        items.append(raw[offset : offset + n])
+        items.append(bytes(raw[offset : offset + n]))
         offset += n
     return items
 
 
 def _flatten(data: list[Any]) -> list[Any]:
+    """The elements of nested lists in row-major order (without recursion: any depth)."""
     out: list[Any] = []
-    for item in data:
-        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                stack.append(iter(item))
+                break
+            out.append(item)
+        else:
+            stack.pop()
     return out
 
 
@@ -211,7 +234,7 @@ def _check_parameters(where: str, parameters: dict[str, Any] | None) -> None:
             raise InvalidInputError(f"{where}: {message}", reason="invalid_request")
 
 
-def images_from_request(request: InferRequest, tail: bytes) -> list[bytes]:
+def images_from_request(request: InferRequest, tail: memoryview) -> list[bytes]:
     """The encoded images of the single BYTES input."""
     if len(request.inputs) != 1:
         raise InvalidInputError(
@@ -393,7 +416,8 @@ async def run_infer(request: Request, name: str, version: str | None) -> Respons
     infer_request, tail = parse_infer_body(
         await read_infer_body(request), request.headers.get(BINARY_HEADER)
     )
-    images = images_from_request(infer_request, tail)
+    with tail:  # the body goes when its images are cut out of it
+        images = images_from_request(infer_request, tail)
     chosen = requested_outputs(infer_request)
     service = service_of(request)
     predictions = list(

@@ -11,49 +11,37 @@ from collections.abc import Callable
 from fastapi import Request, UploadFile
 
 from pizza_inference.api import asgi
+from pizza_inference.api.admission import admission_of
 from pizza_inference.api.multipart import is_multipart
 from pizza_inference.errors import PayloadTooLargeError
 from pizza_inference.images import MAX_IMAGE_BYTES, check_content_type, check_size
 from pizza_inference.service import ImageUpload
-
-MAX_FORM_OVERHEAD_BYTES = 64 * 1024
-"""Room in a multipart body, beyond the image, for the part headers and the small form fields."""
-
-MAX_BODY_BYTES = MAX_IMAGE_BYTES + MAX_FORM_OVERHEAD_BYTES
-"""The largest multipart body the router reads: a body this big cannot hold an image within the
-limit. (Under it, the image's own size is checked exactly once the form is parsed.)"""
 
 RAW_BODY_STATE = "pizza_raw_body"
 """`request.state` attribute holding the kept (body, Content-Type) of a multipart request."""
 
 
 async def read_bounded(
-    request: Request, limit: int, too_large: Callable[[str], PayloadTooLargeError]
+    request: Request, limit: int, too_large: Callable[[int | None], PayloadTooLargeError]
 ) -> bytes:
     """`request`'s whole body, at most `limit` bytes (see `api.asgi.read_bounded`)."""
     declared = request.headers.get("content-length", "")
     return await asgi.read_bounded(request.stream(), declared, limit, too_large)
 
 
-def body_too_large(size: str) -> PayloadTooLargeError:
-    return PayloadTooLargeError(
-        f"the request body has {size} bytes, more than an upload of at most {MAX_IMAGE_BYTES}"
-        " bytes (10 MB) can take",
-        reason="file_too_large",
-    )
-
-
 async def keep_raw_body(request: Request) -> Request:
     """Reads a multipart request's body into memory once and returns a request that replays it
     (for FastAPI's form parsing); the body and its Content-Type go to `request.state`.
 
-    A declared Content-Length over `MAX_BODY_BYTES` is refused (413) before a byte is read; a body
-    without one (chunked) is refused as soon as it passes the limit. Other content types are left
-    alone (FastAPI then answers 422: the form has no file)."""
+    A declared Content-Length over the endpoint's limit (`api.admission`: an image of at most
+    10 MB and its form) is refused (413) before a byte is read; a body without one (chunked) is
+    refused as soon as it passes the limit. Other content types are left alone (FastAPI then
+    answers 422: the form has no file)."""
     content_type = request.headers.get("content-type", "")
     if not is_multipart(content_type):
         return request
-    body = await read_bounded(request, MAX_BODY_BYTES, body_too_large)
+    admission = admission_of(request.scope)
+    body = await read_bounded(request, admission.limit, admission.too_large)
     setattr(request.state, RAW_BODY_STATE, (body, content_type))
     return Request(request.scope, asgi.replaying(body, request.receive))
 

@@ -55,7 +55,7 @@ def images_to_array(images: Sequence[Image.Image], size: int) -> np.ndarray:
         raise ValueError(f"size must be positive, got {size}")
     out = np.empty((len(images), size, size, 3), dtype=np.float32)
     for i, image in enumerate(images):
-        rgb = image.convert("RGB")
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # no copy of RGB pixels
         if rgb.size != (size, size):
             rgb = rgb.resize((size, size), RESAMPLE)
         out[i] = np.asarray(rgb, dtype=np.float32) / 255.0

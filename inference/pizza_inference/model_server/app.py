@@ -12,6 +12,7 @@ from pizza_inference.api.app import build_app
 from pizza_inference.backends import create_backend
 from pizza_inference.backends.base import ModelBackend
 from pizza_inference.config import ModelServerConfig
+from pizza_inference.memory import MemoryLimits, memory_limits
 from pizza_inference.model_server.plane import ModelDataPlane
 from pizza_inference.sources import resolve
 
@@ -40,8 +41,18 @@ def make_loader(config: ModelServerConfig) -> ModelBackend:
     return backend
 
 
+def model_memory_limits(config: ModelServerConfig) -> MemoryLimits:
+    """A model server's limits: its budget, infer bodies sized for its max batch size."""
+    return memory_limits(
+        config.memory_budget_bytes, decodes_images=True, batch_images=config.max_batch_size
+    )
+
+
 def create_model_app(config: ModelServerConfig, *, plane: ModelDataPlane | None = None) -> FastAPI:
-    """The app; the model loads on a background thread at startup (liveness answers meanwhile)."""
+    """The app; the model loads on a background thread at startup (liveness answers meanwhile).
+
+    A `plane` given keeps its own image pool; the body limits come from `config`."""
+    limits = model_memory_limits(config)
     model_plane = plane or ModelDataPlane(
         lambda: make_loader(config),
         model_name=config.model_name,
@@ -49,6 +60,7 @@ def create_model_app(config: ModelServerConfig, *, plane: ModelDataPlane | None 
         source=config.source,
         max_batch_size=config.max_batch_size,
         batch_timeout_s=config.batch_timeout_ms / 1000.0,
+        image_memory_bytes=limits.image_pool_bytes,
     )
 
     @asynccontextmanager
@@ -59,5 +71,8 @@ def create_model_app(config: ModelServerConfig, *, plane: ModelDataPlane | None 
         await model_plane.stop()
 
     return build_app(
-        model_plane, title=f"pizza model server ({config.model_name})", lifespan=lifespan
+        model_plane,
+        title=f"pizza model server ({config.model_name})",
+        limits=limits,
+        lifespan=lifespan,
     )

@@ -16,8 +16,21 @@ from PIL import Image
 from pizza_inference import metrics
 from pizza_inference.backends.base import ModelBackend
 from pizza_inference.batching import DynamicBatcher
-from pizza_inference.errors import InferenceFailedError, ModelNotReadyError
-from pizza_inference.images import decode_image
+from pizza_inference.errors import (
+    InferenceFailedError,
+    ModelNotReadyError,
+    PayloadTooLargeError,
+    ServerBusyError,
+)
+from pizza_inference.images import load_image, open_image
+from pizza_inference.memory import (
+    DEFAULT_MODEL_BUDGET_BYTES,
+    IMAGE_WAIT_SECONDS,
+    RETRY_AFTER_SECONDS,
+    MemoryPool,
+    image_cost,
+    memory_limits,
+)
 from pizza_inference.service import (
     Health,
     HealthState,
@@ -35,7 +48,9 @@ HEALTH_OF_STATE: dict[str, HealthState] = {"ready": "healthy", "loading": "loadi
 """The health a model state shows (failed: unhealthy)."""
 
 INLINE_DECODE_BYTES = 256 * 1024
-"""Uploads up to this size are decoded on the event loop; bigger ones on a thread."""
+INLINE_DECODE_PIXELS = 1_000_000
+"""Images up to both sizes (encoded bytes, pixels) are decoded on the event loop; bigger ones on
+a thread."""
 
 
 def warmup_image() -> Image.Image:
@@ -77,7 +92,10 @@ class ModelDataPlane:
         source: str,
         max_batch_size: int = 32,
         batch_timeout_s: float = 0.002,
+        image_memory_bytes: int | None = None,
     ) -> None:
+        """`image_memory_bytes`: the image pool of the memory budget (`memory.MemoryLimits`);
+        None: the default budget's."""
         self._loader = loader
         self.model_name = model_name
         self.backend_kind = backend_kind
@@ -95,6 +113,18 @@ class ModelDataPlane:
             timeout_s=batch_timeout_s,
             arriving=lambda: self._arriving,
         )
+        if image_memory_bytes is None:
+            defaults = memory_limits(
+                DEFAULT_MODEL_BUDGET_BYTES, decodes_images=True, batch_images=max_batch_size
+            )
+            image_memory_bytes = defaults.image_pool_bytes
+        self.images = MemoryPool(
+            "images",
+            image_memory_bytes,
+            metrics.memory_pool_observer("images", image_memory_bytes),
+        )
+        """Decoded images in flight, from just before decoding until their prediction is done
+        (those waiting in the batcher's queue included)."""
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self) -> None:
@@ -157,10 +187,34 @@ class ModelDataPlane:
             raise ModelNotReadyError(f"model {self.model_name} is not ready: {detail}")
         return self.backend
 
-    async def decode(self, upload: ImageUpload) -> Image.Image:
-        if len(upload.data) <= INLINE_DECODE_BYTES:
-            return decode_image(upload.data, upload.content_type)
-        return await asyncio.to_thread(decode_image, upload.data, upload.content_type)
+    async def decode(self, image: Image.Image, encoded_bytes: int) -> Image.Image:
+        """The pixels of an opened image (`images.open_image`); big ones on a thread."""
+        width, height = image.size
+        if encoded_bytes <= INLINE_DECODE_BYTES and width * height <= INLINE_DECODE_PIXELS:
+            return load_image(image)
+        return await asyncio.to_thread(load_image, image)
+
+    async def hold_image_memory(self, image: Image.Image) -> int:
+        """Takes room in the image pool for decoding `image` (waiting behind earlier images at
+        most `IMAGE_WAIT_SECONDS`) and returns it; 413 when the pool can never hold it, 503 when
+        the wait runs out."""
+        width, height = image.size
+        cost = image_cost(width, height)
+        capacity = self.images.capacity
+        if cost > capacity:
+            raise PayloadTooLargeError(
+                f"the image is {width}x{height} pixels: decoding it takes {cost} bytes, more than"
+                f" this server's memory for images ({capacity} bytes) can hold",
+                reason="image_too_large",
+            )
+        if not await self.images.acquire(cost, IMAGE_WAIT_SECONDS):
+            metrics.MEMORY_SHED.labels(self.images.name).inc()
+            raise ServerBusyError(
+                f"the memory for decoded images ({capacity} bytes) stayed in use by the images"
+                f" in flight for {IMAGE_WAIT_SECONDS:g} s: retry in {RETRY_AFTER_SECONDS} s",
+                retry_after_s=RETRY_AFTER_SECONDS,
+            )
+        return cost
 
     async def predict_image(self, image: Image.Image, start: float) -> Prediction:
         backend = self._require_ready()
@@ -185,15 +239,24 @@ class ModelDataPlane:
     async def classify(
         self, upload: ImageUpload, *, target: Target = Target.AUTO, ab_test_group: str | None = None
     ) -> Prediction:
-        """Classifies one upload. A model server has one model, so `target` does not change it."""
+        """Classifies one upload. A model server has one model, so `target` does not change it.
+
+        The image's header is read first; its decoded size is held in the image pool from then
+        until its prediction is done."""
         start = time.perf_counter()
         self._require_ready()
-        self._arriving += 1
+        opened = open_image(upload.data, upload.content_type)
+        cost = await self.hold_image_memory(opened)
         try:
-            image = await self.decode(upload)
+            self._arriving += 1
+            try:
+                image = await self.decode(opened, len(upload.data))
+            finally:
+                self._arriving -= 1
+            del opened  # its pixels before the conversion to RGB, if it had to be converted
+            prediction = await self.predict_image(image, start)
         finally:
-            self._arriving -= 1
-        prediction = await self.predict_image(image, start)
+            self.images.release(cost)
         prediction.ab_test_group = ab_test_group
         return prediction
 
@@ -232,6 +295,8 @@ class ModelDataPlane:
             batching={
                 "max_batch_size": self.batcher.max_batch_size,
                 "timeout_ms": self.batcher.timeout_s * 1000,
+                "image_memory_bytes": self.images.capacity,
+                "image_memory_in_use_bytes": self.images.in_use,
             },
         )
 

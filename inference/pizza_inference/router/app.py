@@ -11,10 +11,20 @@ from fastapi import FastAPI
 
 from pizza_inference import metrics
 from pizza_inference.api.app import build_app
+from pizza_inference.api.oip import MAX_INFER_BATCH
 from pizza_inference.config import ModeWatchConfig, RouterConfig
+from pizza_inference.memory import MemoryLimits, memory_limits
 from pizza_inference.router.modewatch import ModeWatcher
 from pizza_inference.router.plane import RouterPlane
 from pizza_inference.router.ratelimit import RateLimitMiddleware, TokenBucketLimiter
+
+
+def router_memory_limits(config: RouterConfig) -> MemoryLimits:
+    """The router's limits: all its budget for bodies (it decodes no image), infer bodies sized
+    for the most images a request may carry."""
+    return memory_limits(
+        config.memory_budget_bytes, decodes_images=False, batch_images=MAX_INFER_BATCH
+    )
 
 
 def create_router_app(
@@ -51,6 +61,7 @@ def create_router_app(
     app = build_app(
         router_plane,
         title="pizza router",
+        limits=router_memory_limits(config),
         lifespan=lifespan,
         inner_middleware=[(RateLimitMiddleware, {"limiter": limiter})],
         fast_classify=fast_classify,

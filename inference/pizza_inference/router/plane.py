@@ -14,7 +14,12 @@ import aiohttp
 
 from pizza_inference import CLASSES, metrics
 from pizza_inference.config import ROUTER_MODES, RouterConfig
-from pizza_inference.errors import InferenceError, ModelNotReadyError, UpstreamRejectedError
+from pizza_inference.errors import (
+    InferenceError,
+    ModelNotReadyError,
+    UpstreamBusyError,
+    UpstreamRejectedError,
+)
 from pizza_inference.router.breaker import CircuitBreaker
 from pizza_inference.service import (
     ABStatus,
@@ -45,11 +50,20 @@ closing (a POST is not retried, and the request would fall back)."""
 
 
 class UpstreamFailureError(Exception):
-    """The model server could not answer; `reason` is a fallback reason."""
+    """The model server could not answer; `reason` is a fallback reason, `retry_after_s` the
+    Retry-After of a model server that sheds load (429, 503), if it sent one."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, retry_after_s: int | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def retry_after_seconds(value: str | None) -> int | None:
+    """A Retry-After header in seconds (the HTTP-date form is not used by our servers)."""
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
 
 
 @dataclass
@@ -213,11 +227,13 @@ class RouterPlane:
                 self.fallback, upload, self.config.fallback_timeout_seconds
             )
         except UpstreamFailureError as exc:
-            raise ModelNotReadyError(
+            message = (
                 f"no model could answer: primary skipped or failed ({reason}), fallback failed "
-                f"({exc.reason}: {exc})",
-                reason="no_model_available",
-            ) from exc
+                f"({exc.reason}: {exc})"
+            )
+            if exc.retry_after_s is not None:  # the fallback sheds load: say when to come back
+                raise UpstreamBusyError(message, retry_after_s=exc.retry_after_s) from exc
+            raise ModelNotReadyError(message, reason="no_model_available") from exc
         return self._finish(prediction, reason, decision.group)
 
     def _finish(self, prediction: Prediction, reason: str | None, group: str | None) -> Prediction:
@@ -259,6 +275,7 @@ class RouterPlane:
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
                 status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
                 raw = await response.read()
         except TimeoutError as exc:
             raise self._failure(upstream, "timeout", f"no answer within {timeout}s") from exc
@@ -295,13 +312,16 @@ class RouterPlane:
         if 400 <= status < 500 and status != 429:
             raise UpstreamRejectedError(status, body)
         reason = "unavailable" if status in (429, 503) else "error"
-        raise self._failure(upstream, reason, f"HTTP {status}: {body.get('detail', '')}")
+        message = f"HTTP {status}: {body.get('detail', '')}"
+        raise self._failure(upstream, reason, message, retry_after if reason != "error" else None)
 
-    def _failure(self, upstream: UpstreamStats, reason: str, message: str) -> UpstreamFailureError:
+    def _failure(
+        self, upstream: UpstreamStats, reason: str, message: str, retry_after_s: int | None = None
+    ) -> UpstreamFailureError:
         upstream.failures[reason] = upstream.failures.get(reason, 0) + 1
         role = "primary" if upstream is self.primary else "fallback"
         metrics.MODEL_ERRORS.labels(upstream.model_name or role, reason).inc()
-        return UpstreamFailureError(reason, message)
+        return UpstreamFailureError(reason, message, retry_after_s)
 
     async def compare(self, upload: ImageUpload) -> Comparison:
         calls: dict[str, UpstreamStats] = {"fallback": self.fallback}

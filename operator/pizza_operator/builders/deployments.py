@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pizza_operator.api.v1alpha1 import GPU_RESOURCE, Mode, PizzaModelDeployment
+from pizza_operator.builders.memory import memory_budget_env
 from pizza_operator.builders.modes import desired_replicas
 from pizza_operator.builders.naming import (
     PORT,
@@ -67,7 +68,7 @@ def build_primary_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) 
         labels=labels(pmd, "primary"),
         image=image,
         args=["model"],
-        env=model_env(primary.model, _primary_device(pmd)),
+        env=model_env(primary.model, _primary_device(pmd), primary.resources),
         resources=resources_dict(primary.resources, gpu),
         model=primary.model,
         startup_timeout_seconds=primary.startup_timeout_seconds,
@@ -106,7 +107,7 @@ def build_fallback_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode)
         labels=labels(pmd, "fallback"),
         image=image,
         args=["model"],
-        env=model_env(model, "cpu"),
+        env=model_env(model, "cpu", resources),
         resources=resources_dict(resources),
         model=model,
         startup_timeout_seconds=300,
@@ -135,6 +136,7 @@ def build_router_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) -
         {"name": "PIZZA_PRIMARY_TIMEOUT_SECONDS", "value": _number(router.primary_timeout_seconds)},
         {"name": "PIZZA_RATE_LIMIT_PER_MINUTE", "value": str(router.rate_limit_per_minute)},
         {"name": "PIZZA_AB_PRIMARY_PERCENT", "value": str(router.ab_test.primary_percent)},
+        *memory_budget_env(router.resources, "router"),
         *server_env(),
     ]
     template = pod_template(

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from pizza_operator.api.v1alpha1 import ModelRef, Resources, Toleration
+from pizza_operator.builders.memory import memory_budget_env
 from pizza_operator.builders.naming import PORT, PORT_NAME
 
 RUN_AS = 65532
@@ -73,14 +74,16 @@ def probes(startup_timeout_seconds: int | None) -> dict[str, Any]:
     return out
 
 
-def model_env(model: ModelRef, device: str) -> list[dict[str, str]]:
-    """The inference server is configured through the environment only (docs/CONTRACTS.md)."""
+def model_env(model: ModelRef, device: str, resources: Resources) -> list[dict[str, str]]:
+    """The inference server is configured through the environment only (docs/CONTRACTS.md);
+    its memory budget comes from the container's memory limit (`builders.memory`)."""
     return [
         {"name": "PIZZA_BACKEND", "value": model.backend},
         {"name": "PIZZA_SOURCE", "value": model.source},
         {"name": "PIZZA_PRECISION", "value": model.precision},
         {"name": "PIZZA_MODEL_NAME", "value": model.name},
         {"name": "PIZZA_DEVICE", "value": device},
+        *memory_budget_env(resources, model.backend),
         *server_env(),
     ]
 
