@@ -68,12 +68,8 @@ StepReason = Literal[
 """Why the ladder took a step on its own (`RolledBack=True`, `lastRollback.reason`)."""
 ReturnReason = Literal["NewGeneration", "Retry", "AutoRecover"]
 """Why a rolled-back resource went back to the primary (`RolledBack=False`)."""
-LastRollbackReason = StepReason | Literal["Requested"]
-"""`status.lastRollback.reason`: why the last step was taken."""
 LAST_ROLLBACK_REASONS: Final[tuple[str, ...]] = (*get_args(StepReason), "Requested")
-RolledBackReason = (
-    StepReason | ReturnReason | Literal["Requested", "RequestRefused", "RollbackSuppressed"]
-)
+"""`status.lastRollback.reason`: why the last step was taken (`Requested`: an SRE asked)."""
 
 REASONS: Final[dict[ConditionType, tuple[str, ...]]] = {
     "Ready": get_args(ReadyReason),
@@ -82,9 +78,8 @@ REASONS: Final[dict[ConditionType, tuple[str, ...]]] = {
     "Progressing": get_args(ProgressingReason),
     "Degraded": get_args(DegradedReason),
     "RolledBack": (
-        *get_args(StepReason),
+        *LAST_ROLLBACK_REASONS,
         *get_args(ReturnReason),
-        "Requested",
         "RequestRefused",
         "RollbackSuppressed",
     ),

@@ -224,10 +224,13 @@ class TestPlan:
         pmd = _resource(body)
         action = plan(pmd, AnalysisStatus(), revisions, NOW)
         assert isinstance(action, Refuse) and why in action.message
-        patch = refusal_change(pmd, action, STAMP)(pmd)
+        change = refusal_change(pmd, action, STAMP)
+        patch = change(pmd)
         assert patch is not None and patch["rollbackRequest"] == value
-        condition = find_condition(_merged(pmd, patch).status.conditions, "RolledBack")
+        handled = _merged(pmd, patch)
+        condition = find_condition(handled.status.conditions, "RolledBack")
         assert condition is not None and condition.reason == "RequestRefused"
+        assert change(handled) is None  # a second writer of the same refusal writes nothing
 
     def test_a_request_for_previous_names_a_revision_or_takes_the_known_good(
         self, body: dict[str, Any]

@@ -80,7 +80,7 @@ def last_rollback(
     revision: str | None = None,
 ) -> dict[str, Any]:
     """`status.lastRollback`: its reason is the one of the RolledBack condition it set."""
-    assert reason in contract.REASONS["RolledBack"], f"the operator never rolls back for {reason}"
+    assert reason in contract.LAST_ROLLBACK_REASONS, f"the operator never rolls back for {reason}"
     return LastRollback.model_validate(
         {
             "number": number,

@@ -173,9 +173,6 @@ class TestLadder:
             True,
         )
 
-    def test_paused_freezes_everything(self) -> None:
-        assert decide(_state(paused=True)).step == "none"
-
 
 def _rolled_back(generation: int = 4, token: str | None = None) -> LastRollback:
     return LastRollback.model_validate(

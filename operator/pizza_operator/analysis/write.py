@@ -32,7 +32,8 @@ FAILPOINT_ENV = "PIZZA_OPERATOR_FAILPOINT"
 rollback-announced, rollback-recorded), the way a node or OOM kill would."""
 
 Done = Literal["recorded", "stepped", "returned", "refused", "lost"]
-"""What the write did; `lost`: another writer got there first (nothing to follow up)."""
+"""What the write did; `lost`: the resource is gone or another writer got there first (no
+Event, no count, nothing to follow up)."""
 
 
 @dataclass(frozen=True)
@@ -82,13 +83,14 @@ def take_step(
     event = f"{name}.rollback-{pmd.metadata.uid[:8]}-{number}"
     door.kube.post_event(owner_of(pmd), "Warning", "RolledBack", step.message, name=event)
     failpoint("rollback-announced")
-    written = door.writer.update(ns, name, patches.step_change(pmd, step, record, error_rate))
-    metrics.ROLLBACKS.labels(namespace=ns, name=name, to=step.to, reason=step.reason).inc()
-    served = pmd.status.serving_revision or pmd.status.current_revision
-    if mode in ("primary", "previous") and served:
-        door.history.mark(pmd, served, "Failed")
+    wrote = _update(door, pmd, patches.step_change(pmd, step, record, error_rate))
+    if wrote:  # else another writer recorded this step, and counts and marks it
+        metrics.ROLLBACKS.labels(namespace=ns, name=name, to=step.to, reason=step.reason).inc()
+        served = pmd.status.serving_revision or pmd.status.current_revision
+        if mode in ("primary", "previous") and served:
+            door.history.mark(pmd, served, "Failed")
     failpoint("rollback-recorded")
-    return "stepped" if written is not None else "lost"
+    return "stepped" if wrote else "lost"
 
 
 def return_to_primary(
@@ -96,19 +98,33 @@ def return_to_primary(
 ) -> Done:
     ns, name = pmd.metadata.namespace, pmd.metadata.name
     logger.info("returning to primary namespace=%s name=%s reason=%s", ns, name, back.reason)
-    if door.writer.update(ns, name, patches.return_change(pmd, back, record)) is None:
+    if not _update(door, pmd, patches.return_change(pmd, back, record)):
         return "lost"
     door.kube.post_event(owner_of(pmd), "Normal", "ReturnedToPrimary", back.message)
     return "returned"
 
 
 def refuse(door: Door, pmd: PizzaModelDeployment, refusal: Refuse, record: AnalysisStatus) -> Done:
-    ns, name = pmd.metadata.namespace, pmd.metadata.name
-    logger.warning("%s namespace=%s", refusal.message, ns)
+    logger.warning("%s namespace=%s", refusal.message, pmd.metadata.namespace)
     stamp = patches.tick_time(record)
-    door.writer.update(ns, name, patches.refusal_change(pmd, refusal, stamp))
+    if not _update(door, pmd, patches.refusal_change(pmd, refusal, stamp)):
+        return "lost"
     door.kube.post_event(owner_of(pmd), "Warning", "RollbackRefused", refusal.message)
     return "refused"
+
+
+def _update(door: Door, pmd: PizzaModelDeployment, change: patches.Change) -> bool:
+    """Write `change` to the live status; whether this writer wrote it (False: the resource is
+    gone, or another writer went first and the change, computed again, had nothing left)."""
+    wrote: list[bool] = []
+
+    def tracked(fresh: PizzaModelDeployment) -> patches.Patch | None:
+        patch = change(fresh)
+        wrote[:] = [bool(patch)]
+        return patch
+
+    written = door.writer.update(pmd.metadata.namespace, pmd.metadata.name, tracked)
+    return written is not None and any(wrote)
 
 
 def write_record(

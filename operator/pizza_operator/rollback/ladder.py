@@ -23,7 +23,6 @@ class LadderState:
     current: RevisionRef
     history: Sequence[RevisionRef] = ()
     automatic: bool = True
-    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,6 @@ def _step(state: LadderState) -> Decision:
 
 def decide(state: LadderState) -> Decision:
     """The one next step of the ladder, or none; emergency is the bottom and never steps."""
-    if state.paused:
-        return Decision("none", "Paused")
     decision = _step(state)
     if decision.step != "none" and not state.automatic:
         return Decision(decision.step, "RollbackSuppressed", decision.to_revision, True)

@@ -109,10 +109,16 @@ def refusal_change(pmd: PizzaModelDeployment, refuse: Refuse, stamp: str) -> Cha
     condition = new_condition(
         "RolledBack", "False", "RequestRefused", refuse.message, pmd.metadata.generation, now=stamp
     )
-    return lambda fresh: {
-        "rollbackRequest": refuse.request,
-        "conditions": with_condition(fresh, condition, stamp),
-    }
+
+    def change(fresh: PizzaModelDeployment) -> Patch | None:
+        if fresh.status.rollback_request == refuse.request:
+            return None  # another writer handled this request already
+        return {
+            "rollbackRequest": refuse.request,
+            "conditions": with_condition(fresh, condition, stamp),
+        }
+
+    return change
 
 
 def suppressed_condition(pmd: PizzaModelDeployment, decision: Decision, stamp: str) -> Condition:

@@ -25,6 +25,7 @@ from pizza_operator.contract import (
 )
 from pizza_operator.rollback.durations import parse_duration
 from pizza_operator.rollback.ladder import Decision, LadderState, decide, return_reason
+from pizza_operator.rollback.verdicts import AnalysedComponent
 
 
 @dataclass(frozen=True)
@@ -180,20 +181,26 @@ def _ladder(
             current=current,
             history=list(revisions),
             automatic=pmd.spec.rollback.automatic,
-            paused=pmd.spec.paused,
         )
     )
 
 
+def failing_component(mode: Mode) -> AnalysedComponent:
+    """The component whose failures a step from `mode` answers: the fallback in stable and
+    emergency (the primary is not serving there), else the primary."""
+    return "fallback" if mode in ("stable", "emergency") else "primary"
+
+
 def failing_check(mode: Mode, record: AnalysisStatus) -> ComponentCheck | None:
-    """The check a step from `mode` answers: the fallback's in stable and emergency."""
-    return record.fallback if mode in ("stable", "emergency") else record.primary
+    """The check a step from `mode` answers."""
+    check: ComponentCheck | None = getattr(record, failing_component(mode))
+    return check
 
 
 def _failure_message(pmd: PizzaModelDeployment, record: AnalysisStatus, to: Mode) -> str:
     mode = mode_of(pmd)
     check = failing_check(mode, record)
-    component = "fallback" if mode in ("stable", "emergency") else "primary"
+    component = failing_component(mode)
     reasons = ", ".join(check.reasons) if check is not None else ""
     values = check.values if check is not None else {}
     return (
