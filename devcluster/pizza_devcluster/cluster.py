@@ -150,6 +150,18 @@ class LocalCluster:
 
     # -- start-up steps -------------------------------------------------------------------------
 
+    def restart(self, name: str) -> None:
+        """Kill one component with SIGKILL and start it again with the same command line (fault
+        tests: an API server that crashed and came back); waits for /readyz after an API server."""
+        old = next(p for p in self._processes if p.name == name)
+        old.kill()
+        new = ManagedProcess(name, old.argv, old.log_path)
+        new.start()
+        self._processes[self._processes.index(old)] = new
+        if name == "kube-apiserver":
+            deadline = time.monotonic() + self.start_timeout
+            self._wait("kube-apiserver /readyz", deadline, lambda: self.admin().healthy("/readyz"))
+
     def _prepare_dir(self) -> tuple[Pki, Path, list[Path]]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for name in ("etcd", "pki", "kwok", "kubeconfigs", "logs"):

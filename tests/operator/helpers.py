@@ -47,7 +47,7 @@ class OperatorProcess:
     def __init__(
         self,
         log_dir: Path,
-        peering: str,
+        lease: str,
         *extra: str,
         name: str = "op",
         kubeconfig: Path | None = None,
@@ -60,8 +60,10 @@ class OperatorProcess:
             sys.executable,
             "-m",
             "pizza_operator",
-            "--peering",
-            peering,
+            "--lease",
+            lease,
+            "--lease-namespace",
+            "default",
             "--metrics-port",
             str(self.metrics_port),
             "--liveness-port",
@@ -75,7 +77,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> OperatorProcess:
-        env = {**os.environ, "PIZZA_OPERATOR_PEERING_LIFETIME": "20", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
         self._log = self.log_path.open("ab")
@@ -96,6 +98,13 @@ class OperatorProcess:
             return http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")[0] == 200
         except OSError:
             return False
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        code, text = http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")
+        return code, json.loads(text)
+
+    def leading(self) -> bool:
+        return self.metric("pizza_operator_leading") == 1
 
     def metrics(self) -> str:
         return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics")[1]

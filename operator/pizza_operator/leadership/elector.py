@@ -9,12 +9,13 @@ so a replica that wakes after a freeze writes nothing before it has learnt where
 
 from __future__ import annotations
 
+import datetime
 import logging
 import threading
 import time
 from collections.abc import Callable
 
-from pizza_operator.kube import ConflictError, Kube, KubeError, UnreachableError, now_rfc3339
+from pizza_operator.kube import ConflictError, Kube, KubeError, UnreachableError
 from pizza_operator.leadership.lease import (
     Seen,
     Timing,
@@ -134,7 +135,7 @@ class Elector:
             self.namespace,
             me=self.identity,
             timing=self.timing,
-            now=now_rfc3339(),
+            now=_micro_time(),
             previous=live,
         )
         try:
@@ -143,9 +144,14 @@ class Elector:
             return False
         except KubeError as exc:
             self._unreadable = isinstance(exc, UnreachableError)
-            logger.debug("lease not written: %s", exc)
+            logger.warning("lease not written: %s", exc)
             return False
         with self.renewed:
             self.last_renewed = now
             self.renewed.notify_all()
         return True
+
+
+def _micro_time() -> str:
+    """A Lease's times are MicroTime: RFC 3339 with microseconds."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
