@@ -27,6 +27,16 @@ logger = logging.getLogger(__name__)
 
 WORKERS = int(os.environ.get("PIZZA_OPERATOR_WORKERS", "8"))  # threads running reconciles
 OWNED = {MANAGED_BY_LABEL: MANAGER}
+CHILD_KINDS = (
+    ("apps", "v1", "deployments"),
+    ("v1", "services"),
+    ("v1", "configmaps"),
+    ("policy", "v1", "poddisruptionbudgets"),
+)
+"""The children whose events we follow; their watches carry OWNED as a label selector, so the
+API server sends only ours (the cluster's other objects never reach the operator)."""
+LIST_CHUNK = 200
+"""Objects per page of kopf's initial lists."""
 
 
 def _reconciler(memo: Any) -> Reconciler:
@@ -55,6 +65,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.enabled = False
     settings.execution.max_workers = WORKERS
     settings.watching.server_timeout = 300
+    settings.watching.chunk_size = LIST_CHUNK
+    for kind in CHILD_KINDS:
+        settings.watching.label_selectors[kind] = ",".join(f"{k}={v}" for k, v in OWNED.items())
     rounds = Rounds(
         memo.door,
         memo.scrapes,
@@ -101,10 +114,10 @@ async def track(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         _rounds(memo).know(key)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
-@kopf.on.event("v1", "services", labels=OWNED)
-@kopf.on.event("v1", "configmaps", labels=OWNED)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[0], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[1], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[2], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[3], labels=OWNED)
 def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") is not None:  # the initial listing is covered by the resume handler
         _reconciler(memo).on_child_event(event.get("type"), event["object"])
