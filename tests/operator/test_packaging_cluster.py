@@ -65,6 +65,8 @@ class TestChartOffline:
             "Deployment",
             "Pod",
             "PodDisruptionBudget",  # two replicas: one stays through a drain
+            "Role",  # the Lease, in the release namespace
+            "RoleBinding",
             "Service",
             "ServiceAccount",
         ]
