@@ -117,6 +117,8 @@ CheckReason = Literal[
     "NotServingYet",
     "ScaledDown",
     "DeploymentMissing",
+    "PrimaryAsleep",  # the autoscaler keeps it at zero for idleness
+    "PrimaryScalingUp",  # the autoscaler raised its count; new pods are loading
 ]
 """Why an analysis check gave its verdict (`status.analysis.<component>.reasons`)."""
 CHECK_REASONS: Final[tuple[CheckReason, ...]] = get_args(CheckReason)

@@ -111,7 +111,9 @@ async def track(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         _rounds(memo).forget(key)
         _reconciler(memo).forget(*key)
     else:
-        _rounds(memo).know(key)
+        spec = event["object"].get("spec") or {}
+        scaled = any((spec.get(c) or {}).get("autoscaling") for c in ("primary", "fallback"))
+        _rounds(memo).know(key, scaled=scaled)
 
 
 @kopf.on.event(*CHILD_KINDS[0], labels=OWNED)

@@ -16,6 +16,8 @@ from pizza_operator import analysis
 from pizza_operator.api.v1alpha1 import KIND
 from pizza_operator.health import Health
 from pizza_operator.reconcile import Reconciler
+from pizza_operator.scaling import act as scaling
+from pizza_operator.scaling.act import ScalingMemory
 from pizza_operator.schedule import Key, Schedule, Work
 
 logger = logging.getLogger(__name__)
@@ -38,18 +40,28 @@ class Rounds:
     ) -> None:
         self.door, self.scrapes, self.reconciler, self.health = door, scrapes, reconciler, health
         self.schedule = Schedule(resync_every)
-        self._slots = {work: asyncio.Semaphore(concurrency) for work in ("tick", "resync")}
+        self.scaling = ScalingMemory()
+        self._slots = {w: asyncio.Semaphore(concurrency) for w in ("tick", "resync", "scale")}
         self._wake = asyncio.Event()
         self._running: set[tuple[Work, Key]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def know(self, key: Key) -> None:
-        if self.schedule.know(key, time.monotonic()):
+    def know(self, key: Key, *, scaled: bool = False) -> None:
+        """A resource seen (again); `scaled`: it has autoscaling, so its routers are looked at
+        every few seconds too (until a look finds nothing to scale)."""
+        now = time.monotonic()
+        woken = self.schedule.know(key, now)
+        running = ("scale", key) in self._running
+        if scaled and not running and not self.schedule.has("scale", key):
+            self.schedule.plan("scale", key, now)
+            woken = True
+        if woken:
             self._wake.set()
 
     def forget(self, key: Key) -> None:
         self.schedule.forget(key)
         self.scrapes.forget(key)
+        self.scaling.forget(key)
 
     async def run(self) -> None:
         while True:
@@ -70,7 +82,8 @@ class Rounds:
 
     def _start(self, work: Work, key: Key) -> None:
         self._running.add((work, key))
-        task = asyncio.create_task(self._tick(key) if work == "tick" else self._resync(key))
+        run = {"tick": self._tick, "resync": self._resync, "scale": self._scale}[work]
+        task = asyncio.create_task(run(key))
         self._tasks.add(task)
 
         def done(_: asyncio.Task[None]) -> None:
@@ -102,6 +115,20 @@ class Rounds:
                 except Exception:
                     logger.exception("resync failed namespace=%s name=%s", *key)
         self.schedule.plan("resync", key, time.monotonic() + self.schedule.resync_every)
+
+    async def _scale(self, key: Key) -> None:
+        delay: float | None = FAILED_DELAY
+        async with self._slots["scale"]:
+            with self.health.working(f"autoscaling of {key[0]}/{key[1]}"):
+                try:
+                    looked = await scaling.look(self.door.kube, self.scaling, *key)
+                    if looked.changed:  # give the Deployments and routers their new counts
+                        await self._reconcile(key, force=False)
+                    delay = looked.delay
+                except Exception:
+                    logger.exception("autoscaling failed namespace=%s name=%s", *key)
+        if delay is not None:
+            self.schedule.plan("scale", key, time.monotonic() + delay)
 
     async def _reconcile(self, key: Key, *, force: bool) -> None:
         body = await asyncio.to_thread(self.door.kube.get, KIND, *key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 Key = tuple[str, str]  # (namespace, name)
-Work = Literal["tick", "resync"]
+Work = Literal["tick", "resync", "scale"]
 
 
 class Schedule:
@@ -20,6 +20,9 @@ class Schedule:
 
     def __contains__(self, key: Key) -> bool:
         return ("tick", key) in self._due or ("resync", key) in self._due
+
+    def has(self, work: Work, key: Key) -> bool:
+        return (work, key) in self._due
 
     def __len__(self) -> int:
         return len({key for _, key in self._due})
@@ -34,8 +37,8 @@ class Schedule:
         return True
 
     def forget(self, key: Key) -> None:
-        self._due.pop(("tick", key), None)
-        self._due.pop(("resync", key), None)
+        for work in ("tick", "resync", "scale"):
+            self._due.pop((work, key), None)
 
     def plan(self, work: Work, key: Key, at: float) -> None:
         """The next `work` of a resource still known (a forgotten one stays forgotten)."""

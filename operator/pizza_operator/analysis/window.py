@@ -52,7 +52,21 @@ INFERENCES = "pizza_api_inference_total"
 MODEL_ERRORS = "pizza_api_model_errors_total"
 REQUESTS = "pizza_api_requests_total"
 DURATION_BUCKETS = "pizza_api_inference_duration_seconds_bucket"
-_KEPT = frozenset({FALLBACK, INFERENCES, MODEL_ERRORS, REQUESTS, DURATION_BUCKETS})
+UPSTREAM_IN_FLIGHT = "pizza_router_upstream_in_flight"
+"""Gauge: requests in flight from this router to each upstream (primary, fallback)."""
+PRIMARY_DEMAND = "pizza_router_primary_demand_total"
+"""Counter: requests meant for the primary (answered by it or not: asleep, failed...)."""
+_KEPT = frozenset(
+    {
+        FALLBACK,
+        INFERENCES,
+        MODEL_ERRORS,
+        REQUESTS,
+        DURATION_BUCKETS,
+        UPSTREAM_IN_FLIGHT,
+        PRIMARY_DEMAND,
+    }
+)
 
 Labels = tuple[tuple[str, str], ...]
 SeriesKey = tuple[str, Labels]
@@ -76,7 +90,7 @@ def parse_router_metrics(text: str) -> Scrape:
     return Scrape(samples)
 
 
-def _pod_delta(before: Scrape, after: Scrape) -> dict[SeriesKey, float]:
+def pod_delta(before: Scrape, after: Scrape) -> dict[SeriesKey, float]:
     """Increase of every series; the whole current value when the pod restarted in between."""
     restarted = any(after.samples.get(key, -1.0) < value for key, value in before.samples.items())
     if restarted:
@@ -182,7 +196,7 @@ def router_window(
     for pod in compared:
         old, new = before[pod], after[pod]
         assert old is not None and new is not None
-        for key, value in _pod_delta(old, new).items():
+        for key, value in pod_delta(old, new).items():
             deltas[key] = deltas.get(key, 0.0) + value
 
     reasons = _fallback_reasons(deltas)
