@@ -69,6 +69,7 @@ FALLBACK_REASONS = (
     "ab_test",
     "mode_stable",
     "mode_emergency",
+    "primary_idle",
 )
 """Every reason the router labels a fallback with."""
 
@@ -81,6 +82,16 @@ def expose_fallback_reasons() -> None:
         FALLBACKS.labels(reason)
 
 
+UPSTREAM_IN_FLIGHT = Gauge(
+    "pizza_router_upstream_in_flight",
+    "Requests this router has in flight to each upstream (primary, fallback): the autoscaler's "
+    "load signal",
+    ["upstream"],
+)
+PRIMARY_DEMAND = Counter(
+    "pizza_router_primary_demand_total",
+    "Requests meant for the primary, whoever answered them (a sleeping primary is woken by them)",
+)
 ROUTER_MODE = Gauge(
     "pizza_router_mode",
     "The router's serving mode: 1 for the current mode, 0 for the others",

@@ -109,6 +109,9 @@ class RouterPlane:
         measure both in one run)."""
         self.mode = config.mode
         """primary, stable or emergency: read per request, changed live only by `set_mode`."""
+        self.primary_asleep = False
+        """The operator keeps the primary at zero for idleness (`set_primary_asleep`): what was
+        meant for it is answered by the fallback at once, reason `primary_idle`."""
         self._show_mode()
         self.mode_watcher: ModeWatcher | None = None
         """Set by the app when the mode follows a ConfigMap (shown in `status`)."""
@@ -174,12 +177,27 @@ class RouterPlane:
         log.info("mode changed from %s to %s source=%s", previous, mode, source)
         return True
 
+    def set_primary_asleep(self, asleep: bool, *, source: str) -> bool:
+        """The primary sleeps (or woke): True when it changed."""
+        if asleep == self.primary_asleep:
+            return False
+        self.primary_asleep = asleep
+        log.info("primary %s source=%s", "asleep" if asleep else "awake", source)
+        return True
+
     def _show_mode(self) -> None:
         for known in ROUTER_MODES:
             metrics.ROUTER_MODE.labels(known).set(1.0 if known == self.mode else 0.0)
 
     # -- routing ---------------------------------------------------------------------------
     def decide(self, target: Target, ab_test_group: str | None) -> Decision:
+        """Where a request goes first; one meant for a sleeping primary goes to the fallback."""
+        decision = self._route(target, ab_test_group)
+        if decision.use_primary and self.primary_asleep:
+            return Decision(False, "primary_idle", decision.group)
+        return decision
+
+    def _route(self, target: Target, ab_test_group: str | None) -> Decision:
         if self.mode == "emergency":
             return Decision(False, "mode_emergency", ab_test_group)
         if self.mode == "stable":
@@ -201,6 +219,8 @@ class RouterPlane:
     ) -> Prediction:
         decision = self.decide(target, ab_test_group)
         reason = decision.reason
+        if decision.use_primary or reason == "primary_idle":  # what wakes a sleeping primary
+            metrics.PRIMARY_DEMAND.inc()
         if decision.use_primary:
             if not self.breaker.allow():
                 reason = "circuit_open"
@@ -254,6 +274,18 @@ class RouterPlane:
         sent. Otherwise (an upload from decoded bytes, or `forward_raw=False`) a new multipart form
         with the image as `file`."""
         upstream.requests += 1
+        in_flight = metrics.UPSTREAM_IN_FLIGHT.labels(
+            "primary" if upstream is self.primary else "fallback"
+        )
+        in_flight.inc()
+        try:
+            return await self._post(upstream, upload, timeout)
+        finally:
+            in_flight.dec()
+
+    async def _post(
+        self, upstream: UpstreamStats, upload: ImageUpload, timeout: float
+    ) -> Prediction:
         start = time.perf_counter()
         data: bytes | aiohttp.FormData
         headers: dict[str, str] | None = None
