@@ -52,6 +52,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.enabled = False
+    # No runtime scan of CRDs and namespaces: the namespaces are named exactly and the CRD is
+    # installed before the operator, so it needs no cluster-wide read (least-privilege RBAC).
+    settings.scanning.disabled = True
     settings.peering.lifetime = PEERING_LIFETIME
     settings.execution.max_workers = WORKERS
     settings.watching.server_timeout = 300

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -162,3 +165,43 @@ def events(namespace: str, name: str) -> list[dict[str, Any]]:
     )
     items: list[dict[str, Any]] = data["items"]
     return items
+
+
+def account_kubeconfig(namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig at `path` that authenticates as ServiceAccount `namespace/account` (a token
+    good for an hour) against $KUBECONFIG's cluster, nothing more."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    admin["users"] = [{"name": account, "user": {"token": token}}]
+    context["context"]["user"] = account
+    admin["contexts"] = [context]
+    path.write_text(yaml.safe_dump(admin))
+    return path
+
+
+LEASE = "pizza-operator"
+"""The leader-election Lease of the chart and manifests/ (values: operator.leaseName)."""
+
+
+def lease_code() -> bool:
+    """Whether this operator elects its leader with a Lease (`--lease`); before, with kopf
+    peering, which the shipped RBAC no longer grants."""
+    from pizza_operator.cli import parse_args  # noqa: PLC0415  (kopf: cluster tests only)
+
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            parse_args(["--lease", LEASE])
+        except SystemExit:
+            return False
+    return True
+
+
+def leader_args(namespace: str, env: MutableMapping[str, str]) -> list[str]:
+    """Operator arguments for leader election as the shipped manifests set it up: the Lease in
+    `namespace` (POD_NAMESPACE, from the downward API in a pod, set in `env`), or, for an
+    operator without the Lease code, `--standalone` (one replica, no peering)."""
+    if not lease_code():
+        return ["--standalone"]
+    env["POD_NAMESPACE"] = namespace
+    return ["--lease", LEASE]
