@@ -63,6 +63,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.enabled = False
+    # No runtime scan of CRDs and namespaces: the namespaces are named exactly and the CRD is
+    # installed before the operator, so it needs no cluster-wide read (least-privilege RBAC).
+    settings.scanning.disabled = True
     settings.execution.max_workers = WORKERS
     settings.watching.server_timeout = 300
     settings.watching.chunk_size = LIST_CHUNK

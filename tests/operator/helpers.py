@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,27 @@ def events(namespace: str, name: str) -> list[dict[str, Any]]:
     )
     items: list[dict[str, Any]] = data["items"]
     return items
+
+
+def account_kubeconfig(namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig at `path` that authenticates as ServiceAccount `namespace/account` (a token
+    good for an hour) against $KUBECONFIG's cluster, nothing more."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    admin["users"] = [{"name": account, "user": {"token": token}}]
+    context["context"]["user"] = account
+    admin["contexts"] = [context]
+    path.write_text(yaml.safe_dump(admin))
+    return path
+
+
+LEASE = "pizza-operator"
+"""The leader-election Lease of the chart and manifests/ (values: operator.leaseName)."""
+
+
+def leader_args(namespace: str, env: MutableMapping[str, str]) -> list[str]:
+    """Operator arguments for leader election as the shipped manifests set it up: the Lease in
+    `namespace` (POD_NAMESPACE, from the downward API in a pod, set in `env`)."""
+    env["POD_NAMESPACE"] = namespace
+    return ["--lease", LEASE, "--lease-namespace", namespace]
