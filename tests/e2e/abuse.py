@@ -42,6 +42,8 @@ class Answer:
     reason: str | None
     seconds: float
     failure: str | None = None
+    closed: bool | None = None
+    """Slow senders: whether the server closed the connection (`seconds`: until then)."""
 
     @property
     def proper(self) -> bool:
@@ -146,6 +148,7 @@ def slow_sender(
     case = "slow head (idle connection)" if length is None else f"slow body {path}"
     started = time.monotonic()
     answer = b""
+    closed = False
     try:
         with socket.create_connection((host, int(port)), timeout=until + 10) as sock:
             if length is not None:
@@ -163,9 +166,11 @@ def slow_sender(
                         sock.sendall(b"a")
                     continue
                 if not chunk:
+                    closed = True
                     break
                 answer += chunk
     except OSError as exc:
+        closed = True  # reset by the server
         if not answer:
             return Answer(case, target, None, None, time.monotonic() - started, repr(exc))
     took = time.monotonic() - started
@@ -173,9 +178,8 @@ def slow_sender(
     if status_line is None:
         return Answer(case, target, None, None, took, f"no answer in {took:.0f} s: {answer[:80]!r}")
     reason = re.search(rb'"error":"([a-z_]+)"', answer)
-    return Answer(
-        case, target, int(status_line.group(1)), reason.group(1).decode() if reason else None, took
-    )
+    error = reason.group(1).decode() if reason else None
+    return Answer(case, target, int(status_line.group(1)), error, took, closed=closed)
 
 
 def memory_cgroup(pod: dict[str, Any], container: str = "server") -> Path:

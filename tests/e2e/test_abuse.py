@@ -303,7 +303,8 @@ def test_slow_senders_and_crowds_are_cut_off(site: Site) -> None:
     """At once, at every server: idle connections (408 after the 10 s head deadline), uploads of
     10 MB trickled a byte every 2 s (408 after the 60 s body deadline, or 503 at once when the
     body pool is full); and a crowd of 320 trickled small uploads at one fallback pod (past 256
-    in flight, 503)."""
+    in flight, 503). Every connection is closed by the server by the body deadline, answered or
+    not."""
     jobs: list[Callable[[], Answer]] = []
     for target in site.targets:
         for _ in range(4):
@@ -326,12 +327,12 @@ def test_slow_senders_and_crowds_are_cut_off(site: Site) -> None:
                 **TRICKLE,
             )
         )
-    started = time.monotonic()
     answers = at_once(jobs, workers=len(jobs))
-    took = time.monotonic() - started
     assert_proper(site.record(answers))
-    print(f"slow senders: all answered within {took:.0f} s")
-    assert took < 85
+    longest = max(a.seconds for a in answers)
+    print(f"slow senders: every connection closed within {longest:.0f} s")
+    assert all(a.closed for a in answers), [a for a in answers if not a.closed][:5]
+    assert longest < 75  # the 60 s body deadline, and some time to start 400 senders
     idle = [a for a in answers if a.case.startswith("slow head")]
     assert all(a.status == 408 and a.reason == "request_timeout" for a in idle), idle
     bodies = [a for a in answers if a.case.startswith("slow body")]

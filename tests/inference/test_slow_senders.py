@@ -121,6 +121,34 @@ def test_a_trickled_body_gets_408_and_frees_its_reservation(
     assert classify(server.url).status_code == 200
 
 
+def test_a_refused_body_trickled_on_is_closed_at_its_deadline(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 413 before the body is read keeps the connection for the rest of the body, but not past
+    the body's deadline: a client trickling it on is then closed."""
+    monkeypatch.setattr(admission, "BODY_TIMEOUT_SECONDS", 1.5)
+    with connect(server.url) as sock:
+        sock.sendall(upload_head(50 * 1024 * 1024))
+        started = time.monotonic()
+        answer = b""
+        while time.monotonic() - started < 6:
+            try:
+                sock.sendall(b"a")
+                sock.settimeout(0.3)
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:300]
+    assert json_reason(answer) == "file_too_large"
+    assert 1.4 < took < 4.5, took
+
+
 def test_a_body_that_arrives_in_time_is_served(
     server: ServerThread, monkeypatch: pytest.MonkeyPatch
 ) -> None:

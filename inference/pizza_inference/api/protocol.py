@@ -10,7 +10,11 @@ limit of the app can stop them. `BoundedProtocol` adds, per process:
 - **head time**: a request's head must be complete within `HEAD_TIMEOUT_SECONDS` of the
   connection's start (or of the first byte of a later request on it; between requests uvicorn's
   keep-alive timeout, 5 s, closes an idle connection): else 408 with a JSON reason, and closed.
-  The body's own deadline is the admission's (`api.admission.BODY_TIMEOUT_SECONDS`).
+  The body's own deadline is the admission's (`api.admission.BODY_TIMEOUT_SECONDS`, 408).
+- **the rest of a refused body**: a request answered before its body was read (413, 503) keeps
+  its connection (uvicorn reads and drops the rest of the body), but only until the body's
+  deadline; then the connection is closed, so a client trickling a body nobody reads cannot
+  hold a connection forever.
 - **requests in flight**: past `MAX_REQUESTS`, a request is answered 503 with `Retry-After` and
   a JSON reason, and its connection closed, before the app sees it; the kubelet's probes
   (`PROBE_PATHS`) are always served, so a crowd of slow clients cannot get a pod restarted by a
@@ -32,6 +36,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from pizza_inference import metrics
+from pizza_inference.api import admission
 from pizza_inference.api.asgi import json_bytes, send_json
 from pizza_inference.memory import RETRY_AFTER_SECONDS
 
@@ -107,6 +112,9 @@ class BoundedProtocol(HttpToolsProtocol):
     _in_head = True
     _head_bytes = 0
     _head_timer: asyncio.TimerHandle | None = None
+    _message_done = False
+    _body_deadline = 0.0
+    _drain_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:  # type: ignore[override]
         super().connection_made(transport)  # type: ignore[arg-type]
@@ -119,11 +127,13 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_drain_timer()
         super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         self._in_head = True
         self._head_bytes = 0
+        self._message_done = False
         if self._head_timer is None:
             self._arm_head_timer()  # a later request on a kept-alive connection
         super().on_message_begin()
@@ -131,9 +141,21 @@ class BoundedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm_head_timer()
+        self._body_deadline = self.loop.time() + admission.BODY_TIMEOUT_SECONDS
         busy = len(self.tasks) >= MAX_REQUESTS and httptools.parse_url(self.url).path not in _PROBES
         self.app = too_many_requests if busy else self.config.loaded_app
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._message_done = True
+        self._disarm_drain_timer()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self._message_done and not self.transport.is_closing():
+            left = max(0.0, self._body_deadline - self.loop.time())
+            self._drain_timer = self.loop.call_later(left, self._drain_timed_out)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -157,6 +179,17 @@ class BoundedProtocol(HttpToolsProtocol):
         if self._in_head and not self.transport.is_closing():
             metrics.SLOW_SENDERS.labels("head").inc()
             self._close_with(head_timeout_response(timeout))
+
+    def _disarm_drain_timer(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        if not self._message_done and not self.transport.is_closing():
+            metrics.SLOW_SENDERS.labels("body").inc()
+            self.transport.close()  # answered already: nothing more to say
 
     def _close_with(self, answer: bytes) -> None:
         self._disarm_head_timer()
