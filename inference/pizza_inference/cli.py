@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pizza_inference.router.app import create_router_app  # noqa: PLC0415
 
         app = create_router_app(config)
-    from pizza_inference.api.protocol import BoundedHeadProtocol  # noqa: PLC0415
+    from pizza_inference.api.protocol import BoundedProtocol  # noqa: PLC0415
 
     uvicorn.run(
         app,
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=config.port,
         log_level=str(args_level).lower(),
         access_log=False,
-        http=BoundedHeadProtocol,  # a bound on the request head, which httptools lacks
+        http=BoundedProtocol,  # bounds on request heads and connections, which uvicorn lacks
     )
     return 0
 

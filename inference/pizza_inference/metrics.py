@@ -124,6 +124,22 @@ MEMORY_SHED = Counter(
     ["pool"],
 )
 
+SLOW_SENDERS = Counter(
+    "pizza_api_slow_senders_total",
+    "Requests answered 408 (and closed) because their head or body did not arrive in time",
+    ["part"],
+)
+for _part in ("head", "body"):
+    SLOW_SENDERS.labels(_part)
+OVERLOAD_REFUSED = Counter(
+    "pizza_api_overload_refused_total",
+    "Requests answered 503 because too many were in flight (limit=requests), or connections "
+    "closed at once because too many were open (limit=connections)",
+    ["limit"],
+)
+for _limit in ("requests", "connections"):
+    OVERLOAD_REFUSED.labels(_limit)
+
 
 def memory_pool_observer(pool: str, capacity: int) -> Callable[[MemoryPool], None]:
     """What a pool calls on every change: its gauges, the label lookups done once (the router
