@@ -70,8 +70,10 @@ FALLBACK_REASONS = (
     "mode_stable",
     "mode_emergency",
     "primary_idle",
+    "client_share",
 )
-"""Every reason the router labels a fallback with."""
+"""Every reason the router labels a fallback with (`client_share`: the client held its whole
+share of the primary, `router.shares`; not a failure of the primary)."""
 
 
 def expose_fallback_reasons() -> None:
@@ -101,6 +103,32 @@ ROUTER_MODE_CHANGES = Counter(
     "pizza_router_mode_changes_total",
     "Times the router's mode changed while it ran (from its mode ConfigMap)",
 )
+
+PRIMARY_CLIENT_REQUESTS = Counter(
+    "pizza_router_primary_client_requests_total",
+    "Requests meant for the primary (answered by it, failed by it, or skipped by the open "
+    "circuit breaker), by client group: the client's address hashed into 16 groups",
+    ["client_group"],
+)
+PRIMARY_CLIENT_FAILURES = Counter(
+    "pizza_router_primary_client_failures_total",
+    "Requests meant for the primary that it failed (error, timeout, unavailable) or that the "
+    "open circuit breaker skipped, by client group (the operator judges the primary across "
+    "groups: docs/rollback.md)",
+    ["client_group"],
+)
+PRIMARY_IN_FLIGHT = Gauge(
+    "pizza_router_primary_in_flight",
+    "Requests the router has at the primary now (each client within its share)",
+)
+
+
+def expose_client_groups(groups: int) -> None:
+    """Every client group's series from 0 (see `expose_fallback_reasons`)."""
+    for group in range(groups):
+        PRIMARY_CLIENT_REQUESTS.labels(str(group))
+        PRIMARY_CLIENT_FAILURES.labels(str(group))
+
 
 RATE_LIMITED = Counter(
     "pizza_router_rate_limited_total",

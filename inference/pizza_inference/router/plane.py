@@ -1,4 +1,9 @@
-"""The router's data plane: decide primary or fallback, forward, fall back per request."""
+"""The router's data plane: decide primary or fallback, forward, fall back per request.
+
+A request meant for the primary goes there only within its client's share (`router.shares`);
+what it meets there is counted by client group (`router.clients`) beside the prior system's
+counters, so the operator can tell a primary that fails for everyone from one that fails for
+one client (docs/rollback.md)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from pizza_inference.errors import (
     UpstreamRejectedError,
 )
 from pizza_inference.router.breaker import CircuitBreaker
+from pizza_inference.router.clients import CLIENT_GROUPS, CURRENT_CLIENT, client_group
+from pizza_inference.router.shares import PrimaryShares
 from pizza_inference.service import (
     ABStatus,
     Comparison,
@@ -118,6 +125,15 @@ class RouterPlane:
         self.breaker = CircuitBreaker(
             config.circuit_failure_threshold, config.circuit_reset_seconds
         )
+        self.shares = PrimaryShares(config.primary_shares)
+        """Each client's share of the primary's requests in flight (`router.shares`)."""
+        self._group_counters = [
+            (
+                metrics.PRIMARY_CLIENT_REQUESTS.labels(str(group)),
+                metrics.PRIMARY_CLIENT_FAILURES.labels(str(group)),
+            )
+            for group in range(CLIENT_GROUPS)
+        ]
         self._session: aiohttp.ClientSession | None = None
         self._rng = rng or random.Random()
         self.primary = UpstreamStats(config.primary_url.rstrip("/"))
@@ -222,23 +238,10 @@ class RouterPlane:
         if decision.use_primary or reason == "primary_idle":  # what wakes a sleeping primary
             metrics.PRIMARY_DEMAND.inc()
         if decision.use_primary:
-            if not self.breaker.allow():
-                reason = "circuit_open"
-            else:
-                try:
-                    prediction = await self._forward(
-                        self.primary, upload, self.config.primary_timeout_seconds
-                    )
-                except UpstreamRejectedError:
-                    self.breaker.record_success()  # the primary works; the input was bad
-                    raise
-                except UpstreamFailureError as exc:
-                    self.breaker.record_failure()
-                    reason = exc.reason
-                    log.warning("primary failed reason=%s error=%s", exc.reason, exc)
-                else:
-                    self.breaker.record_success()
-                    return self._finish(prediction, None, decision.group)
+            outcome = await self._try_primary(upload, CURRENT_CLIENT.get())
+            if isinstance(outcome, Prediction):
+                return self._finish(outcome, None, decision.group)
+            reason = outcome
         assert reason is not None
         if reason != "requested":
             metrics.FALLBACKS.labels(reason).inc()
@@ -255,6 +258,40 @@ class RouterPlane:
                 raise UpstreamBusyError(message, retry_after_s=exc.retry_after_s) from exc
             raise ModelNotReadyError(message, reason="no_model_available") from exc
         return self._finish(prediction, reason, decision.group)
+
+    async def _try_primary(self, upload: ImageUpload, client: str) -> Prediction | str:
+        """The primary's answer, or why the request goes to the fallback instead: the client
+        holds its whole share of the primary (`client_share`, no failure of the primary), the
+        breaker is open, or the primary failed (both counted against the primary, in the
+        client's group)."""
+        if not self.shares.acquire(client):
+            return "client_share"
+        requests, failures = self._group_counters[client_group(client)]
+        metrics.PRIMARY_IN_FLIGHT.inc()
+        try:
+            if not self.breaker.allow():
+                requests.inc()
+                failures.inc()
+                return "circuit_open"
+            try:
+                prediction = await self._forward(
+                    self.primary, upload, self.config.primary_timeout_seconds
+                )
+            except UpstreamRejectedError:
+                self.breaker.record_success(client)  # the primary works; the input was bad
+                raise
+            except UpstreamFailureError as exc:
+                self.breaker.record_failure(client)
+                requests.inc()
+                failures.inc()
+                log.warning("primary failed reason=%s error=%s", exc.reason, exc)
+                return exc.reason
+            self.breaker.record_success(client)
+            requests.inc()
+            return prediction
+        finally:
+            metrics.PRIMARY_IN_FLIGHT.dec()
+            self.shares.release(client)
 
     def _finish(self, prediction: Prediction, reason: str | None, group: str | None) -> Prediction:
         prediction.fallback_reason = reason
@@ -462,6 +499,8 @@ class RouterPlane:
                 "primary_timeout_seconds": self.config.primary_timeout_seconds,
                 "rate_limit_per_minute": self.config.rate_limit_per_minute,
                 "circuit_breaker": self.breaker.snapshot(),
+                "primary_shares": self.shares.snapshot(),
+                "trusted_proxies": [str(n) for n in self.config.trusted_proxies.networks],
             },
         )
 

@@ -48,6 +48,22 @@ URL_PATTERN = (
 )
 """An http(s) URL of a host (DNS name or IPv4) and port, with an optional path: no user, query
 or fragment."""
+PROMQL_SIGNALS: tuple[str, ...] = (
+    "targets",
+    "primary_failures",
+    "primary_answered",
+    "primary_p95",
+    "fallback_failures",
+    "fallback_answered",
+    "fallback_p95",
+    "client_requests",
+    "client_errors",
+    "fallback_reasons",
+    "primary_client_requests",
+    "primary_client_failures",
+)
+"""The PromQL queries `spec.analysis.prometheus.queries` may override (each one's default is
+`analysis.promql.DEFAULT_QUERIES`)."""
 NO_GPU_RULES: list[JsonValue] = [
     {
         "rule": "!has(self.limits) || !('nvidia.com/gpu' in self.limits)",
@@ -392,22 +408,14 @@ class PrometheusRef(ApiModel):
     )
     queries: dict[str, str] = Field(
         default_factory=dict,
-        description="PromQL overrides per signal (targets, primary_failures, primary_answered, "
-        "primary_p95, fallback_failures, fallback_answered, fallback_p95, client_requests, "
-        "client_errors, fallback_reasons); templates may use $router, $window, $primary_model "
-        "and $fallback_model (docs/rollback.md).",
+        description=f"PromQL overrides per signal ({', '.join(PROMQL_SIGNALS)}); templates may "
+        "use $router, $window, $primary_model and $fallback_model (docs/rollback.md).",
         json_schema_extra={
-            "maxProperties": 10,
+            "maxProperties": len(PROMQL_SIGNALS),
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.all(k, k in ['targets', 'primary_failures', "
-                    "'primary_answered', 'primary_p95', 'fallback_failures', "
-                    "'fallback_answered', 'fallback_p95', 'client_requests', 'client_errors', "
-                    "'fallback_reasons'])",
-                    "message": "unknown signal: queries may override targets, "
-                    "primary_failures, primary_answered, primary_p95, fallback_failures, "
-                    "fallback_answered, fallback_p95, client_requests, client_errors, "
-                    "fallback_reasons",
+                    "rule": f"self.all(k, k in {list(PROMQL_SIGNALS)!r})",
+                    "message": "unknown signal: queries may override " + ", ".join(PROMQL_SIGNALS),
                 }
             ],
         },
