@@ -222,8 +222,10 @@ class TestBuildRouterDeployment:
         assert all(t == templates[0] for t in templates)
 
     def test_mode_reaches_router_through_its_configmap(self, pmd: PizzaModelDeployment) -> None:
-        assert build_routing_configmap(pmd, "stable")["data"] == {"mode": "stable"}
-        assert build_routing_configmap(pmd, "previous")["data"] == {"mode": "primary"}
+        stable = build_routing_configmap(pmd, "stable")["data"]
+        assert stable == {"mode": "stable", "primary": "awake"}
+        previous = build_routing_configmap(pmd, "previous")["data"]
+        assert previous == {"mode": "primary", "primary": "awake"}
         assert build_routing_configmap(pmd, "emergency")["metadata"]["name"] == (
             "pizza-classifier-routing"
         )
