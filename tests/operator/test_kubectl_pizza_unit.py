@@ -395,7 +395,7 @@ class TestTypedRead:
         assert sorted(data) == sorted(
             [
                 "namespace", "name", "generation", "observedGeneration", "paused", "mode",
-                "ready", "errorRate", "components", "analysis", "lastRollback",
+                "ready", "errorRate", "components", "analysis", "autoscaling", "lastRollback",
                 "currentRevision", "servingRevision", "events",
             ]
         )  # fmt: skip
@@ -438,3 +438,20 @@ def test_the_plugin_imports_without_kopf() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert proc.returncode == 0, proc.stderr
+
+
+class TestAutoscalingScreen:
+    def test_the_decisions_are_shown(self) -> None:
+        body = pmd_body()
+        body["status"]["autoscaling"] = {
+            "primary": {"wanted": 0, "reason": "idle for 900 s", "time": "2026-12-04T10:00:00Z",
+                        "asleep": True, "lastDemand": "2026-12-04T09:45:00Z"},
+            "fallback": {"wanted": 3, "reason": "5 in flight, 2 per pod: up to 3",
+                         "time": "2026-12-04T10:00:05Z", "inFlight": 5},
+        }  # fmt: skip
+        data = view.status_view(pmd(body), pods(), NODES, EVENTS)
+        assert data["autoscaling"]["primary"]["asleep"] is True
+        screen = render.render_status(data, NOW)
+        assert "Autoscaling:" in screen
+        assert "0 (asleep)" in screen
+        assert "5 in flight, 2 per pod: up to 3" in screen

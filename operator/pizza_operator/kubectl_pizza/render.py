@@ -171,6 +171,33 @@ def _analysis(
     return lines
 
 
+def _autoscaling(
+    autoscaling: Mapping[str, Any] | None, now: datetime.datetime, style: Style
+) -> list[str]:
+    """The autoscaler's decisions: wanted, why, when (and an asleep primary)."""
+    if not autoscaling:
+        return []
+    rows = []
+    for component in ("primary", "fallback"):
+        scaled = autoscaling.get(component)
+        if not scaled:
+            continue
+        wanted = str(scaled.get("wanted", "?"))
+        if scaled.get("asleep"):
+            wanted = style(f"{wanted} (asleep)", "yellow")
+        flight = scaled.get("inFlight")
+        rows.append(
+            [
+                component,
+                wanted,
+                f"in flight {number(flight)}" if flight is not None else "in flight -",
+                when(scaled.get("time"), now),
+                str(scaled.get("reason", "")),
+            ]
+        )
+    return ["Autoscaling:", *table(rows, indent="  "), ""] if rows else []
+
+
 def _last_rollback(
     last: Mapping[str, Any] | None, now: datetime.datetime, style: Style
 ) -> list[str]:
@@ -215,6 +242,7 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
         "",
         *_analysis(view.get("analysis"), now, style),
         "",
+        *_autoscaling(view.get("autoscaling"), now, style),
         *_last_rollback(view.get("lastRollback"), now, style),
         "",
         *_events(view.get("events") or [], now, style),
