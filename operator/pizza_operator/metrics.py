@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -61,6 +62,12 @@ ROLLBACKS = Counter(
     "Steps of the rollback ladder taken, by resource, target mode and reason.",
     ["namespace", "name", "to", "reason"],
 )
+REPLICAS_WANTED = Gauge(
+    "pizza_operator_replicas_wanted",
+    "Pods each component is given now (the mode's count, or the autoscaler's; 0 for a sleeping "
+    "primary), by resource and component; absent for a component left to an external autoscaler.",
+    ["namespace", "name", "component"],
+)
 LEADING = Gauge(
     "pizza_operator_leading",
     "1 while this replica holds the leader Lease and acts (always 1 when standalone), else 0.",
@@ -91,12 +98,21 @@ def set_mode(namespace: str, name: str, mode: Mode) -> None:
         )
 
 
+def set_wanted(namespace: str, name: str, wanted: Mapping[str, int | None]) -> None:
+    for component, count in wanted.items():
+        if count is None:
+            with contextlib.suppress(KeyError):
+                REPLICAS_WANTED.remove(namespace, name, component)
+        else:
+            REPLICAS_WANTED.labels(namespace=namespace, name=name, component=component).set(count)
+
+
 def forget(namespace: str, name: str) -> None:
     """Drop the series of a deleted resource."""
     for candidate in MODES:
         with contextlib.suppress(KeyError):
             MODE.remove(namespace, name, candidate)
-    for gauge in (ANALYSIS_VALUE, ANALYSIS_THRESHOLD):
+    for gauge in (ANALYSIS_VALUE, ANALYSIS_THRESHOLD, REPLICAS_WANTED):
         for labels in list(gauge._metrics):
             if labels[:2] == (namespace, name):
                 with contextlib.suppress(KeyError):

@@ -41,6 +41,8 @@ METRICS = (
     "pizza_api_memory_usage_bytes",
     "pizza_api_gpu_memory_usage_bytes",
     "pizza_operator_analysis_checks_total",
+    "pizza_operator_replicas_wanted",
+    "pizza_router_upstream_in_flight",
 )
 """What the issue asks the dashboard to show: requests by answering model, fallback reasons, the
 primary failure rate with its threshold, latency quantiles, mode, rollbacks, rate-limited

@@ -19,7 +19,8 @@ from pizza_operator import children as kids
 from pizza_operator import metrics
 from pizza_operator.api.v1alpha1 import KIND, Mode, PizzaModelDeployment
 from pizza_operator.builders import build_children, resolve_images
-from pizza_operator.builders.naming import owner_of
+from pizza_operator.builders.modes import desired_replicas
+from pizza_operator.builders.naming import COMPONENTS, owner_of
 from pizza_operator.conditions import find_condition
 from pizza_operator.config import OperatorConfig
 from pizza_operator.contract import BLOCKED_REASONS
@@ -143,6 +144,8 @@ class Reconciler:
             len(done.created),
         )
         metrics.set_mode(pmd.metadata.namespace, pmd.metadata.name, mode)
+        wanted: dict[str, int | None] = {c: desired_replicas(pmd, mode, c) for c in COMPONENTS}
+        metrics.set_wanted(pmd.metadata.namespace, pmd.metadata.name, wanted)
         return outcome
 
     def _apply(
