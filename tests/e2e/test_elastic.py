@@ -121,13 +121,16 @@ def test_an_idle_primary_sleeps_and_wakes_with_no_client_error(
 
     # the next requests: answered by the fallback at once, and they wake the primary
     first = time.monotonic()
-    woken: list[float] = []
+    woken: list[float] = []  # the wake-up decision (a pod asked for)
+    awake: list[float] = []  # the routers told to send to the primary again
 
     def watch_wake() -> None:
-        while time.monotonic() - first < 60 and not woken:
+        while time.monotonic() - first < 90 and not awake:
             scaled = (_status(kubectl).get("autoscaling") or {}).get("primary") or {}
-            if scaled and not scaled.get("asleep"):
+            if not woken and scaled.get("wanted", 0) >= 1:
                 woken.append(time.monotonic() - first)
+            if woken and not scaled.get("asleep"):
+                awake.append(time.monotonic() - first)
             time.sleep(0.2)
 
     watcher = threading.Thread(target=watch_wake, daemon=True)
@@ -143,15 +146,17 @@ def test_an_idle_primary_sleeps_and_wakes_with_no_client_error(
     by_fallback = [took for body, took in answers if body["model_used"] == FALLBACK_MODEL]
     reasons = {body.get("fallback_reason") for body, _ in answers[:-1]}
     print(
-        f"wake: decided {woken[0] if woken else float('nan'):.1f} s after the first request; "
+        f"wake: decided {woken[0] if woken else float('nan'):.1f} s after the first request, "
+        f"primary ready and routed to {awake[0] if awake else float('nan'):.1f} s after it; "
         f"first primary answer {cold_start:.1f} s after it; {len(by_fallback)} requests answered "
         f"by the fallback meanwhile, p50 {statistics.median(by_fallback) * 1000:.0f} ms, "
         f"max {max(by_fallback) * 1000:.0f} ms"
     )
     assert answers[-1][0]["model_used"] == PRIMARY_MODEL, "the primary never came back"
-    assert reasons <= {"primary_idle", "unavailable", "error"}, reasons
+    assert reasons <= {"primary_idle", "unavailable"}, reasons
     assert answers[0][0]["fallback_reason"] == "primary_idle"
     assert woken and woken[0] < 5.0, woken
+    assert cold_start < 45.0
     assert max(by_fallback) < 5.0
 
 

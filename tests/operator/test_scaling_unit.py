@@ -10,6 +10,7 @@ from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 from pizza_operator.builders.deployments import build_primary_deployment
 from pizza_operator.builders.modes import desired_replicas, may_run_several
 from pizza_operator.scaling.decide import Bounds, Load, decide
+from pizza_operator.scaling.signals import ready_for, unschedulable
 
 pytestmark = pytest.mark.unit
 B = Bounds(min=1, max=5, target=2.0, window=120.0)
@@ -56,8 +57,18 @@ class TestDecide:
         woken, _ = decide(
             701.0, 0, Load(in_flight=0, demand=3), SLEEPY, (), last_demand=701.0, asleep=True
         )
-        assert (woken.wanted, woken.asleep) == (1, False)
+        assert (woken.wanted, woken.asleep) == (1, True)  # waking: the routers wait
         assert "woken" in woken.reason
+        waking, _ = decide(
+            705.0, 1, Load(in_flight=0, ready_for=1.0), SLEEPY, (), last_demand=701.0, asleep=True
+        )
+        assert (waking.wanted, waking.asleep) == (1, True)
+        awake, _ = decide(
+            706.0, 1, Load(in_flight=0, ready_for=2.0), SLEEPY, (), last_demand=701.0, asleep=True
+        )
+        assert (awake.wanted, awake.asleep) == (1, False)
+        unused, _ = decide(1400.0, 1, Load(in_flight=0), SLEEPY, (), last_demand=701.0, asleep=True)
+        assert (unused.wanted, unused.asleep) == (0, True)  # woke, never used: asleep again
 
     def test_never_sleeps_without_idle_after_or_above_a_floor(self) -> None:
         no_idle = Bounds(min=0, max=2, target=2.0, window=120.0)
@@ -101,3 +112,22 @@ class TestReplicas:
         deployment = build_primary_deployment(pmd, "img", "primary")
         assert "replicas" not in deployment["spec"]
         assert may_run_several(pmd, "primary", "primary")
+
+
+class TestSignals:
+    def test_ready_for_the_longest_ready_pod(self) -> None:
+        def pod(ready: str | None, scheduled: bool = True) -> dict[str, object]:
+            conditions: list[dict[str, str]] = []
+            if ready is not None:
+                conditions.append({"type": "Ready", "status": "True", "lastTransitionTime": ready})
+            if not scheduled:
+                conditions.append(
+                    {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+                )
+            return {"status": {"conditions": conditions}}
+
+        now = 1_800_000_010.0  # 2027-01-15T08:00:10Z
+        pods = [pod("2027-01-15T08:00:00Z"), pod("2027-01-15T08:00:08Z"), pod(None, False)]
+        assert ready_for(pods, now) == 10.0
+        assert ready_for([pod(None)], now) is None
+        assert unschedulable(pods) == 1

@@ -76,6 +76,7 @@ async def look(kube: Kube, memory: ScalingMemory, namespace: str, name: str) -> 
             in_flight=signals.in_flight(now_scrapes, target.component),
             demand=demanded,
             unschedulable=signals.unschedulable(primary_pods) if is_primary else 0,
+            ready_for=signals.ready_for(primary_pods, now.timestamp()) if is_primary else None,
         )
         decision, memory.recent[(key, target.component)] = decide(
             now.timestamp(),

@@ -29,6 +29,7 @@ class Load:
     in_flight: float | None  # requests in flight to the component, all routers; None: unknown
     demand: float = 0.0  # requests meant for it since the last look (the primary's wake-up)
     unschedulable: int = 0  # its pods that cannot be placed (not capacity)
+    ready_for: float | None = None  # seconds its longest-ready pod has been Ready (None: none)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,10 @@ class Decision:
     reason: str
     asleep: bool = False
 
+
+WARM_SECONDS = 2.0
+"""A woken primary takes traffic once a pod has been Ready this long: kube-proxy's rules follow
+the EndpointSlices within about a second, and until then the Service would refuse the router."""
 
 Recent = tuple[tuple[float, int], ...]
 """(time, count wanted by the load) of the looks within the window, oldest first."""
@@ -55,10 +60,8 @@ def decide(
     """The count wanted now and the window's record to keep for the next look."""
     low = max(bounds.min, bounds.floor, 1)  # zero only by idleness, never by the load
     high = max(bounds.max, bounds.floor)
-    if load.demand > 0 and asleep:
-        return Decision(low, f"woken: {load.demand:g} request(s) meant for it"), ()
     if asleep:
-        return Decision(0, "asleep: no request meant for it since", True), ()
+        return _sleeping(now, current, load, bounds, low=low, last_demand=last_demand), ()
     if load.in_flight is None:
         return Decision(current, "no signal from the routers: count kept", asleep), recent
     idle = _idle_for(now, last_demand, bounds)
@@ -81,6 +84,23 @@ def decide(
     if current < low:
         return Decision(low, f"raised to the floor {low}"), kept
     return Decision(min(current, high), f"{per_pod}: {min(current, high)} kept"), kept
+
+
+def _sleeping(
+    now: float, current: int, load: Load, bounds: Bounds, *, low: int, last_demand: float | None
+) -> Decision:
+    """Asleep (at zero, or waking: pods asked for, the routers still not sending to them until
+    one has been Ready for `WARM_SECONDS`)."""
+    if current == 0:
+        if load.demand > 0:
+            return Decision(low, f"woken: {load.demand:g} request(s) meant for it", True)
+        return Decision(0, "asleep: no request meant for it since", True)
+    idle = _idle_for(now, last_demand, bounds)
+    if idle is not None:
+        return Decision(0, f"idle for {idle:.0f} s while waking: asleep again", True)
+    if load.ready_for is not None and load.ready_for >= WARM_SECONDS:
+        return Decision(current, f"awake: a pod ready for {load.ready_for:.0f} s takes the traffic")
+    return Decision(current, "waking: no pod ready yet, the fallback answers", True)
 
 
 def _idle_for(now: float, last_demand: float | None, bounds: Bounds) -> float | None:
