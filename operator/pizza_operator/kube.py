@@ -37,6 +37,7 @@ _PATHS = {
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "ControllerRevision": ("/apis/apps/v1", "controllerrevisions"),
     "Pod": ("/api/v1", "pods"),
+    "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices"),
     "Event": ("/api/v1", "events"),
     KIND: (f"/apis/{GROUP}/{VERSION}", PLURAL),
     "KopfPeering": ("/apis/kopf.dev/v1", "kopfpeerings"),
@@ -213,9 +214,13 @@ class Kube:
             raise
 
     def list(
-        self, kind: str, namespace: str, selector: dict[str, str]
+        self, kind: str, namespace: str, selector: dict[str, str] | str
     ) -> builtins.list[dict[str, Any]]:
-        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        """The objects matching the label selector (equality from a dict, or as written)."""
+        if isinstance(selector, str):
+            label_selector = selector
+        else:
+            label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
         data, _ = self._call(
             "GET", object_path(kind, namespace), query=[("labelSelector", label_selector)]
         )

@@ -33,10 +33,14 @@ class Coalescer:
         for thread in self._threads:
             thread.start()
 
-    def request(self, namespace: str, name: str) -> None:
+    def request(self, namespace: str, name: str, delay: float | None = None) -> None:
+        """Run the action for this key `delay` seconds from now (the coalescer's own delay
+        unless given), or at the time it is due already if that is sooner."""
+        due = time.monotonic() + (self._delay if delay is None else delay)
         with self._cond:
-            if (namespace, name) not in self._due:
-                self._due[(namespace, name)] = time.monotonic() + self._delay
+            key = (namespace, name)
+            if key not in self._due or due < self._due[key]:
+                self._due[key] = due
                 self._cond.notify()
 
     def pending(self) -> int:
@@ -62,3 +66,24 @@ class Coalescer:
                 self._action(namespace, name)
             except Exception:
                 logger.exception("status refresh failed namespace=%s name=%s", namespace, name)
+
+
+class Doubling:
+    """A delay per key: `first` seconds, then twice the last, up to `last`; `reset` starts the
+    key over. Holds one small count per key asked for and not reset."""
+
+    def __init__(self, first: float, last: float) -> None:
+        self.first = first
+        self.last = last
+        self._tries: dict[Key, int] = {}
+        self._lock = threading.Lock()
+
+    def next(self, key: Key) -> float:
+        with self._lock:
+            tries = self._tries.get(key, 0)
+            self._tries[key] = min(tries + 1, 32)  # the delay is at `last` long before
+        return float(min(self.first * 2**tries, self.last))
+
+    def reset(self, key: Key) -> None:
+        with self._lock:
+            self._tries.pop(key, None)

@@ -36,6 +36,7 @@ class ReconcileResult:
     retry: bool = False  # an API error: try again after a backoff
     message: str = ""
     ready: bool = False
+    reason: str = ""  # of the Ready condition written
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class StatusReporter:
             blocked=reason,
             message=new_ready.message,
             ready=new_ready.status == "True",
+            reason=new_ready.reason,
         )
 
     def _write(
