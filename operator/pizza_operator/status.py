@@ -106,9 +106,7 @@ def observe_components(
         component = component_of(deployment)
         if component is not None:
             observed[component] = observe(deployment)
-    return {
-        c: dataclasses.replace(o, endpoints=endpoints.get(c, 0)) for c, o in observed.items()
-    }
+    return {c: dataclasses.replace(o, endpoints=endpoints.get(c, 0)) for c, o in observed.items()}
 
 
 def _availability(name: str, observed: Observed, generation: int) -> Condition:
@@ -160,7 +158,9 @@ def _ready(
     if rolled_out:
         waiting = [c for c in COMPONENTS if not observed[c].reachable]
         services = ", ".join(waiting) + (" Services" if len(waiting) > 1 else " Service")
-        message = f"rolled out; waiting for a ready endpoint in the EndpointSlices of the {services}"
+        message = (
+            f"rolled out; waiting for a ready endpoint in the EndpointSlices of the {services}"
+        )
         return new_condition("Ready", "False", ENDPOINTS_NOT_READY, message, generation)
     return new_condition(
         "Ready", "False", "ComponentsNotReady", _not_ready_message(observed), generation

@@ -102,9 +102,7 @@ def test_ready_waits_for_endpoints_and_the_operator_looks_again_by_itself(
     # the controller lists the router pods again; nothing tells the operator (no slice watch,
     # the resync is 10 minutes away): its own recheck turns Ready back
     eventually(lambda: _ready_endpoints(ns, name) >= 1, 30, "router slices back")
-    eventually(
-        lambda: field(_ready(ns, name), "status") == "True", 15, "Ready again", every=0.2
-    )
+    eventually(lambda: field(_ready(ns, name), "status") == "True", 15, "Ready again", every=0.2)
     took = time.monotonic() - thawed
     assert took < 15, took
     reasons = [(e["reason"], e["message"]) for e in events(ns, name)]

@@ -122,7 +122,9 @@ class TestBuildStatus:
         message = find_condition(status.conditions, "Ready").message  # type: ignore[union-attr]
         assert message == "waiting for primary 1 pod(s) to terminate, 0 wanted"
 
-    def test_rolled_out_but_no_router_endpoint_is_not_ready(self, pmd: PizzaModelDeployment) -> None:
+    def test_rolled_out_but_no_router_endpoint_is_not_ready(
+        self, pmd: PizzaModelDeployment
+    ) -> None:
         unlisted = dataclasses.replace(READY, endpoints=0)
         status = build_status(pmd, "primary", _observed(router=unlisted), "t")
         ready = find_condition(status.conditions, "Ready")
@@ -156,7 +158,9 @@ class TestBuildStatus:
         assert ready is not None and (ready.status, ready.reason) == ("True", "AllComponentsReady")
 
     def test_endpoints_without_a_rollout_are_not_ready(self, pmd: PizzaModelDeployment) -> None:
-        old = Observed(desired=2, ready=2, updated=1, total=3, current=True, exists=True, endpoints=2)
+        old = Observed(
+            desired=2, ready=2, updated=1, total=3, current=True, exists=True, endpoints=2
+        )
         status = build_status(pmd, "primary", _observed(router=old), "t")
         ready = find_condition(status.conditions, "Ready")
         assert ready is not None and ready.reason == "ComponentsNotReady"
