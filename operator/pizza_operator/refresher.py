@@ -1,4 +1,6 @@
-"""Coalesced status refreshes: a burst of child events becomes one status refresh per resource."""
+"""When status refreshes run: a burst of child events becomes one refresh per resource
+(`Coalescer`), a refresh again soon while a resource waits (`Doubling`), and how long a resource
+whose Services list their endpoints still waits for kube-proxy (`Settling`)."""
 
 from __future__ import annotations
 
@@ -87,3 +89,35 @@ class Doubling:
     def reset(self, key: Key) -> None:
         with self._lock:
             self._tries.pop(key, None)
+
+
+class Settling:
+    """Per key: since when its Services all list a ready endpoint, as this process saw it, and
+    how long it is to wait from then (`seconds`). A key whose Services stop listing one starts
+    over. Seen by this process only: a new leader waits once more, never less."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._since: dict[Key, float] = {}
+        self._lock = threading.Lock()
+
+    def left(self, key: Key, reachable: bool) -> float:
+        """Seconds `key` still waits (0: settled); `reachable`: every Service lists one now."""
+        now = self._clock()
+        with self._lock:
+            if not reachable:
+                self._since.pop(key, None)
+                return 0.0
+            since = self._since.setdefault(key, now)
+        return max(0.0, since + self.seconds - now)
+
+    def remaining(self, key: Key) -> float:
+        """Seconds `key` still waits, as last judged by `left` (0 when it does not wait)."""
+        with self._lock:
+            since = self._since.get(key)
+        return 0.0 if since is None else max(0.0, since + self.seconds - self._clock())
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._since.pop(key, None)

@@ -149,8 +149,16 @@ def _serves(observed: Observed) -> bool:
 
 
 def _ready(
-    generation: int, observed: Mapping[Component, Observed], *, rolled_out: bool, ready: bool
+    generation: int,
+    observed: Mapping[Component, Observed],
+    *,
+    rolled_out: bool,
+    ready: bool,
+    settling: bool,
 ) -> Condition:
+    if ready and settling:
+        message = "every Service lists a ready endpoint; waiting for kube-proxy to program them"
+        return new_condition("Ready", "False", ENDPOINTS_NOT_READY, message, generation)
     if ready:
         return new_condition(
             "Ready", "True", "AllComponentsReady", "every component is ready", generation
@@ -172,14 +180,16 @@ def desired_conditions(
     observed: Mapping[Component, Observed],
     *,
     paused: bool = False,
+    settling: bool = False,
 ) -> list[Condition]:
     """The five conditions for these observations (lastTransitionTime still empty). Ready:
-    every component rolled out and the Service of each that runs pods lists a ready endpoint;
-    Progressing: the rollouts alone."""
+    every component rolled out and the Service of each that runs pods lists a ready endpoint,
+    and (`settling` False) kube-proxy had its time to program them; Progressing: the rollouts
+    alone."""
     rolled_out = all(observed[c].rolled_out for c in COMPONENTS)
     ready = rolled_out and all(observed[c].reachable for c in COMPONENTS)
     conditions = [
-        _ready(generation, observed, rolled_out=rolled_out, ready=ready),
+        _ready(generation, observed, rolled_out=rolled_out, ready=ready, settling=settling),
         _availability("PrimaryAvailable", observed["primary"], generation),
         _availability("FallbackAvailable", observed["fallback"], generation),
     ]
@@ -202,7 +212,7 @@ def desired_conditions(
     serving = _serves(observed["router"]) and (
         _serves(observed["fallback"]) or _serves(observed["primary"])
     )
-    if ready:
+    if ready:  # settling or not: every part serves
         conditions.append(new_condition("Degraded", "False", "AsExpected", "", generation))
     elif serving:
         conditions.append(
@@ -241,9 +251,13 @@ def build_status(
     observed: Mapping[Component, Observed] | None,
     now: str,
     blocked: Blocked | None = None,
+    *,
+    settling: bool = False,
 ) -> PizzaModelDeploymentStatus:
     """The whole status subresource; fields owned by others (errorRate) are kept. `blocked`:
-    nothing was applied, the component summaries stay as they were."""
+    nothing was applied, the component summaries stay as they were. `settling`: the Services
+    listed their endpoints only just now (`refresher.Settling`); a resource Ready already stays
+    so."""
     generation = pmd.metadata.generation
     previous = pmd.status
     if blocked is not None:
@@ -254,11 +268,11 @@ def build_status(
             update={"observed_generation": generation, "mode": mode, "conditions": conditions}
         )
     assert observed is not None
-    conditions = merge_conditions(
-        previous.conditions,
-        desired_conditions(generation, observed, paused=pmd.spec.paused),
-        now,
+    was_ready = any(c.type == "Ready" and c.status == "True" for c in previous.conditions)
+    desired = desired_conditions(
+        generation, observed, paused=pmd.spec.paused, settling=settling and not was_ready
     )
+    conditions = merge_conditions(previous.conditions, desired, now)
     return previous.model_copy(
         update={
             "observed_generation": generation,

@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pizza_operator.api.v1alpha1 import KIND
+from pizza_operator.config import OperatorConfig
+from pizza_operator.kube import Kube
+from pizza_operator.reconcile import Reconciler
 
-from tests.support.conditions import condition, field
+from tests.support.conditions import condition, field, is_true
 from tests.support.waiting import eventually
 
 from .helpers import OperatorProcess, apply, events, kubectl, kubectl_json, pmd_manifest
@@ -110,3 +114,33 @@ def test_ready_waits_for_endpoints_and_the_operator_looks_again_by_itself(
     assert [r for r, _ in reasons].count("Ready") == 2, reasons
     log = slow_resync_operator.log()
     assert "Forbidden" not in log and " 403" not in log, log[-3000:]
+
+
+def test_a_refresh_never_speaks_for_a_generation_not_applied_yet(
+    crds_installed: Path, kube_api: Any, test_namespace: str
+) -> None:
+    kube = Kube(kube_api)
+    reconciler = Reconciler(kube, OperatorConfig(default_image="pizza-operator:test"))
+    ns, name = test_namespace, "generations"
+    apply(pmd_manifest(name, ns))
+    reconciler.reconcile(kube.get(KIND, ns, name) or {})
+
+    def ready_at(generation: int) -> bool:
+        reconciler.refresh_status(ns, name)  # what a Deployment event does
+        body = kubectl_json("get", "pmd", name, "-n", ns)
+        ready = condition(body, "Ready")
+        return is_true(body, "Ready") and field(ready, "observedGeneration") == generation
+
+    eventually(lambda: ready_at(1), 60, "Ready at generation 1")
+    patch = '{"spec": {"router": {"replicas": 0}}}'
+    kubectl("patch", "pmd", name, "-n", ns, "--type=merge", "-p", patch)
+    # a Deployment event's refresh before the reconcile of generation 2: the Deployments are
+    # generation 1's (2 routers, all ready), so it must not write Ready for generation 2
+    reconciler.refresh_status(ns, name)
+    body = kubectl_json("get", "pmd", name, "-n", ns)
+    assert body["metadata"]["generation"] == 2
+    assert body["status"]["observedGeneration"] == 1
+    assert field(condition(body, "Ready"), "observedGeneration") == 1
+    reconciler.reconcile(kube.get(KIND, ns, name) or {})
+    eventually(lambda: ready_at(2), 60, "Ready at generation 2")
+    assert kubectl_json("get", "pmd", name, "-n", ns)["status"]["router"]["summary"] == "0/0"

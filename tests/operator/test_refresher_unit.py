@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from pizza_operator.refresher import Coalescer, Doubling
+from pizza_operator.refresher import Coalescer, Doubling, Settling
 
 from tests.support.waiting import eventually
 
@@ -77,3 +77,22 @@ class TestDoubling:
             assert doubling.next(key) == 5.0
         doubling.reset(key)
         assert doubling.next(key) == 0.25
+
+
+class TestSettling:
+    def test_waits_from_the_first_sight_and_starts_over_when_lost(self) -> None:
+        now = [100.0]
+        settling = Settling(1.0, clock=lambda: now[0])
+        key = ("ns", "a")
+        assert settling.left(key, reachable=False) == 0.0  # nothing listed: nothing to settle
+        assert settling.left(key, reachable=True) == 1.0  # first seen now
+        now[0] = 100.4
+        assert settling.left(key, reachable=True) == pytest.approx(0.6)
+        assert settling.remaining(key) == pytest.approx(0.6)
+        now[0] = 101.0
+        assert settling.left(key, reachable=True) == 0.0
+        assert settling.left(key, reachable=False) == 0.0  # an endpoint lost: start over
+        assert settling.remaining(key) == 0.0
+        assert settling.left(key, reachable=True) == 1.0
+        settling.forget(key)
+        assert settling.remaining(key) == 0.0

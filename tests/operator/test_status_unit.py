@@ -157,6 +157,21 @@ class TestBuildStatus:
         ready = find_condition(status.conditions, "Ready")
         assert ready is not None and (ready.status, ready.reason) == ("True", "AllComponentsReady")
 
+    def test_just_listed_endpoints_wait_for_kube_proxy(self, body: dict[str, Any]) -> None:
+        pmd = PizzaModelDeployment.from_body(body)
+        status = build_status(pmd, "primary", _observed(), "t", settling=True)
+        ready = find_condition(status.conditions, "Ready")
+        assert ready is not None and (ready.status, ready.reason) == ("False", "EndpointsNotReady")
+        assert "kube-proxy" in ready.message
+        degraded = find_condition(status.conditions, "Degraded")
+        assert degraded is not None and degraded.reason == "AsExpected"
+        # a resource Ready already stays Ready (a new leader settles again: no flapping)
+        body["status"] = build_status(pmd, "primary", _observed(), "t").to_wire()
+        again = build_status(PizzaModelDeployment.from_body(body), "primary", _observed(), "u",
+                             settling=True)  # fmt: skip
+        ready = find_condition(again.conditions, "Ready")
+        assert ready is not None and (ready.status, ready.last_transition_time) == ("True", "t")
+
     def test_endpoints_without_a_rollout_are_not_ready(self, pmd: PizzaModelDeployment) -> None:
         old = Observed(
             desired=2, ready=2, updated=1, total=3, current=True, exists=True, endpoints=2

@@ -22,21 +22,18 @@ from pizza_operator.builders import build_children, resolve_images
 from pizza_operator.builders.naming import owner_of
 from pizza_operator.conditions import find_condition
 from pizza_operator.config import OperatorConfig
-from pizza_operator.contract import BLOCKED_REASONS, ENDPOINTS_NOT_READY
+from pizza_operator.contract import BLOCKED_REASONS
 from pizza_operator.history import History, serving_shape
 from pizza_operator.kube import Kube, KubeError
 from pizza_operator.reconcile.apply import Applied, ChildApplier, ChildKey, Step, plan
+from pizza_operator.reconcile.readiness import Readiness
 from pizza_operator.reconcile.report import ReconcileResult, StatusReporter
-from pizza_operator.refresher import Coalescer, Doubling
-from pizza_operator.status import Blocked, observe_components
+from pizza_operator.refresher import Coalescer
+from pizza_operator.status import Blocked
 from pizza_operator.status_writer import StatusWriter
 from pizza_operator.validation import find_problems
 
 logger = logging.getLogger(__name__)
-
-ENDPOINTS_RECHECK = (0.25, 5.0)
-"""While Ready waits for EndpointSlices only, look again after this many seconds, doubling from
-the first to the last: the slices are not watched, and the resync is a minute away."""
 
 
 class Reconciler:
@@ -47,12 +44,14 @@ class Reconciler:
         self.config = config
         self._guard = threading.Lock()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._rechecks = Doubling(*ENDPOINTS_RECHECK)  # looks while EndpointsNotReady
         self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
         self.writer = StatusWriter(kube)
         self.history = History(kube, self.writer)
         self.children = ChildApplier(kube)
         self.reporter = StatusReporter(kube, self.writer)
+        self.readiness = Readiness(
+            self.children, self._refresher.request, config.endpoints_settle_seconds
+        )
 
     @contextmanager
     def _lock(self, namespace: str, name: str) -> Iterator[None]:
@@ -129,15 +128,17 @@ class Reconciler:
         revision = pmd.status.current_revision
         if revision is None or new_generation:
             revision = self.history.record(pmd).name
+        observed, settling = self.readiness.observe(pmd, done.deployments)
         outcome = self.reporter.report(
             pmd,
             mode,
-            observe_components(done.deployments, self.children.endpoints(pmd)),
+            observed,
             revision=revision,
             created=done.created,
             total=len(children),
+            settling=settling,
         )
-        self._recheck(pmd.metadata.namespace, pmd.metadata.name, outcome)
+        self.readiness.follow((pmd.metadata.namespace, pmd.metadata.name), outcome)
         logger.info(
             "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s applied=%d created=%d",
             pmd.metadata.namespace,
@@ -193,20 +194,14 @@ class Reconciler:
         ready = find_condition(pmd.status.conditions, "Ready")
         if ready is not None and ready.reason in BLOCKED_REASONS:
             return  # children are the last good ones; the status stays InvalidSpec/NameConflict
+        if pmd.status.observed_generation != pmd.metadata.generation:
+            return  # the children of this generation are not applied yet: its reconcile writes
         mode: Mode = pmd.status.mode or "primary"
         deployments = self.children.deployments(namespace, name)
-        observed = observe_components(deployments, self.children.endpoints(pmd))
-        self._recheck(namespace, name, self.reporter.report(pmd, mode, observed))
+        observed, settling = self.readiness.observe(pmd, deployments)
+        outcome = self.reporter.report(pmd, mode, observed, settling=settling)
+        self.readiness.follow((namespace, name), outcome)
         metrics.set_mode(namespace, name, mode)
-
-    def _recheck(self, namespace: str, name: str, outcome: ReconcileResult) -> None:
-        """Refresh the status again soon while Ready waits for EndpointSlices only
-        (`ENDPOINTS_RECHECK`); any other outcome ends the series."""
-        if outcome.reason == ENDPOINTS_NOT_READY:
-            delay = self._rechecks.next((namespace, name))
-            self._refresher.request(namespace, name, delay=delay)
-        else:
-            self._rechecks.reset((namespace, name))
 
     # ---- child events ------------------------------------------------------------------------
 
@@ -236,7 +231,7 @@ class Reconciler:
         """The resource is gone: drop its lock and metric series."""
         with self._guard:
             self._locks.pop((namespace, name), None)
-        self._rechecks.reset((namespace, name))
+        self.readiness.forget((namespace, name))
         metrics.forget(namespace, name)
 
 
