@@ -212,17 +212,22 @@ def _delete(scenario: Scenario) -> None:
 
 def _summary(cycles: list[Cycle]) -> str:
     lines = [json.dumps(asdict(c)) for c in cycles]
+    # a probe that connected before the new slices (a router pod of the scale-down still
+    # terminating, no longer counted by its Deployment) measured nothing: left out
     gaps = [
         c.rules_open - c.slices_ready
         for c in cycles
-        if c.rules_open is not None and c.slices_ready is not None
+        if c.rules_open is not None
+        and c.slices_ready is not None
+        and c.rules_open >= c.slices_ready
     ]
     margins = [c.ready - c.slices_ready for c in cycles if c.slices_ready is not None]
     if gaps and margins:
         lines.append(
             f"slices ready -> rules open: median {statistics.median(gaps):.3f} s, "
             f"max {max(gaps):.3f} s; slices ready -> Ready returned: median "
-            f"{statistics.median(margins):.3f} s, min {min(margins):.3f} s ({len(gaps)} cycles)"
+            f"{statistics.median(margins):.3f} s, min {min(margins):.3f} s ({len(gaps)} and "
+            f"{len(margins)} of {len(cycles)} cycles)"
         )
     return "\n".join(lines)
 
