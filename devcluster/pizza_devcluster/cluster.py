@@ -64,6 +64,8 @@ class LocalCluster:
         nodes: Sequence[NodeSpec] = DEFAULT_NODES,
         start_timeout: float = 90.0,
         real_kubelets: bool = False,
+        *,
+        audit_policy: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.bin_dir = bin_dir
@@ -71,6 +73,8 @@ class LocalCluster:
         self.start_timeout = start_timeout
         self.real_kubelets = real_kubelets  # the apiserver gets its kubelet client flags
         self.kubeconfig = self.data_dir / "kubeconfig"
+        self.audit_policy = audit_policy  # an audit.k8s.io/v1 Policy (YAML): the log is kept
+        self.audit_log = self.data_dir / "logs" / "audit.log" if audit_policy else None
         self.context = CONTEXT
         self.ports: components.Ports | None = None
         self._processes: list[ManagedProcess] = []
@@ -150,6 +154,18 @@ class LocalCluster:
 
     # -- start-up steps -------------------------------------------------------------------------
 
+    def restart(self, name: str) -> None:
+        """Kill one component with SIGKILL and start it again with the same command line (fault
+        tests: an API server that crashed and came back); waits for /readyz after an API server."""
+        old = next(p for p in self._processes if p.name == name)
+        old.kill()
+        new = ManagedProcess(name, old.argv, old.log_path)
+        new.start()
+        self._processes[self._processes.index(old)] = new
+        if name == "kube-apiserver":
+            deadline = time.monotonic() + self.start_timeout
+            self._wait("kube-apiserver /readyz", deadline, lambda: self.admin().healthy("/readyz"))
+
     def _prepare_dir(self) -> tuple[Pki, Path, list[Path]]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for name in ("etcd", "pki", "kwok", "kubeconfigs", "logs"):
@@ -157,6 +173,8 @@ class LocalCluster:
         pki = write_pki(self.data_dir / "pki")
         admission = self.data_dir / "pki" / "admission.yaml"
         admission.write_text(components.POD_SECURITY_CONFIG)
+        if self.audit_policy is not None:
+            (self.data_dir / "pki" / "audit-policy.yaml").write_text(self.audit_policy)
         stage_dir = self.data_dir / "kwok"
         stage_dir.mkdir()
         stages = importlib.resources.files("pizza_devcluster.stages")
@@ -190,6 +208,8 @@ class LocalCluster:
                 pki,
                 ports,
                 admission,
+                self.data_dir / "pki" / "audit-policy.yaml" if self.audit_policy else None,
+                audit_log=self.audit_log,
                 real_kubelets=self.real_kubelets,
             ),
         )

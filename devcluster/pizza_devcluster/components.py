@@ -67,6 +67,22 @@ plugins:
       namespaces: [kube-system]
 """
 
+# What the API server's audit log keeps (`LocalCluster(audit_policy=...)`): who asked for what
+# (Metadata: user, verb, resource, namespace, status; no bodies), for every ServiceAccount but
+# those of kube-system (the controllers'). Tests run a component with a ServiceAccount's token
+# and read back exactly which API calls it made (the operator's RBAC test).
+AUDIT_SERVICE_ACCOUNTS = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  userGroups: ["system:serviceaccounts:kube-system"]
+- level: Metadata
+  userGroups: ["system:serviceaccounts"]
+- level: None
+"""
+
 
 @dataclass(frozen=True)
 class Ports:
@@ -100,6 +116,7 @@ def apiserver_command(
     admission_config: Path,
     audit_policy: Path | None = None,
     *,
+    audit_log: Path | None = None,
     real_kubelets: bool = False,
 ) -> list[str]:
     argv = [
@@ -128,7 +145,15 @@ def apiserver_command(
         "--v=0",
     ]
     if audit_policy is not None:
-        argv.append(f"--audit-policy-file={audit_policy}")
+        if audit_log is None:
+            raise ValueError("an audit policy needs an audit log to write to")
+        argv += [
+            f"--audit-policy-file={audit_policy}",
+            f"--audit-log-path={audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",  # MB; one backup: a long session keeps the last 400 MB
+            "--audit-log-maxbackup=1",
+        ]
     if real_kubelets:  # logs/exec/port-forward to real kubelets: mutual TLS with our CA
         argv += [
             f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",

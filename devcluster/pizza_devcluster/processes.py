@@ -102,6 +102,12 @@ class ManagedProcess:
         # Anything the component forked into its group goes too.
         _signal_group(pgid, signal.SIGKILL)
 
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once and reap it (a crash, for fault tests)."""
+        if self._popen is not None and self._popen.poll() is None:
+            _signal_group(self._popen.pid, signal.SIGKILL)
+        self.wait_stopped(timeout=10.0)
+
     def stop(self, timeout: float = 10.0) -> None:
         self.terminate()
         self.wait_stopped(timeout)

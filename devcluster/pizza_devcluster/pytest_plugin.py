@@ -4,7 +4,8 @@ Load with `pytest_plugins = ["pizza_devcluster.pytest_plugin"]`.
 
 - `kube_cluster` (session): starts one LocalCluster in a temporary directory, or with
   `USE_EXISTING_CLUSTER=1` uses the cluster of `$KUBECONFIG`. Sets `os.environ["KUBECONFIG"]` for
-  the session. Refuses any kube context other than `pizza-local` and `kind-*`.
+  the session. Refuses any kube context other than `pizza-local` and `kind-*`. Its API server
+  keeps an audit log of ServiceAccounts' calls (`kube_cluster.local.audit_log`).
 - `kube_api` (session): a `kubernetes.client.ApiClient` for that cluster.
 - `test_namespace` (function): a fresh namespace enforcing Pod Security `restricted`.
 - `real_cluster` (session): a cluster WITH the two real nodes (`up --real-nodes`, detached
@@ -31,6 +32,7 @@ from kubernetes import client, config
 
 from .binaries import BinariesMissingError, find_binaries
 from .cluster import LocalCluster
+from .components import AUDIT_SERVICE_ACCOUNTS
 from .kubeconfig import current_context, is_local_test_context
 from .realnode.host import SHARED_DIRS, TOUCHED_SYSCTLS, read_sysctl
 from .realnode.layout import read_owner
@@ -135,7 +137,9 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeClust
         missing = str(error)
     if missing:
         pytest.fail(missing, pytrace=False)
-    cluster = LocalCluster(tmp_path_factory.mktemp("kube-cluster"))
+    cluster = LocalCluster(
+        tmp_path_factory.mktemp("kube-cluster"), audit_policy=AUDIT_SERVICE_ACCOUNTS
+    )
     cluster.start()
     try:
         context = guard_context(cluster.kubeconfig)

@@ -13,6 +13,8 @@ from pizza_inference.backends import BACKENDS, DEFAULT_MODEL_NAMES
 from pizza_inference.backends.base import PRECISIONS
 from pizza_inference.config import ROUTER_MODES, ModelServerConfig, RouterConfig
 from pizza_inference.memory import DEFAULT_MODEL_BUDGET_BYTES, DEFAULT_ROUTER_BUDGET_BYTES
+from pizza_inference.router.clients import TrustedProxies
+from pizza_inference.router.shares import ShareLimits
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -133,9 +135,38 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="share sent to the primary",
     )
+    _add_client_flags(router)
     _add_memory_budget(router, DEFAULT_ROUTER_BUDGET_BYTES)
     _add_listen(router)
     return parser
+
+
+def _add_client_flags(router: argparse.ArgumentParser) -> None:
+    """Each client's share of the primary and who the client is (`router.shares`, `.clients`)."""
+    defaults = ShareLimits()
+    _add(
+        router,
+        "--primary-max-in-flight",
+        "PIZZA_PRIMARY_MAX_IN_FLIGHT",
+        default=defaults.capacity,
+        type=int,
+        help="primary requests in flight shared out fairly among clients; 0: no fair share",
+    )
+    _add(
+        router,
+        "--primary-max-in-flight-per-client",
+        "PIZZA_PRIMARY_MAX_IN_FLIGHT_PER_CLIENT",
+        default=defaults.per_client,
+        type=int,
+        help="the most primary requests one client has in flight (more: the fallback); 0: none",
+    )
+    _add(
+        router,
+        "--trusted-proxies",
+        "PIZZA_TRUSTED_PROXIES",
+        default="",
+        help="addresses or CIDRs whose X-Forwarded-For names the client; empty: trust none",
+    )
 
 
 def _add_memory_budget(parser: argparse.ArgumentParser, default: int) -> None:
@@ -190,6 +221,11 @@ def parse_config(argv: Sequence[str] | None = None) -> ModelServerConfig | Route
             host=args.host,
             port=int(args.port),
             memory_budget_bytes=int(args.memory_budget_bytes),
+            primary_shares=ShareLimits(
+                capacity=int(args.primary_max_in_flight),
+                per_client=int(args.primary_max_in_flight_per_client),
+            ),
+            trusted_proxies=TrustedProxies.parse(args.trusted_proxies),
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -215,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pizza_inference.router.app import create_router_app  # noqa: PLC0415
 
         app = create_router_app(config)
-    from pizza_inference.api.protocol import BoundedHeadProtocol  # noqa: PLC0415
+    from pizza_inference.api.protocol import BoundedProtocol  # noqa: PLC0415
 
     uvicorn.run(
         app,
@@ -223,7 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=config.port,
         log_level=str(args_level).lower(),
         access_log=False,
-        http=BoundedHeadProtocol,  # a bound on the request head, which httptools lacks
+        http=BoundedProtocol,  # bounds on request heads and connections, which uvicorn lacks
+        # the client is the peer: X-Forwarded-For only from --trusted-proxies (router.clients),
+        # not uvicorn's default trust of 127.0.0.1
+        proxy_headers=False,
     )
     return 0
 

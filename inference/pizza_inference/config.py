@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pizza_inference.memory import (
@@ -12,6 +12,8 @@ from pizza_inference.memory import (
     DEFAULT_ROUTER_BUDGET_BYTES,
     check_budget,
 )
+from pizza_inference.router.clients import TrustedProxies
+from pizza_inference.router.shares import ShareLimits
 
 ROUTER_MODES = ("primary", "stable", "emergency")
 
@@ -58,6 +60,10 @@ class RouterConfig:
     readiness_cache_seconds: float = 1.0
     memory_budget_bytes: int = DEFAULT_ROUTER_BUDGET_BYTES
     """Memory the requests in flight may hold (`pizza_inference.memory`)."""
+    primary_shares: ShareLimits = field(default_factory=ShareLimits)
+    """Each client's share of the primary's requests in flight (`router.shares`)."""
+    trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
+    """Peers whose `X-Forwarded-For` names the client (`router.clients`); none by default."""
 
     def __post_init__(self) -> None:
         if self.mode not in ROUTER_MODES:

@@ -43,6 +43,17 @@ class PayloadTooLargeError(InferenceError):
     default_reason = "file_too_large"
 
 
+class RequestTimeoutError(InferenceError):
+    """The client did not send its request body in time (a slow sender): the connection is closed
+    after the answer, so whatever it still sends is not read."""
+
+    status_code = 408
+    default_reason = "request_timeout"
+
+    def headers(self) -> dict[str, str]:
+        return {"Connection": "close"}
+
+
 class UnsupportedMediaTypeError(InferenceError):
     status_code = 415
     default_reason = "unsupported_media_type"

@@ -69,8 +69,11 @@ FALLBACK_REASONS = (
     "ab_test",
     "mode_stable",
     "mode_emergency",
+    "primary_idle",
+    "client_share",
 )
-"""Every reason the router labels a fallback with."""
+"""Every reason the router labels a fallback with (`client_share`: the client held its whole
+share of the primary, `router.shares`; not a failure of the primary)."""
 
 
 def expose_fallback_reasons() -> None:
@@ -81,6 +84,16 @@ def expose_fallback_reasons() -> None:
         FALLBACKS.labels(reason)
 
 
+UPSTREAM_IN_FLIGHT = Gauge(
+    "pizza_router_upstream_in_flight",
+    "Requests this router has in flight to each upstream (primary, fallback): the autoscaler's "
+    "load signal",
+    ["upstream"],
+)
+PRIMARY_DEMAND = Counter(
+    "pizza_router_primary_demand_total",
+    "Requests meant for the primary, whoever answered them (a sleeping primary is woken by them)",
+)
 ROUTER_MODE = Gauge(
     "pizza_router_mode",
     "The router's serving mode: 1 for the current mode, 0 for the others",
@@ -90,6 +103,32 @@ ROUTER_MODE_CHANGES = Counter(
     "pizza_router_mode_changes_total",
     "Times the router's mode changed while it ran (from its mode ConfigMap)",
 )
+
+PRIMARY_CLIENT_REQUESTS = Counter(
+    "pizza_router_primary_client_requests_total",
+    "Requests meant for the primary (answered by it, failed by it, or skipped by the open "
+    "circuit breaker), by client group: the client's address hashed into 16 groups",
+    ["client_group"],
+)
+PRIMARY_CLIENT_FAILURES = Counter(
+    "pizza_router_primary_client_failures_total",
+    "Requests meant for the primary that it failed (error, timeout, unavailable) or that the "
+    "open circuit breaker skipped, by client group (the operator judges the primary across "
+    "groups: docs/rollback.md)",
+    ["client_group"],
+)
+PRIMARY_IN_FLIGHT = Gauge(
+    "pizza_router_primary_in_flight",
+    "Requests the router has at the primary now (each client within its share)",
+)
+
+
+def expose_client_groups(groups: int) -> None:
+    """Every client group's series from 0 (see `expose_fallback_reasons`)."""
+    for group in range(groups):
+        PRIMARY_CLIENT_REQUESTS.labels(str(group))
+        PRIMARY_CLIENT_FAILURES.labels(str(group))
+
 
 RATE_LIMITED = Counter(
     "pizza_router_rate_limited_total",
@@ -112,6 +151,22 @@ MEMORY_SHED = Counter(
     "Requests refused with 503 because a pool of the memory budget was in use",
     ["pool"],
 )
+
+SLOW_SENDERS = Counter(
+    "pizza_api_slow_senders_total",
+    "Requests answered 408 (and closed) because their head or body did not arrive in time",
+    ["part"],
+)
+for _part in ("head", "body"):
+    SLOW_SENDERS.labels(_part)
+OVERLOAD_REFUSED = Counter(
+    "pizza_api_overload_refused_total",
+    "Requests answered 503 because too many were in flight (limit=requests), or connections "
+    "closed at once because too many were open (limit=connections)",
+    ["limit"],
+)
+for _limit in ("requests", "connections"):
+    OVERLOAD_REFUSED.labels(_limit)
 
 
 def memory_pool_observer(pool: str, capacity: int) -> Callable[[MemoryPool], None]:

@@ -125,6 +125,8 @@ CheckReason = Literal[
     "NotServingYet",
     "ScaledDown",
     "DeploymentMissing",
+    "PrimaryAsleep",  # the autoscaler keeps it at zero for idleness
+    "PrimaryScalingUp",  # the autoscaler raised its count; new pods are loading
 ]
 """Why an analysis check gave its verdict (`status.analysis.<component>.reasons`)."""
 CHECK_REASONS: Final[tuple[CheckReason, ...]] = get_args(CheckReason)
@@ -139,7 +141,17 @@ SIGNAL_LIMITS: Final[dict[str, tuple[str, str]]] = {
 }
 """Signal in `status.analysis.<component>.values` -> (its key in `.thresholds`, how the value
 must compare to pass). `ready` and `desired` are shown but judged by the Kubernetes signals."""
-SIGNALS: Final[tuple[str, ...]] = (*SIGNAL_LIMITS, "ready", "desired")
+SIGNALS: Final[tuple[str, ...]] = (
+    *SIGNAL_LIMITS,
+    "ready",
+    "desired",
+    "failureRateAllClients",
+    "failingClientGroups",
+)
+"""Every signal a check may show, in the order shown. `failureRate` is the primary's failure rate
+judged across clients (its noisiest client group set aside when the other groups sent at least
+`minRequests`: docs/rollback.md); `failureRateAllClients` the rate of all its requests and
+`failingClientGroups` the client groups that saw it fail (both shown only, never judged)."""
 
 # ---- the SRE request annotation --------------------------------------------------------------
 

@@ -1,10 +1,11 @@
 """Every kopf handler of the operator, each a line or two: read the body, call the reconciler.
 
-Create, update, resume and the periodic timer all call the same `Reconciler.reconcile()`;
-events of the children we own either restore a child changed by hand or refresh the status.
-A per-resource daemon runs the continuous analysis (`analysis.tick`) every
-`spec.analysis.interval` and reconciles at once when a tick changed the mode; kopf stops it on
-the standby replica and when the resource goes.
+Create, update and resume call `Reconciler.reconcile()`; events of the children we own either
+restore a child changed by hand or refresh the status. The resource's own events feed the
+operator-wide loop (`rounds`: each resource's analysis tick every `spec.analysis.interval` and
+its resync), which the startup handler starts. No daemon and no timer: kopf puts a finalizer on
+every resource that has one, and nothing may make a deletion wait for the operator; a finalizer
+left by an older operator is removed by kopf on its first look at the resource.
 """
 
 from __future__ import annotations
@@ -16,27 +17,26 @@ from typing import Any
 
 import kopf
 
-from pizza_operator import analysis
-from pizza_operator.api.v1alpha1 import GROUP, KIND, PLURAL, VERSION
+from pizza_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
 from pizza_operator.contract import MANAGED_BY_LABEL, MANAGER
+from pizza_operator.health import Health
 from pizza_operator.reconcile import Reconciler, retry_delay
+from pizza_operator.rounds import Rounds
 
 logger = logging.getLogger(__name__)
 
-RESYNC_SECONDS = float(os.environ.get("PIZZA_OPERATOR_RESYNC_SECONDS", "60"))
-PEERING_LIFETIME = int(os.environ.get("PIZZA_OPERATOR_PEERING_LIFETIME", "60"))
 WORKERS = int(os.environ.get("PIZZA_OPERATOR_WORKERS", "8"))  # threads running reconciles
 OWNED = {MANAGED_BY_LABEL: MANAGER}
-
-
-def _door(memo: Any) -> analysis.Door:
-    door: analysis.Door = memo.door
-    return door
-
-
-def _scrapes(memo: Any) -> analysis.ScrapeMemory:
-    scrapes: analysis.ScrapeMemory = memo.scrapes
-    return scrapes
+CHILD_KINDS = (
+    ("apps", "v1", "deployments"),
+    ("v1", "services"),
+    ("v1", "configmaps"),
+    ("policy", "v1", "poddisruptionbudgets"),
+)
+"""The children whose events we follow; their watches carry OWNED as a label selector, so the
+API server sends only ours (the cluster's other objects never reach the operator)."""
+LIST_CHUNK = 200
+"""Objects per page of kopf's initial lists."""
 
 
 def _reconciler(memo: Any) -> Reconciler:
@@ -44,67 +44,85 @@ def _reconciler(memo: Any) -> Reconciler:
     return reconciler
 
 
+def _health(memo: Any) -> Health:
+    health: Health = memo.health
+    return health
+
+
+def _rounds(memo: Any) -> Rounds:
+    rounds: Rounds = memo.rounds
+    return rounds
+
+
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    """Keep kopf's bookkeeping in pizza.ai annotations; post our own (few) Events."""
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Keep kopf's bookkeeping in pizza.ai annotations; post our own (few) Events; start the
+    operator-wide loop."""
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.enabled = False
-    settings.peering.lifetime = PEERING_LIFETIME
+    # No runtime scan of CRDs and namespaces: the namespaces are named exactly and the CRD is
+    # installed before the operator, so it needs no cluster-wide read (least-privilege RBAC).
+    settings.scanning.disabled = True
     settings.execution.max_workers = WORKERS
     settings.watching.server_timeout = 300
+    settings.watching.chunk_size = LIST_CHUNK
+    for kind in CHILD_KINDS:
+        settings.watching.label_selectors[kind] = ",".join(f"{k}={v}" for k, v in OWNED.items())
+    rounds = Rounds(
+        memo.door,
+        memo.scrapes,
+        memo.reconciler,
+        memo.health,
+        resync_every=memo.config.resync_seconds,
+    )
+    memo.rounds = rounds
+    memo.rounds_task = asyncio.create_task(rounds.run())
+
+
+@kopf.on.cleanup()
+async def stop_rounds(memo: kopf.Memo, **_: Any) -> None:
+    memo.rounds_task.cancel()
+    await asyncio.gather(memo.rounds_task, return_exceptions=True)
+    await _rounds(memo).stop()
+    if memo.stop_flag is not None:  # lets kopf's thread waiting on it end
+        memo.stop_flag.set()
 
 
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 def reconcile(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    outcome = _reconciler(memo).reconcile(body)
+    meta = body["metadata"]
+    with _health(memo).working(f"reconcile of {meta.get('namespace')}/{meta['name']}"):
+        outcome = _reconciler(memo).reconcile(body)
     if outcome.blocked is not None:  # InvalidSpec, NameConflict: the resync looks again
         raise kopf.PermanentError(outcome.message)
     if outcome.retry:
         raise kopf.TemporaryError(outcome.message, delay=retry_delay(retry))
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
-def resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    _reconciler(memo).reconcile(body)
-
-
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10.0)
-async def analyse(
-    namespace: str | None, name: str, stopped: kopf.DaemonStopped, memo: kopf.Memo, **_: Any
-) -> None:
-    """Continuous analysis: one check every spec.analysis.interval, for as long as we lead."""
-    door, scrapes, reconciler = _door(memo), _scrapes(memo), _reconciler(memo)
-    while not stopped:
-        try:
-            result = await analysis.tick(door, scrapes, namespace or "", name)
-            if result.reconcile:  # the mode changed: apply its children now
-                body = await asyncio.to_thread(door.kube.get, KIND, namespace or "", name)
-                if body is not None:
-                    await asyncio.to_thread(reconciler.reconcile, body, force=True)
-            delay = result.delay
-        except Exception:  # a failed check is logged and retried; the daemon never dies of it
-            logger.exception("analysis failed namespace=%s name=%s", namespace, name)
-            delay = 10.0
-        await stopped.wait(delay)
-
-
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def forget(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    if event.get("type") == "DELETED":  # children go by garbage collection; drop our memory
-        meta = event["object"]["metadata"]
-        _reconciler(memo).forget(meta.get("namespace", ""), meta["name"])
-        _scrapes(memo).forget((meta.get("namespace", ""), meta["name"]))
+async def track(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    """Known resources are analysed and resynced by the loop; a deleted one is forgotten (its
+    children go by garbage collection)."""
+    meta = event["object"]["metadata"]
+    key = (meta.get("namespace", ""), meta["name"])
+    if event.get("type") == "DELETED":
+        _rounds(memo).forget(key)
+        _reconciler(memo).forget(*key)
+    else:
+        spec = event["object"].get("spec") or {}
+        scaled = any((spec.get(c) or {}).get("autoscaling") for c in ("primary", "fallback"))
+        _rounds(memo).know(key, scaled=scaled)
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
-@kopf.on.event("v1", "services", labels=OWNED)
-@kopf.on.event("v1", "configmaps", labels=OWNED)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[0], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[1], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[2], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[3], labels=OWNED)
 def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") is not None:  # the initial listing is covered by the resume handler
         _reconciler(memo).on_child_event(event.get("type"), event["object"])

@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -40,7 +41,7 @@ _PATHS = {
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices"),
     "Event": ("/api/v1", "events"),
     KIND: (f"/apis/{GROUP}/{VERSION}", PLURAL),
-    "KopfPeering": ("/apis/kopf.dev/v1", "kopfpeerings"),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
 }
 
 
@@ -137,6 +138,9 @@ class Kube:
         self.api = api or api_client()
         self.instance = socket.gethostname()
         self.timeout = timeout
+        self.fence: Callable[[], None] = _no_fence
+        """Called before every write: the leader's elector raises there when its term is not
+        confirmed, so a replica that lost the Lease (frozen, cut off) writes nothing."""
 
     def _call(
         self,
@@ -146,7 +150,10 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         query: list[tuple[str, Any]] | None = None,
+        fenced: bool = True,
     ) -> tuple[dict[str, Any], int]:
+        if fenced and method != "GET" and not _dry_run(query):
+            self.fence()
         params = self.api.param_serialize(
             method,
             path,
@@ -306,24 +313,29 @@ class Kube:
                 return
             logger.warning("event not posted reason=%s status=%s", reason, exc.status)
 
-    def ensure_peering(self, name: str, namespaces: builtins.list[str]) -> None:
-        """Create the kopf peering object(s) the replicas meet in (cluster-wide: no namespaces)."""
-        if namespaces:
-            targets = [(object_path("KopfPeering", ns), {"namespace": ns}) for ns in namespaces]
-        else:
-            targets = [("/apis/kopf.dev/v1/clusterkopfpeerings", {})]
-        for path, extra_meta in targets:
-            kind = "KopfPeering" if namespaces else "ClusterKopfPeering"
-            body = {
-                "apiVersion": "kopf.dev/v1",
-                "kind": kind,
-                "metadata": {"name": name, **extra_meta},
-            }
-            try:
-                self._call("POST", path, body=body)
-            except KubeError as exc:
-                if exc.status != 409:
-                    raise
+    def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", object_path("Lease", namespace, name), fenced=False)[0]
+        except NotFoundError:
+            return None
+
+    def write_lease(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """Create the Lease, or replace it at the resourceVersion it carries (409 when someone
+        else wrote it since it was read). Not fenced: it is how a term is confirmed."""
+        meta = lease["metadata"]
+        if "resourceVersion" not in meta:
+            path = object_path("Lease", meta["namespace"])
+            return self._call("POST", path, body=lease, fenced=False)[0]
+        path = object_path("Lease", meta["namespace"], meta["name"])
+        return self._call("PUT", path, body=lease, fenced=False)[0]
+
+
+def _no_fence() -> None:
+    """Standalone: no Lease, every write goes."""
+
+
+def _dry_run(query: list[tuple[str, Any]] | None) -> bool:
+    return any(key == "dryRun" for key, _ in query or [])
 
 
 def event_body(

@@ -61,6 +61,10 @@ ROLLBACKS = Counter(
     "Steps of the rollback ladder taken, by resource, target mode and reason.",
     ["namespace", "name", "to", "reason"],
 )
+LEADING = Gauge(
+    "pizza_operator_leading",
+    "1 while this replica holds the leader Lease and acts (always 1 when standalone), else 0.",
+)
 
 
 def set_values(namespace: str, name: str, component: str, values: dict[str, float | None]) -> None:

@@ -74,16 +74,18 @@ class TestOperatorInstalledByHelm:
             node = kubectl.json("get", "node", pod["spec"]["nodeName"])
             assert node["metadata"]["labels"].get(REAL_NODE_LABEL) == "true"
 
-        # peering: both replicas announce themselves with distinct priorities; kopf lets only the
-        # one of the highest priority act
-        def both_peers() -> dict[str, Any]:  # each replica adds itself once its peering runs
-            found = kubectl.json("get", "clusterkopfpeering", "pizza-operator").get("status")
-            return found if found and len(found) == 2 else {}
+        # leader election: one replica holds the Lease (its pod name and a per-process suffix),
+        # the other stands by, Ready too (it takes over within one lease duration)
+        def holder() -> str:
+            spec = kubectl.json("-n", "pizza-system", "get", "lease", "pizza-operator")["spec"]
+            return str(spec.get("holderIdentity") or "")
 
-        peers = eventually(
-            both_peers, 60, "both replicas in the peering", every=1.0, ignoring=AssertionError
-        )
-        assert len({peer["priority"] for peer in peers.values()}) == 2, peers
+        leader = eventually(holder, 60, "a replica holds the Lease", every=1.0, ignoring=Exception)
+        names = {pod["metadata"]["name"] for pod in running}
+        assert leader.rsplit("-", 1)[0] in names, (leader, names)
+        for pod in running:
+            ready = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
+            assert ready["Ready"] == "True", pod["metadata"]["name"]
 
     def test_helm_test_passes(self, kubectl: Kubectl, operator_release: str) -> None:
         out = kubectl.helm("test", operator_release, "-n", "pizza-system", "--timeout", "120s")

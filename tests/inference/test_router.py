@@ -552,3 +552,31 @@ def test_limits_are_checked_before_forwarding(
         )
         assert response.status_code == 422
     assert recording.seen == [], "refused by the router itself: nothing forwarded"
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_sleeping_primary_is_not_called_and_its_demand_counted(cnn_server: ServerThread) -> None:
+    """The operator's routing table says the primary sleeps: what was meant for it is answered
+    by the fallback at once (reason primary_idle) and counted as demand (what wakes it)."""
+    with counting_listener() as (primary_url, accepted):
+        config = RouterConfig(
+            primary_url=primary_url, fallback_url=cnn_server.url, rate_limit_per_minute=0
+        )
+        plane = RouterPlane(config)
+        assert plane.set_primary_asleep(True, source="test")
+        with serve(create_router_app(config, plane=plane)) as server:
+            demand = _sample("pizza_router_primary_demand_total")
+            idle = fallbacks("primary_idle")
+            for _ in range(3):
+                body = post(server.url).json()
+                assert body["fallback_reason"] == "primary_idle", body
+            assert accepted[0] == 0, "a sleeping primary must not be called"
+            assert _sample("pizza_router_primary_demand_total") == demand + 3
+            assert fallbacks("primary_idle") == idle + 3
+            assert _sample("pizza_router_upstream_in_flight", upstream="fallback") == 0
+            assert plane.set_primary_asleep(False, source="test")
+            assert post(server.url).json()["fallback_reason"] in ("unavailable", "error")
+            assert accepted[0] >= 1

@@ -39,11 +39,7 @@ def pmd(body: dict[str, Any]) -> PizzaModelDeployment:
 def crds_installed(kube_cluster: Any) -> Path:
     """The generated CRDs applied to the real API server and Established."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(ROOT / "crds"))
-    for crd in (
-        "pizzamodeldeployments.pizza.ai",
-        "clusterkopfpeerings.kopf.dev",
-        "kopfpeerings.kopf.dev",
-    ):
+    for crd in ("pizzamodeldeployments.pizza.ai",):
         # kubectl wait fails at once while the CRD has no status yet (a busy apiserver)
         eventually(
             lambda crd=crd: kubectl_json("get", "crd", crd).get("status", {}).get("conditions"),

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ class OperatorProcess:
     def __init__(
         self,
         log_dir: Path,
-        peering: str,
+        lease: str,
         *extra: str,
         name: str = "op",
         kubeconfig: Path | None = None,
@@ -60,8 +61,10 @@ class OperatorProcess:
             sys.executable,
             "-m",
             "pizza_operator",
-            "--peering",
-            peering,
+            "--lease",
+            lease,
+            "--lease-namespace",
+            "default",
             "--metrics-port",
             str(self.metrics_port),
             "--liveness-port",
@@ -75,7 +78,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> OperatorProcess:
-        env = {**os.environ, "PIZZA_OPERATOR_PEERING_LIFETIME": "20", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if self.kubeconfig is not None:
             env["KUBECONFIG"] = str(self.kubeconfig)
         self._log = self.log_path.open("ab")
@@ -96,6 +99,13 @@ class OperatorProcess:
             return http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")[0] == 200
         except OSError:
             return False
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        code, text = http_get(f"http://127.0.0.1:{self.liveness_port}/healthz")
+        return code, json.loads(text)
+
+    def leading(self) -> bool:
+        return self.metric("pizza_operator_leading") == 1
 
     def metrics(self) -> str:
         return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics")[1]
@@ -162,3 +172,27 @@ def events(namespace: str, name: str) -> list[dict[str, Any]]:
     )
     items: list[dict[str, Any]] = data["items"]
     return items
+
+
+def account_kubeconfig(namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig at `path` that authenticates as ServiceAccount `namespace/account` (a token
+    good for an hour) against $KUBECONFIG's cluster, nothing more."""
+    token = kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
+    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    admin["users"] = [{"name": account, "user": {"token": token}}]
+    context["context"]["user"] = account
+    admin["contexts"] = [context]
+    path.write_text(yaml.safe_dump(admin))
+    return path
+
+
+LEASE = "pizza-operator"
+"""The leader-election Lease of the chart and manifests/ (values: operator.leaseName)."""
+
+
+def leader_args(namespace: str, env: MutableMapping[str, str]) -> list[str]:
+    """Operator arguments for leader election as the shipped manifests set it up: the Lease in
+    `namespace` (POD_NAMESPACE, from the downward API in a pod, set in `env`)."""
+    env["POD_NAMESPACE"] = namespace
+    return ["--lease", LEASE, "--lease-namespace", namespace]

@@ -1,11 +1,9 @@
-"""The command line: defaults and the peering priority (older processes win)."""
+"""The command line: defaults (one Lease, every namespace)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from pizza_operator.cli import default_priority, parse_args
+from pizza_operator.cli import parse_args
 
 pytestmark = pytest.mark.unit
 
@@ -14,9 +12,14 @@ class TestParseArgs:
     def test_no_arguments_watch_everything(self) -> None:
         args = parse_args([])
         assert args.namespace == []
-        assert args.peering == "pizza-operator"
+        assert args.lease == "pizza-operator"
+        assert args.lease_seconds == 10.0
         assert not args.standalone
         assert args.log_format == "text"
+
+    def test_lease_namespace_from_the_pod(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("POD_NAMESPACE", "pizza-system")
+        assert parse_args([]).lease_namespace == "pizza-system"
 
     def test_namespaces_narrow(self) -> None:
         assert parse_args(["-n", "a", "--namespace", "b"]).namespace == ["a", "b"]
@@ -24,13 +27,3 @@ class TestParseArgs:
     def test_log_format_is_checked(self) -> None:
         with pytest.raises(SystemExit):
             parse_args(["--log-format", "xml"])
-
-
-class TestDefaultPriority:
-    def test_older_process_has_higher_priority(self) -> None:
-        older = default_priority()
-        time.sleep(0.005)
-        assert default_priority() < older
-
-    def test_json_safe_and_positive(self) -> None:
-        assert 0 < default_priority() < 2**53

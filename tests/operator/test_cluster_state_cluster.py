@@ -38,10 +38,10 @@ def converged(
 ) -> Iterator[tuple[str, str, str]]:
     """A resource made Ready by one operator process that is then stopped."""
     ns, name = test_namespace, "remembered"
-    peering = f"test-{uuid.uuid4().hex[:8]}"
+    lease = f"test-{uuid.uuid4().hex[:8]}"
     # narrowed to the namespace: the writes counted are this resource's alone (another test's
     # namespace being torn down meanwhile gets its children deleted and is not ours to watch)
-    first = OperatorProcess(tmp_path, peering, "--namespace", ns, name="first").start()
+    first = OperatorProcess(tmp_path, lease, "--namespace", ns, name="first").start()
     try:
         apply(pmd_manifest(name, ns))
         kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=90s")
@@ -49,7 +49,7 @@ def converged(
         time.sleep(3)  # trailing status updates of the Deployments settle
     finally:
         first.stop()
-    yield ns, name, peering
+    yield ns, name, lease
 
 
 def test_every_child_carries_the_hash_of_what_was_applied(
@@ -66,13 +66,13 @@ def test_every_child_carries_the_hash_of_what_was_applied(
 def test_a_new_process_writes_nothing_then_restores_hand_edits(
     converged: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    ns, name, peering = converged
+    ns, name, lease = converged
     before = _versions(ns, name)
     generations = _generations(ns, name)
     hashes = {
         k: v["metadata"]["annotations"][HASH_ANNOTATION] for k, v in children(ns, name).items()
     }
-    second = OperatorProcess(tmp_path, peering, "--namespace", ns, name="second").start()
+    second = OperatorProcess(tmp_path, lease, "--namespace", ns, name="second").start()
     try:
         # the fresh process resumes the resource (a full reconcile), then its timer runs (5 s)
         eventually(
@@ -131,7 +131,7 @@ def test_a_new_process_writes_nothing_then_restores_hand_edits(
 def test_a_new_process_restores_scale_deletion_and_service_ports_and_keeps_added_fields(
     converged: tuple[str, str, str], tmp_path: Path
 ) -> None:
-    ns, name, peering = converged
+    ns, name, lease = converged
     primary = kubectl_json("get", "deploy", f"{name}-primary", "-n", ns)
     replicas = primary["spec"]["replicas"]
     port = kubectl_json("get", "svc", f"{name}-primary", "-n", ns)["spec"]["ports"][0]["port"]
@@ -154,7 +154,7 @@ def test_a_new_process_restores_scale_deletion_and_service_ports_and_keeps_added
         }
     }
     kubectl("patch", "deploy", f"{name}-router", "-n", ns, "-p", json.dumps(env))
-    second = OperatorProcess(tmp_path, peering, "--namespace", ns, name="second").start()
+    second = OperatorProcess(tmp_path, lease, "--namespace", ns, name="second").start()
     try:
 
         def restored() -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
 from pathlib import Path
@@ -13,7 +12,17 @@ import yaml
 
 from tests.support.waiting import eventually
 
-from .helpers import ROOT, OperatorProcess, apply, events, kubectl, kubectl_json, pmd_manifest
+from .helpers import (
+    ROOT,
+    OperatorProcess,
+    account_kubeconfig,
+    apply,
+    events,
+    kubectl,
+    kubectl_json,
+    leader_args,
+    pmd_manifest,
+)
 
 HELM = ROOT / ".bin" / "helm"
 CHART = ROOT / "helm" / "pizza-operator"
@@ -65,6 +74,8 @@ class TestChartOffline:
             "Deployment",
             "Pod",
             "PodDisruptionBudget",  # two replicas: one stays through a drain
+            "Role",  # the leader-election Lease, in the release namespace
+            "RoleBinding",
             "Service",
             "ServiceAccount",
         ]
@@ -116,7 +127,7 @@ def test_rendered_chart_applies_to_the_api_server(crds_installed: Any, test_name
 @pytest.mark.cluster
 @pytest.mark.slow
 def test_plain_manifests_and_least_privilege_rbac(
-    crds_installed: Any, test_namespace: str, tmp_path: Path
+    crds_installed: Any, test_namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """manifests/ apply; the operator does its whole job with only the RBAC it ships."""
     kubectl(
@@ -131,16 +142,7 @@ def test_plain_manifests_and_least_privilege_rbac(
     kubectl("apply", "--dry-run=server", "-f", str(ROOT / "manifests" / "operator.yaml"))
 
     # a kubeconfig that authenticates as the operator's ServiceAccount, nothing more
-    token = kubectl(
-        "create", "token", "pizza-operator", "-n", "pizza-system", "--duration=1h"
-    ).stdout.strip()
-    admin = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
-    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
-    admin["users"] = [{"name": "pizza-operator", "user": {"token": token}}]
-    context["context"]["user"] = "pizza-operator"
-    admin["contexts"] = [context]
-    limited = tmp_path / "operator-kubeconfig"
-    limited.write_text(yaml.safe_dump(admin))
+    limited = account_kubeconfig("pizza-system", "pizza-operator", tmp_path / "operator-kubeconfig")
     assert (
         "no"
         in kubectl(
@@ -155,7 +157,13 @@ def test_plain_manifests_and_least_privilege_rbac(
         ).stdout
     )
 
-    operator = OperatorProcess(tmp_path, f"test-{uuid.uuid4().hex[:8]}", kubeconfig=limited)
+    env: dict[str, str] = {}
+    leader = leader_args("pizza-system", env)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    operator = OperatorProcess(
+        tmp_path, f"test-{uuid.uuid4().hex[:8]}", *leader, kubeconfig=limited
+    )
     operator.start()
     try:
         name = "least-privilege"

@@ -28,11 +28,17 @@ REPO = Path(__file__).resolve().parents[2]
 class ServerThread:
     """uvicorn serving `app` on 127.0.0.1:<free port> in a daemon thread."""
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None, http: type | str = "auto") -> None:
+        """`http`: uvicorn's HTTP protocol (pizza-serve's is `api.protocol.BoundedProtocol`)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            http=http,  # type: ignore[arg-type]
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -54,8 +60,8 @@ class ServerThread:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[ServerThread]:
-    server = ServerThread(app).start()
+def serve(app: FastAPI, http: type | str = "auto") -> Iterator[ServerThread]:
+    server = ServerThread(app, http=http).start()
     try:
         yield server
     finally:

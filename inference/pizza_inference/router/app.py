@@ -1,4 +1,5 @@
-"""The router app: the shared API over `RouterPlane`, with the per-client rate limit."""
+"""The router app: the shared API over `RouterPlane`, with its client middleware (who the client
+is, the per-client rate limit)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pizza_inference.api.app import build_app
 from pizza_inference.api.oip import MAX_INFER_BATCH
 from pizza_inference.config import ModeWatchConfig, RouterConfig
 from pizza_inference.memory import MemoryLimits, memory_limits
+from pizza_inference.router.clients import CLIENT_GROUPS
 from pizza_inference.router.modewatch import ModeWatcher
 from pizza_inference.router.plane import RouterPlane
 from pizza_inference.router.ratelimit import RateLimitMiddleware, TokenBucketLimiter
@@ -37,6 +39,7 @@ def create_router_app(
     """`mode_watch` None: from the environment (on only with `PIZZA_ROUTER_MODE_CONFIGMAP`)."""
     router_plane = plane or RouterPlane(config)
     metrics.expose_fallback_reasons()
+    metrics.expose_client_groups(CLIENT_GROUPS)
     watch_config = mode_watch or ModeWatchConfig.from_env()
     watcher = ModeWatcher(watch_config, router_plane) if watch_config is not None else None
     router_plane.mode_watcher = watcher
@@ -63,7 +66,9 @@ def create_router_app(
         title="pizza router",
         limits=router_memory_limits(config),
         lifespan=lifespan,
-        inner_middleware=[(RateLimitMiddleware, {"limiter": limiter})],
+        inner_middleware=[
+            (RateLimitMiddleware, {"limiter": limiter, "trusted": config.trusted_proxies})
+        ],
         fast_classify=fast_classify,
     )
     app.state.limiter = limiter

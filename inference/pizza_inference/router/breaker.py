@@ -1,4 +1,12 @@
-"""A circuit breaker for the primary: opens after consecutive failures, probes with one request."""
+"""A circuit breaker for the primary: opens after consecutive failures, probes with one request.
+
+One client's failures alone do not open it while the primary answers others: a streak of
+failures all of one client (say, the largest images the primary cannot answer in time) opens the
+breaker only when no other client had an answer from the primary in the last `reset_seconds`.
+A streak that spans two clients, or the failures of the only client there is, open it as before;
+so a primary that fails for everyone is still skipped, and one client cannot make the router
+skip a primary that serves everybody else (every skip counts against the primary).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +35,10 @@ class CircuitBreaker:
         self._trial_in_flight = False
         self._lock = threading.Lock()
         self.times_opened = 0
+        self._streak_client: str | None = None
+        self._streak_mixed = False
+        self._answered: list[tuple[str, float]] = []
+        """The last primary answers of the two most recent distinct clients: (client, when)."""
 
     @property
     def state(self) -> str:
@@ -49,16 +61,31 @@ class CircuitBreaker:
             self._trial_in_flight = True
             return True
 
-    def record_success(self) -> None:
+    def record_success(self, client: str = "") -> None:
         with self._lock:
             self._state = CLOSED
             self._failures = 0
+            self._streak_client, self._streak_mixed = None, False
             self._trial_in_flight = False
+            others = [a for a in self._answered if a[0] != client]
+            self._answered = [(client, self._clock()), *others[:1]]
 
-    def record_failure(self) -> None:
+    def _others_answered(self, client: str) -> bool:
+        """Did a client other than `client` have an answer in the last `reset_seconds`?"""
+        now = self._clock()
+        return any(c != client and now - t < self.reset_seconds for c, t in self._answered)
+
+    def record_failure(self, client: str = "") -> None:
         with self._lock:
             self._failures += 1
-            if self._state == HALF_OPEN or self._failures >= self.failure_threshold:
+            if self._streak_client is None:
+                self._streak_client = client
+            elif self._streak_client != client:
+                self._streak_mixed = True
+            one_client = not self._streak_mixed and self._others_answered(client)
+            if self._state == HALF_OPEN or (
+                self._failures >= self.failure_threshold and not one_client
+            ):
                 if self._state != OPEN:
                     self.times_opened += 1
                 self._state = OPEN
@@ -74,4 +101,7 @@ class CircuitBreaker:
                 "failure_threshold": self.failure_threshold,
                 "reset_seconds": self.reset_seconds,
                 "times_opened": self.times_opened,
+                "streak_clients": 0
+                if self._streak_client is None
+                else (2 if self._streak_mixed else 1),
             }

@@ -35,6 +35,8 @@ from pizza_inference.config import ModeWatchConfig
 log = logging.getLogger(__name__)
 
 MODE_KEY = "mode"
+PRIMARY_KEY = "primary"
+"""`asleep` while the operator keeps the primary at zero for idleness, else `awake` (or absent)."""
 SOURCE = "configmap"
 REQUEST_TIMEOUT_SECONDS = 10.0
 """For the GET, and for connecting (and each TLS handshake) of the watch."""
@@ -50,6 +52,8 @@ class ModeTarget(Protocol):
     mode: str
 
     def set_mode(self, mode: str, *, source: str) -> bool: ...
+
+    def set_primary_asleep(self, asleep: bool, *, source: str) -> bool: ...
 
 
 class ApiStatusError(Exception):
@@ -261,6 +265,10 @@ class ModeWatcher:
 
     def _apply(self, configmap: dict[str, Any], how: str) -> None:
         data = configmap.get("data") or {}
+        primary = data.get(PRIMARY_KEY)
+        self.target.set_primary_asleep(
+            isinstance(primary, str) and primary.strip() == "asleep", source=SOURCE
+        )
         mode = data.get(MODE_KEY)
         if not isinstance(mode, str):
             log.warning(

@@ -1,4 +1,9 @@
-"""The router's data plane: decide primary or fallback, forward, fall back per request."""
+"""The router's data plane: decide primary or fallback, forward, fall back per request.
+
+A request meant for the primary goes there only within its client's share (`router.shares`);
+what it meets there is counted by client group (`router.clients`) beside the prior system's
+counters, so the operator can tell a primary that fails for everyone from one that fails for
+one client (docs/rollback.md)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from pizza_inference.errors import (
     UpstreamRejectedError,
 )
 from pizza_inference.router.breaker import CircuitBreaker
+from pizza_inference.router.clients import CLIENT_GROUPS, CURRENT_CLIENT, client_group
+from pizza_inference.router.shares import PrimaryShares
 from pizza_inference.service import (
     ABStatus,
     Comparison,
@@ -109,12 +116,24 @@ class RouterPlane:
         measure both in one run)."""
         self.mode = config.mode
         """primary, stable or emergency: read per request, changed live only by `set_mode`."""
+        self.primary_asleep = False
+        """The operator keeps the primary at zero for idleness (`set_primary_asleep`): what was
+        meant for it is answered by the fallback at once, reason `primary_idle`."""
         self._show_mode()
         self.mode_watcher: ModeWatcher | None = None
         """Set by the app when the mode follows a ConfigMap (shown in `status`)."""
         self.breaker = CircuitBreaker(
             config.circuit_failure_threshold, config.circuit_reset_seconds
         )
+        self.shares = PrimaryShares(config.primary_shares)
+        """Each client's share of the primary's requests in flight (`router.shares`)."""
+        self._group_counters = [
+            (
+                metrics.PRIMARY_CLIENT_REQUESTS.labels(str(group)),
+                metrics.PRIMARY_CLIENT_FAILURES.labels(str(group)),
+            )
+            for group in range(CLIENT_GROUPS)
+        ]
         self._session: aiohttp.ClientSession | None = None
         self._rng = rng or random.Random()
         self.primary = UpstreamStats(config.primary_url.rstrip("/"))
@@ -174,12 +193,27 @@ class RouterPlane:
         log.info("mode changed from %s to %s source=%s", previous, mode, source)
         return True
 
+    def set_primary_asleep(self, asleep: bool, *, source: str) -> bool:
+        """The primary sleeps (or woke): True when it changed."""
+        if asleep == self.primary_asleep:
+            return False
+        self.primary_asleep = asleep
+        log.info("primary %s source=%s", "asleep" if asleep else "awake", source)
+        return True
+
     def _show_mode(self) -> None:
         for known in ROUTER_MODES:
             metrics.ROUTER_MODE.labels(known).set(1.0 if known == self.mode else 0.0)
 
     # -- routing ---------------------------------------------------------------------------
     def decide(self, target: Target, ab_test_group: str | None) -> Decision:
+        """Where a request goes first; one meant for a sleeping primary goes to the fallback."""
+        decision = self._route(target, ab_test_group)
+        if decision.use_primary and self.primary_asleep:
+            return Decision(False, "primary_idle", decision.group)
+        return decision
+
+    def _route(self, target: Target, ab_test_group: str | None) -> Decision:
         if self.mode == "emergency":
             return Decision(False, "mode_emergency", ab_test_group)
         if self.mode == "stable":
@@ -201,24 +235,13 @@ class RouterPlane:
     ) -> Prediction:
         decision = self.decide(target, ab_test_group)
         reason = decision.reason
+        if decision.use_primary or reason == "primary_idle":  # what wakes a sleeping primary
+            metrics.PRIMARY_DEMAND.inc()
         if decision.use_primary:
-            if not self.breaker.allow():
-                reason = "circuit_open"
-            else:
-                try:
-                    prediction = await self._forward(
-                        self.primary, upload, self.config.primary_timeout_seconds
-                    )
-                except UpstreamRejectedError:
-                    self.breaker.record_success()  # the primary works; the input was bad
-                    raise
-                except UpstreamFailureError as exc:
-                    self.breaker.record_failure()
-                    reason = exc.reason
-                    log.warning("primary failed reason=%s error=%s", exc.reason, exc)
-                else:
-                    self.breaker.record_success()
-                    return self._finish(prediction, None, decision.group)
+            outcome = await self._try_primary(upload, CURRENT_CLIENT.get())
+            if isinstance(outcome, Prediction):
+                return self._finish(outcome, None, decision.group)
+            reason = outcome
         assert reason is not None
         if reason != "requested":
             metrics.FALLBACKS.labels(reason).inc()
@@ -235,6 +258,40 @@ class RouterPlane:
                 raise UpstreamBusyError(message, retry_after_s=exc.retry_after_s) from exc
             raise ModelNotReadyError(message, reason="no_model_available") from exc
         return self._finish(prediction, reason, decision.group)
+
+    async def _try_primary(self, upload: ImageUpload, client: str) -> Prediction | str:
+        """The primary's answer, or why the request goes to the fallback instead: the client
+        holds its whole share of the primary (`client_share`, no failure of the primary), the
+        breaker is open, or the primary failed (both counted against the primary, in the
+        client's group)."""
+        if not self.shares.acquire(client):
+            return "client_share"
+        requests, failures = self._group_counters[client_group(client)]
+        metrics.PRIMARY_IN_FLIGHT.inc()
+        try:
+            if not self.breaker.allow():
+                requests.inc()
+                failures.inc()
+                return "circuit_open"
+            try:
+                prediction = await self._forward(
+                    self.primary, upload, self.config.primary_timeout_seconds
+                )
+            except UpstreamRejectedError:
+                self.breaker.record_success(client)  # the primary works; the input was bad
+                raise
+            except UpstreamFailureError as exc:
+                self.breaker.record_failure(client)
+                requests.inc()
+                failures.inc()
+                log.warning("primary failed reason=%s error=%s", exc.reason, exc)
+                return exc.reason
+            self.breaker.record_success(client)
+            requests.inc()
+            return prediction
+        finally:
+            metrics.PRIMARY_IN_FLIGHT.dec()
+            self.shares.release(client)
 
     def _finish(self, prediction: Prediction, reason: str | None, group: str | None) -> Prediction:
         prediction.fallback_reason = reason
@@ -254,6 +311,18 @@ class RouterPlane:
         sent. Otherwise (an upload from decoded bytes, or `forward_raw=False`) a new multipart form
         with the image as `file`."""
         upstream.requests += 1
+        in_flight = metrics.UPSTREAM_IN_FLIGHT.labels(
+            "primary" if upstream is self.primary else "fallback"
+        )
+        in_flight.inc()
+        try:
+            return await self._post(upstream, upload, timeout)
+        finally:
+            in_flight.dec()
+
+    async def _post(
+        self, upstream: UpstreamStats, upload: ImageUpload, timeout: float
+    ) -> Prediction:
         start = time.perf_counter()
         data: bytes | aiohttp.FormData
         headers: dict[str, str] | None = None
@@ -430,6 +499,8 @@ class RouterPlane:
                 "primary_timeout_seconds": self.config.primary_timeout_seconds,
                 "rate_limit_per_minute": self.config.rate_limit_per_minute,
                 "circuit_breaker": self.breaker.snapshot(),
+                "primary_shares": self.shares.snapshot(),
+                "trusted_proxies": [str(n) for n in self.config.trusted_proxies.networks],
             },
         )
 

@@ -1,4 +1,9 @@
-"""Per-client rate limit (token bucket per client address) and its ASGI middleware."""
+"""Per-client rate limit (token bucket per client) and the router's client middleware.
+
+The middleware names each request's client (`router.clients.identify`: the peer, or a trusted
+proxy's `X-Forwarded-For`), makes it the `CURRENT_CLIENT` of the request (the plane reads it to
+keep the client within its share of the primary), and rate-limits inference requests per client.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pizza_inference import metrics
 from pizza_inference.api.asgi import send_json
 from pizza_inference.errors import RateLimitedError
+from pizza_inference.router.clients import CURRENT_CLIENT, TrustedProxies, identify
 
 LIMITED_METHODS = frozenset({"POST"})
 """Inference requests are POSTs; probes, status and metrics are not limited."""
@@ -51,20 +57,48 @@ class TokenBucketLimiter:
         self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 
-class RateLimitMiddleware:
-    """Answers 429 with `Retry-After` and a JSON reason when a client exceeds its rate."""
+def client_of(scope: Scope, trusted: TrustedProxies) -> str:
+    """The client of an HTTP request's scope (`router.clients.identify`)."""
+    peer = scope.get("client")
+    forwarded = (
+        [
+            value.decode("latin-1")
+            for name, value in scope.get("headers") or ()
+            if name.lower() == b"x-forwarded-for"
+        ]
+        if trusted.networks
+        else []
+    )
+    return identify(peer[0] if peer else None, forwarded, trusted)
 
-    def __init__(self, app: ASGIApp, limiter: TokenBucketLimiter) -> None:
+
+class RateLimitMiddleware:
+    """Names the client of every request (`CURRENT_CLIENT`); answers 429 with `Retry-After` and
+    a JSON reason when a client exceeds its rate."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: TokenBucketLimiter,
+        trusted: TrustedProxies | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
+        self.trusted = trusted or TrustedProxies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in LIMITED_METHODS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        key = client[0] if client else "unknown"
-        retry_after = self.limiter.acquire(key)
+        key = client_of(scope, self.trusted)
+        token = CURRENT_CLIENT.set(key)
+        try:
+            await self._limited(key, scope, receive, send)
+        finally:
+            CURRENT_CLIENT.reset(token)
+
+    async def _limited(self, key: str, scope: Scope, receive: Receive, send: Send) -> None:
+        retry_after = self.limiter.acquire(key) if scope["method"] in LIMITED_METHODS else None
         if retry_after is None:
             await self.app(scope, receive, send)
             return

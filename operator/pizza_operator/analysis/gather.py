@@ -22,16 +22,17 @@ from pizza_operator.analysis.promql import (
     router_window_from_prometheus,
 )
 from pizza_operator.analysis.record import ANALYSED, Observation
-from pizza_operator.analysis.scrape import scrape_pods
+from pizza_operator.analysis.scrape import metrics_urls, scrape_pods
 from pizza_operator.analysis.window import RouterWindow, Scrape, router_window
 from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
-from pizza_operator.builders.naming import PORT, child_name, selector_labels
+from pizza_operator.builders.naming import child_name, selector_labels
 from pizza_operator.contract import parse_time
 from pizza_operator.history import History, serving_shape
 from pizza_operator.kube import Kube
 from pizza_operator.rollback import Check, KubeSignals, Thresholds, judge, parse_duration
 from pizza_operator.rollback.plan import mode_of
 from pizza_operator.rollback.verdicts import AnalysedComponent
+from pizza_operator.scaling.plan import primary_by_design
 
 Key = tuple[str, str]
 
@@ -99,9 +100,12 @@ async def gather(
     )
     limits = Thresholds.from_spec(pmd.spec.analysis)
     checks: dict[AnalysedComponent, Check] = {}
+    by_design = primary_by_design(pmd, now)
     for component in ANALYSED:
         seen = kube_seen[component]
-        if seen is None:
+        if component == "primary" and by_design is not None:  # not a failure: no verdict
+            checks[component] = Check(component, "Inconclusive", (by_design,))
+        elif seen is None:
             checks[component] = Check(component, "Inconclusive", ("DeploymentMissing",))
         else:
             checks[component] = judge(component, seen, getattr(window, component), limits)
@@ -160,13 +164,7 @@ async def _scrape_window(
     """Scrape every router pod now; compare with the oldest scrape inside the window."""
     ns = pmd.metadata.namespace
     pods = await asyncio.to_thread(kube.list, "Pod", ns, selector_labels(pmd, "router"))
-    urls = {
-        p["metadata"]["name"]: f"http://{p['status']['podIP']}:{PORT}/metrics"
-        for p in pods
-        if (p.get("status") or {}).get("podIP")
-        and p["status"].get("phase") == "Running"
-        and not p["metadata"].get("deletionTimestamp")
-    }
+    urls = metrics_urls(pods)
     scrape = await scrape_pods(urls) if urls else {}
     baseline = memory.baseline((ns, pmd.metadata.name), scrape, window)
     primary_model, fallback_model = models

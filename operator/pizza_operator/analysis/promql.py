@@ -29,6 +29,7 @@ import aiohttp
 
 from pizza_operator.analysis.bodies import read_capped
 from pizza_operator.analysis.window import BREAKER_SKIP, PRIMARY_FAILURE_REASONS, RouterWindow
+from pizza_operator.rollback.clients import ClientGroups
 from pizza_operator.rollback.verdicts import MetricSignals
 
 _FAILED = "|".join(sorted(PRIMARY_FAILURE_REASONS))
@@ -69,6 +70,15 @@ DEFAULT_QUERIES: Mapping[str, str] = {
         '{$router,endpoint!~".*health.*",status=~"5.."}[$window])) or vector(0)'
     ),
     "fallback_reasons": "sum by (reason) (increase(pizza_api_fallback_total{$router}[$window]))",
+    # per client group (rollback.clients): no series from a router that does not count them
+    "primary_client_requests": (
+        "sum by (client_group) "
+        "(increase(pizza_router_primary_client_requests_total{$router}[$window]))"
+    ),
+    "primary_client_failures": (
+        "sum by (client_group) "
+        "(increase(pizza_router_primary_client_failures_total{$router}[$window]))"
+    ),
 }
 """The PromQL of every signal (see docs/rollback.md)."""
 
@@ -192,6 +202,20 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return min(1.0, max(0.0, part / whole))
 
 
+def _by_group(samples: list[Sample]) -> dict[str, float]:
+    return {
+        labels.get("client_group", ""): value
+        for labels, value in samples
+        if math.isfinite(value) and value >= 0
+    }
+
+
+def _groups(requests: list[Sample], failures: list[Sample]) -> ClientGroups | None:
+    """The client groups of the window (`rollback.clients`); None when the router has none."""
+    by_group = _by_group(requests)
+    return ClientGroups(by_group, _by_group(failures)) if by_group else None
+
+
 async def router_window_from_prometheus(
     address: str,
     context: QueryContext,
@@ -231,7 +255,10 @@ async def router_window_from_prometheus(
     client_total = number("client_requests")
     return RouterWindow(
         primary=MetricSignals(
-            primary_meant, _ratio(primary_failed, primary_meant), _number(got["primary_p95"])
+            primary_meant,
+            _ratio(primary_failed, primary_meant),
+            _number(got["primary_p95"]),
+            _groups(got["primary_client_requests"], got["primary_client_failures"]),
         ),
         fallback=MetricSignals(
             fallback_sent, _ratio(fallback_failed, fallback_sent), _number(got["fallback_p95"])

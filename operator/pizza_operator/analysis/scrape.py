@@ -7,15 +7,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
 
 from pizza_operator.analysis.bodies import read_capped
 from pizza_operator.analysis.window import Scrape, parse_router_metrics
+from pizza_operator.builders.naming import PORT
 
 MAX_METRICS_BYTES = 4 << 20
 """The largest `/metrics` page read (4 MiB; a router's is about 30 KB): a pod that sends more
 counts as not answering."""
+
+
+def metrics_urls(pods: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The `/metrics` URL of every running router pod that has an IP, by pod name."""
+    return {
+        p["metadata"]["name"]: f"http://{p['status']['podIP']}:{PORT}/metrics"
+        for p in pods
+        if (p.get("status") or {}).get("podIP")
+        and p["status"].get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+    }
 
 
 async def _scrape_one(session: aiohttp.ClientSession, url: str) -> Scrape | None:

@@ -13,6 +13,13 @@ pod (pod IPs from the API) at each check, keeps the scrape of about one window a
   model name, or its role (`primary`, `fallback`) before it ever answered.
 - `pizza_api_inference_duration_seconds_bucket{model,le}`: time per successful forward.
 - `pizza_api_requests_total{endpoint,status}`: every HTTP request the router served.
+- `pizza_router_primary_client_requests_total{client_group}` and
+  `pizza_router_primary_client_failures_total{client_group}`: the requests meant for the primary
+  and its failures (breaker skips included) per client group, summed over pods by group (a
+  client falls in the same group on every pod); the failure rate is judged across them
+  (`rollback.clients`). A router without them gives no groups: judged as before.
+  (`client_share` fallbacks, a client over its share of the primary, were never sent to it:
+  they are in neither, nor in the primary's failures.)
 
 Requests meant for the primary = answered by the primary + fallbacks for a primary failure;
 the primary's failure rate is the second over the first. Client-visible errors are the router's
@@ -30,6 +37,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from pizza_operator.rollback.clients import ClientGroups
 from pizza_operator.rollback.verdicts import MetricSignals
 
 PRIMARY_FAILURE_REASONS = frozenset({"error", "timeout", "unavailable", "circuit_open"})
@@ -52,7 +60,25 @@ INFERENCES = "pizza_api_inference_total"
 MODEL_ERRORS = "pizza_api_model_errors_total"
 REQUESTS = "pizza_api_requests_total"
 DURATION_BUCKETS = "pizza_api_inference_duration_seconds_bucket"
-_KEPT = frozenset({FALLBACK, INFERENCES, MODEL_ERRORS, REQUESTS, DURATION_BUCKETS})
+UPSTREAM_IN_FLIGHT = "pizza_router_upstream_in_flight"
+"""Gauge: requests in flight from this router to each upstream (primary, fallback)."""
+PRIMARY_DEMAND = "pizza_router_primary_demand_total"
+"""Counter: requests meant for the primary (answered by it or not: asleep, failed...)."""
+CLIENT_REQUESTS = "pizza_router_primary_client_requests_total"
+CLIENT_FAILURES = "pizza_router_primary_client_failures_total"
+_KEPT = frozenset(
+    {
+        FALLBACK,
+        INFERENCES,
+        MODEL_ERRORS,
+        REQUESTS,
+        DURATION_BUCKETS,
+        UPSTREAM_IN_FLIGHT,
+        PRIMARY_DEMAND,
+        CLIENT_REQUESTS,
+        CLIENT_FAILURES,
+    }
+)
 
 Labels = tuple[tuple[str, str], ...]
 SeriesKey = tuple[str, Labels]
@@ -76,7 +102,7 @@ def parse_router_metrics(text: str) -> Scrape:
     return Scrape(samples)
 
 
-def _pod_delta(before: Scrape, after: Scrape) -> dict[SeriesKey, float]:
+def pod_delta(before: Scrape, after: Scrape) -> dict[SeriesKey, float]:
     """Increase of every series; the whole current value when the pod restarted in between."""
     restarted = any(after.samples.get(key, -1.0) < value for key, value in before.samples.items())
     if restarted:
@@ -150,6 +176,23 @@ class RouterWindow:
     error: str | None = None  # why the metrics source gave no data, when it gave none
 
 
+def _by_group(deltas: Mapping[SeriesKey, float], name: str) -> dict[str, float]:
+    groups: dict[str, float] = {}
+    for (series, labels), value in deltas.items():
+        if series == name:
+            group = dict(labels).get("client_group", "")
+            groups[group] = groups.get(group, 0.0) + value
+    return groups
+
+
+def client_groups(deltas: Mapping[SeriesKey, float]) -> ClientGroups | None:
+    """The primary's requests and failures per client group; None when no pod counts them."""
+    requests = _by_group(deltas, CLIENT_REQUESTS)
+    if not requests:
+        return None
+    return ClientGroups(requests, _by_group(deltas, CLIENT_FAILURES))
+
+
 def _fallback_reasons(deltas: Mapping[SeriesKey, float]) -> dict[str, float]:
     reasons: dict[str, float] = {}
     for (series, labels), value in deltas.items():
@@ -182,14 +225,17 @@ def router_window(
     for pod in compared:
         old, new = before[pod], after[pod]
         assert old is not None and new is not None
-        for key, value in _pod_delta(old, new).items():
+        for key, value in pod_delta(old, new).items():
             deltas[key] = deltas.get(key, 0.0) + value
 
     reasons = _fallback_reasons(deltas)
     primary_failed = primary_failures(reasons)
     primary_meant = _sum(deltas, INFERENCES, model=[primary_model]) + primary_failed
     primary = MetricSignals(
-        primary_meant, _ratio(primary_failed, primary_meant), _p95(deltas, primary_model)
+        primary_meant,
+        _ratio(primary_failed, primary_meant),
+        _p95(deltas, primary_model),
+        client_groups(deltas),
     )
 
     fallback_names = [fallback_model, "fallback"]

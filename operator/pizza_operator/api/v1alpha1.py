@@ -48,6 +48,22 @@ URL_PATTERN = (
 )
 """An http(s) URL of a host (DNS name or IPv4) and port, with an optional path: no user, query
 or fragment."""
+PROMQL_SIGNALS: tuple[str, ...] = (
+    "targets",
+    "primary_failures",
+    "primary_answered",
+    "primary_p95",
+    "fallback_failures",
+    "fallback_answered",
+    "fallback_p95",
+    "client_requests",
+    "client_errors",
+    "fallback_reasons",
+    "primary_client_requests",
+    "primary_client_failures",
+)
+"""The PromQL queries `spec.analysis.prometheus.queries` may override (each one's default is
+`analysis.promql.DEFAULT_QUERIES`)."""
 NO_GPU_RULES: list[JsonValue] = [
     {
         "rule": "!has(self.limits) || !('nvidia.com/gpu' in self.limits)",
@@ -193,6 +209,79 @@ def _fallback_resources() -> Resources:
     return Resources(requests={"cpu": "500m", "memory": "512Mi"}, limits={"memory": "1Gi"})
 
 
+AUTOSCALING_RULES: list[JsonValue] = [
+    {
+        "rule": "self.minReplicas <= self.maxReplicas",
+        "message": "minReplicas must not exceed maxReplicas",
+        "fieldPath": ".minReplicas",
+    },
+    {
+        "rule": "!has(self.scaleDownWindow) || duration(self.scaleDownWindow) >= duration('10s')",
+        "message": "scaleDownWindow must be at least 10s",
+        "fieldPath": ".scaleDownWindow",
+    },
+]
+
+
+class Autoscaling(ApiModel):
+    """Replicas decided by the operator from the routers' signals (requests in flight per
+    upstream), or left to the user's own autoscaler (`managedBy: External`)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": AUTOSCALING_RULES})
+
+    managed_by: Literal["Operator", "External"] = Field(
+        default="Operator",
+        description="Operator: the operator scales this component. External: an HPA, KEDA or "
+        "anything else owns its replica count; the operator never sets it.",
+    )
+    min_replicas: int = Field(default=1, ge=0, le=64, description="Fewest pods.")
+    max_replicas: int = Field(default=4, ge=1, le=64, description="Most pods.")
+    target_in_flight: float = Field(
+        default=2.0,
+        gt=0,
+        le=1000,
+        description="Requests in flight per pod the operator scales for (the routers' count).",
+    )
+    scale_down_window: str = Field(
+        default="2m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Scale down only to the highest count wanted over this window (a duration).",
+    )
+
+
+PRIMARY_AUTOSCALING_RULES: list[JsonValue] = [
+    *AUTOSCALING_RULES,
+    {
+        "rule": "!has(self.idleAfter) || self.minReplicas == 0",
+        "message": "idleAfter needs minReplicas: 0 (the primary sleeps at zero)",
+        "fieldPath": ".idleAfter",
+    },
+    {
+        "rule": "!has(self.idleAfter) || duration(self.idleAfter) >= duration('10s')",
+        "message": "idleAfter must be at least 10s",
+        "fieldPath": ".idleAfter",
+    },
+]
+
+
+class PrimaryAutoscaling(Autoscaling):
+    """The primary's autoscaling; with `minReplicas: 0` and `idleAfter` it sleeps at zero while
+    the fallback answers, and wakes on the first request meant for it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": PRIMARY_AUTOSCALING_RULES}
+    )
+
+    idle_after: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="Scale the primary to zero after this long without a request meant for it "
+        "(a duration; needs minReplicas: 0).",
+    )
+
+
 class PrimarySpec(ApiModel):
     """The GPU primary: the large vision-language model."""
 
@@ -214,6 +303,10 @@ class PrimarySpec(ApiModel):
     tolerations: list[Toleration] = Field(
         default_factory=list,
         description="Extra tolerations; the nvidia.com/gpu toleration is always added.",
+    )
+    autoscaling: PrimaryAutoscaling | None = Field(
+        default=None,
+        description="Scale the primary with its load (replicas is then the starting count).",
     )
     startup_timeout_seconds: int = Field(
         default=1200,
@@ -251,6 +344,11 @@ class FallbackSpec(ApiModel):
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, description="Tolerations of the fallback pods."
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Scale the fallback with its load (replicas is then the starting count; in "
+        "stable and emergency modes rollback's fallbackReplicas is the floor).",
     )
 
 
@@ -310,22 +408,14 @@ class PrometheusRef(ApiModel):
     )
     queries: dict[str, str] = Field(
         default_factory=dict,
-        description="PromQL overrides per signal (targets, primary_failures, primary_answered, "
-        "primary_p95, fallback_failures, fallback_answered, fallback_p95, client_requests, "
-        "client_errors, fallback_reasons); templates may use $router, $window, $primary_model "
-        "and $fallback_model (docs/rollback.md).",
+        description=f"PromQL overrides per signal ({', '.join(PROMQL_SIGNALS)}); templates may "
+        "use $router, $window, $primary_model and $fallback_model (docs/rollback.md).",
         json_schema_extra={
-            "maxProperties": 10,
+            "maxProperties": len(PROMQL_SIGNALS),
             "x-kubernetes-validations": [
                 {
-                    "rule": "self.all(k, k in ['targets', 'primary_failures', "
-                    "'primary_answered', 'primary_p95', 'fallback_failures', "
-                    "'fallback_answered', 'fallback_p95', 'client_requests', 'client_errors', "
-                    "'fallback_reasons'])",
-                    "message": "unknown signal: queries may override targets, "
-                    "primary_failures, primary_answered, primary_p95, fallback_failures, "
-                    "fallback_answered, fallback_p95, client_requests, client_errors, "
-                    "fallback_reasons",
+                    "rule": f"self.all(k, k in {list(PROMQL_SIGNALS)!r})",
+                    "message": "unknown signal: queries may override " + ", ".join(PROMQL_SIGNALS),
                 }
             ],
         },
@@ -603,6 +693,30 @@ class AnalysisStatus(ApiModel):
     )
 
 
+class ScalingStatus(ApiModel):
+    """The autoscaler's last decision for one component."""
+
+    wanted: int = Field(description="Pods wanted now (what the Deployment is given).")
+    reason: str = Field(description="Why, in words: the load, the window, idle, woken...")
+    time: str = Field(description="When the count last changed (RFC 3339).")
+    in_flight: float | None = Field(
+        default=None, description="Requests in flight to it at the last look (all routers)."
+    )
+    last_demand: str | None = Field(
+        default=None, description="Primary: the last time a request was meant for it."
+    )
+    asleep: bool = Field(
+        default=False, description="Primary: scaled to zero for idleness; the fallback answers."
+    )
+
+
+class AutoscalingStatus(ApiModel):
+    """What the autoscaler decided, per component it scales."""
+
+    primary: ScalingStatus | None = Field(default=None, description="The primary's scaling.")
+    fallback: ScalingStatus | None = Field(default=None, description="The fallback's scaling.")
+
+
 class LastRollback(ApiModel):
     """The last step of the rollback ladder."""
 
@@ -649,6 +763,9 @@ class PizzaModelDeploymentStatus(ApiModel):
         "analysis window; unset when the window had no verdict.",
     )
     analysis: AnalysisStatus | None = Field(default=None, description="The last analysis.")
+    autoscaling: AutoscalingStatus | None = Field(
+        default=None, description="The autoscaler's decisions (components with autoscaling)."
+    )
     last_rollback: LastRollback | None = Field(
         default=None, description="The last rollback step taken (or suppressed)."
     )

@@ -34,10 +34,18 @@ GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedu
 def _deployment(
     pmd: PizzaModelDeployment,
     component: Component,
-    replicas: int,
+    replicas: int | None,
     strategy: dict[str, Any],
     template: dict[str, Any],
 ) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "revisionHistoryLimit": REPLICASET_HISTORY,
+        "selector": {"matchLabels": selector_labels(pmd, component)},
+        "strategy": strategy,
+        "template": template,
+    }
+    if replicas is not None:  # None: the user's own autoscaler owns the count
+        spec = {"replicas": replicas, **spec}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -46,13 +54,7 @@ def _deployment(
             "namespace": pmd.metadata.namespace,
             "labels": labels(pmd, component),
         },
-        "spec": {
-            "replicas": replicas,
-            "revisionHistoryLimit": REPLICASET_HISTORY,
-            "selector": {"matchLabels": selector_labels(pmd, component)},
-            "strategy": strategy,
-            "template": template,
-        },
+        "spec": spec,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
-from pizza_operator.builders.modes import desired_replicas
+from pizza_operator.builders.modes import may_run_several
 from pizza_operator.builders.naming import (
     COMPONENTS,
     Component,
@@ -37,5 +37,5 @@ def build_pdbs(pmd: PizzaModelDeployment, mode: Mode) -> list[dict[str, Any]]:
     return [
         build_pdb(pmd, component)
         for component in COMPONENTS
-        if desired_replicas(pmd, mode, component) > 1
+        if may_run_several(pmd, mode, component)
     ]

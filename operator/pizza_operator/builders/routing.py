@@ -14,6 +14,9 @@ from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
 from pizza_operator.builders.naming import child_name, labels
 
 MODE_KEY = "mode"
+PRIMARY_KEY = "primary"
+"""`asleep` while the autoscaler keeps the primary at zero for idleness: the router answers what
+was meant for the primary from the fallback at once (reason `primary_idle`) without trying it."""
 
 
 def routing_name(pmd: PizzaModelDeployment) -> str:
@@ -31,6 +34,13 @@ def router_mode(mode: Mode) -> str:
     return "primary" if mode == "previous" else mode
 
 
+def primary_state(pmd: PizzaModelDeployment, mode: Mode) -> str:
+    """`asleep` or `awake` (the router's view of the primary in the primary modes)."""
+    scaled = pmd.status.autoscaling.primary if pmd.status.autoscaling else None
+    asleep = scaled is not None and scaled.asleep and mode in ("primary", "previous")
+    return "asleep" if asleep else "awake"
+
+
 def _meta(pmd: PizzaModelDeployment, name: str) -> dict[str, Any]:
     return {"name": name, "namespace": pmd.metadata.namespace, "labels": labels(pmd, "router")}
 
@@ -40,7 +50,7 @@ def build_routing_configmap(pmd: PizzaModelDeployment, mode: Mode) -> dict[str, 
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(pmd, routing_name(pmd)),
-        "data": {MODE_KEY: router_mode(mode)},
+        "data": {MODE_KEY: router_mode(mode), PRIMARY_KEY: primary_state(pmd, mode)},
     }
 
 

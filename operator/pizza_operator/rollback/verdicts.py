@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pizza_operator.api.v1alpha1 import AnalysisSpec
+from pizza_operator.rollback.clients import ClientGroups, across_clients
 
 Verdict = Literal["Healthy", "Failed", "Inconclusive"]
 # The components the analysis judges (the router is judged through them, not on its own).
@@ -34,11 +35,14 @@ class KubeSignals:
 
 @dataclass(frozen=True)
 class MetricSignals:
-    """Rates over the window; `requests is None` means the metrics source did not answer."""
+    """Rates over the window; `requests is None` means the metrics source did not answer.
+    `clients`: the primary's requests and failures per client group, where the router counts
+    them (`rollback.clients`: the failure rate is judged across clients)."""
 
     requests: float | None
     failure_rate: float | None = None
     p95_latency_seconds: float | None = None
+    clients: ClientGroups | None = None
 
 
 @dataclass(frozen=True)
@@ -86,13 +90,15 @@ def _kube_failures(kube: KubeSignals, limits: Thresholds) -> list[str]:
     return reasons
 
 
-def _metric_outcome(metrics: MetricSignals, limits: Thresholds) -> tuple[Verdict, list[str]]:
+def _metric_outcome(
+    metrics: MetricSignals, failure_rate: float | None, limits: Thresholds
+) -> tuple[Verdict, list[str]]:
     if metrics.requests is None:
         return "Inconclusive", ["MetricsUnavailable"]
     if metrics.requests < limits.min_requests:
         return "Inconclusive", ["TooFewRequests"]
     reasons = []
-    if metrics.failure_rate is not None and metrics.failure_rate > limits.failure_rate:
+    if failure_rate is not None and failure_rate > limits.failure_rate:
         reasons.append("FailureRate")
     latency = metrics.p95_latency_seconds
     if latency is not None and latency > limits.p95_latency_seconds:
@@ -103,15 +109,23 @@ def _metric_outcome(metrics: MetricSignals, limits: Thresholds) -> tuple[Verdict
 def judge(
     component: AnalysedComponent, kube: KubeSignals, metrics: MetricSignals, limits: Thresholds
 ) -> Check:
-    """Failed if any signal fails; Inconclusive if nothing failed but metrics gave no verdict."""
+    """Failed if any signal fails; Inconclusive if nothing failed but metrics gave no verdict.
+
+    `failureRate` is the rate judged: across clients where the router counts client groups
+    (`rollback.clients`), shown beside the rate of all requests (`failureRateAllClients`) and
+    the number of client groups that saw failures (`failingClientGroups`)."""
+    judged = across_clients(metrics.failure_rate, metrics.clients, limits.min_requests)
     values: dict[str, float | None] = {
         "ready": float(kube.ready),
         "desired": float(kube.desired),
         "restarts": float(kube.restarts_in_window),
         "requests": metrics.requests,
-        "failureRate": metrics.failure_rate,
+        "failureRate": judged.failure_rate,
         "latencyP95Seconds": metrics.p95_latency_seconds,
     }
+    if metrics.clients is not None:
+        values["failureRateAllClients"] = metrics.failure_rate
+        values["failingClientGroups"] = float(metrics.clients.failing)
     if kube.desired == 0:
         return Check(component, "Inconclusive", ("ScaledDown",), values)
     kube_reasons = _kube_failures(kube, limits)
@@ -121,7 +135,7 @@ def judge(
         # verdict (a rollout that never comes up fails on its Kubernetes signals instead)
         metric_verdict, metric_reasons = "Inconclusive", ["NotServingYet"]
     else:
-        metric_verdict, metric_reasons = _metric_outcome(metrics, limits)
+        metric_verdict, metric_reasons = _metric_outcome(metrics, judged.failure_rate, limits)
     if kube_reasons or metric_verdict == "Failed":
         return Check(component, "Failed", tuple(kube_reasons + metric_reasons), values)
     return Check(component, metric_verdict, tuple(metric_reasons), values)

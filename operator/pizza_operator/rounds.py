@@ -1,0 +1,138 @@
+"""The operator-wide loop: every resource's analysis tick and periodic resync, from a schedule.
+
+It runs in kopf's event loop while this replica leads (started and stopped by the startup and
+cleanup handlers). Ticks await their I/O in the loop; resyncs and the reconciles after a step
+run in threads. At most `concurrency` of each run at once, one per resource and kind of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from pizza_operator import analysis
+from pizza_operator.api.v1alpha1 import KIND
+from pizza_operator.health import Health
+from pizza_operator.reconcile import Reconciler
+from pizza_operator.scaling import act as scaling
+from pizza_operator.scaling.act import ScalingMemory
+from pizza_operator.schedule import Key, Schedule, Work
+
+logger = logging.getLogger(__name__)
+
+FAILED_DELAY = 10.0
+"""Seconds until the next tick after one that raised."""
+BEAT = "rounds"
+
+
+class Rounds:
+    def __init__(
+        self,
+        door: analysis.Door,
+        scrapes: analysis.ScrapeMemory,
+        reconciler: Reconciler,
+        health: Health,
+        *,
+        resync_every: float,
+        concurrency: int = 16,
+    ) -> None:
+        self.door, self.scrapes, self.reconciler, self.health = door, scrapes, reconciler, health
+        self.schedule = Schedule(resync_every)
+        self.scaling = ScalingMemory()
+        self._slots = {w: asyncio.Semaphore(concurrency) for w in ("tick", "resync", "scale")}
+        self._wake = asyncio.Event()
+        self._running: set[tuple[Work, Key]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def know(self, key: Key, *, scaled: bool = False) -> None:
+        """A resource seen (again); `scaled`: it has autoscaling, so its routers are looked at
+        every few seconds too (until a look finds nothing to scale)."""
+        now = time.monotonic()
+        woken = self.schedule.know(key, now)
+        running = ("scale", key) in self._running
+        if scaled and not running and not self.schedule.has("scale", key):
+            self.schedule.plan("scale", key, now)
+            woken = True
+        if woken:
+            self._wake.set()
+
+    def forget(self, key: Key) -> None:
+        self.schedule.forget(key)
+        self.scrapes.forget(key)
+        self.scaling.forget(key)
+
+    async def run(self) -> None:
+        while True:
+            self.health.beat(BEAT)
+            for work, key in self.schedule.take_due(time.monotonic()):
+                if (work, key) not in self._running:
+                    self._start(work, key)
+            next_at = self.schedule.next_at()
+            wait = 5.0 if next_at is None else min(5.0, max(0.0, next_at - time.monotonic()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, work: Work, key: Key) -> None:
+        self._running.add((work, key))
+        run = {"tick": self._tick, "resync": self._resync, "scale": self._scale}[work]
+        task = asyncio.create_task(run(key))
+        self._tasks.add(task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            self._running.discard((work, key))
+            self._wake.set()
+
+        task.add_done_callback(done)
+
+    async def _tick(self, key: Key) -> None:
+        namespace, name = key
+        delay = FAILED_DELAY
+        async with self._slots["tick"]:
+            with self.health.working(f"analysis of {namespace}/{name}"):
+                try:
+                    result = await analysis.tick(self.door, self.scrapes, namespace, name)
+                    if result.reconcile:  # the mode changed: apply its children now
+                        await self._reconcile(key, force=True)
+                    delay = result.delay
+                except Exception:  # a failed check is logged and retried; the loop never dies
+                    logger.exception("analysis failed namespace=%s name=%s", namespace, name)
+        self.schedule.plan("tick", key, time.monotonic() + delay)
+
+    async def _resync(self, key: Key) -> None:
+        async with self._slots["resync"]:
+            with self.health.working(f"resync of {key[0]}/{key[1]}"):
+                try:
+                    await self._reconcile(key, force=False)
+                except Exception:
+                    logger.exception("resync failed namespace=%s name=%s", *key)
+        self.schedule.plan("resync", key, time.monotonic() + self.schedule.resync_every)
+
+    async def _scale(self, key: Key) -> None:
+        delay: float | None = FAILED_DELAY
+        async with self._slots["scale"]:
+            with self.health.working(f"autoscaling of {key[0]}/{key[1]}"):
+                try:
+                    looked = await scaling.look(self.door.kube, self.scaling, *key)
+                    if looked.changed:  # give the Deployments and routers their new counts
+                        await self._reconcile(key, force=False)
+                    delay = looked.delay
+                except Exception:
+                    logger.exception("autoscaling failed namespace=%s name=%s", *key)
+        if delay is not None:
+            self.schedule.plan("scale", key, time.monotonic() + delay)
+
+    async def _reconcile(self, key: Key, *, force: bool) -> None:
+        body = await asyncio.to_thread(self.door.kube.get, KIND, *key)
+        if body is None:
+            self.forget(key)
+            return
+        await asyncio.to_thread(self.reconciler.reconcile, body, force=force)
