@@ -115,6 +115,13 @@ def object_path(kind: str, namespace: str, name: str | None = None) -> str:
     return f"{path}/{name}" if name else path
 
 
+def label_selector(selector: dict[str, str] | str) -> str:
+    """A label selector: equality of every pair of a dict, or a string as written (`a in (b,c)`)."""
+    if isinstance(selector, str):
+        return selector
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+
+
 def load_config() -> None:
     """In-cluster service account when running in a pod, else the current kubeconfig."""
     try:
@@ -223,14 +230,9 @@ class Kube:
     def list(
         self, kind: str, namespace: str, selector: dict[str, str] | str
     ) -> builtins.list[dict[str, Any]]:
-        """The objects matching the label selector (equality from a dict, or as written)."""
-        if isinstance(selector, str):
-            label_selector = selector
-        else:
-            label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        data, _ = self._call(
-            "GET", object_path(kind, namespace), query=[("labelSelector", label_selector)]
-        )
+        """The objects matching the label selector (`label_selector`)."""
+        query = [("labelSelector", label_selector(selector))]
+        data, _ = self._call("GET", object_path(kind, namespace), query=query)
         items: builtins.list[dict[str, Any]] = data.get("items", [])
         return items
 
