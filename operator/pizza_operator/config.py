@@ -20,3 +20,8 @@ class OperatorConfig:
     default_image: str = ""  # one image for every component; overrides cpu_image and gpu_image
     resync_seconds: float = DEFAULT_RESYNC_SECONDS
     status_coalesce_seconds: float = 0.3  # child events within this window: one status refresh
+    endpoints_settle_seconds: float = 2.0
+    """How long Ready still waits once every Service lists a ready endpoint: kube-proxy's
+    `minSyncPeriod` (1 s by default), within which each node starts programming a slice change,
+    and 1 s for that sync itself (measured on the local cluster: up to 1.2 s from the slices to
+    the rules, docs/operator.md)."""

@@ -32,6 +32,9 @@ APP_NAME: Final = "pizza-serve"
 PART_OF: Final = "pizza-operator"
 REVISION_HASH_LABEL: Final = f"{GROUP}/revision-hash"
 """On each ControllerRevision: the hash of the shaping spec it holds."""
+SERVICE_NAME_LABEL: Final = "kubernetes.io/service-name"
+"""Kubernetes' own: on each EndpointSlice, the Service it lists endpoints for (what kube-proxy
+reads; the operator reads it to know when a Service can be reached)."""
 
 # ---- annotations -----------------------------------------------------------------------------
 
@@ -58,7 +61,12 @@ a spec that cannot be built (`InvalidSpec`), or a child's name held by an object
 does not control (`NameConflict`). The children stay the last good ones, so the status refresh
 and the analysis leave such a resource alone."""
 BLOCKED_REASONS: Final[tuple[BlockedReason, ...]] = get_args(BlockedReason)
-ReadyReason = Literal["AllComponentsReady", "ComponentsNotReady", BlockedReason]
+ReadyReason = Literal[
+    "AllComponentsReady", "ComponentsNotReady", "EndpointsNotReady", BlockedReason
+]
+ENDPOINTS_NOT_READY: Final[ReadyReason] = "EndpointsNotReady"
+"""Every component rolled out, but the Service of one that runs pods lists no ready endpoint in
+its EndpointSlices yet (kube-proxy would refuse a client); the operator looks again soon."""
 AvailableReason = Literal["MinimumReplicasAvailable", "ReplicasUnavailable", "ScaledDown"]
 ProgressingReason = Literal["Paused", "RolloutComplete", "RolloutInProgress", BlockedReason]
 DegradedReason = Literal["AsExpected", "PartiallyAvailable", "Unavailable"]

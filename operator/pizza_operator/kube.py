@@ -38,6 +38,7 @@ _PATHS = {
     "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings"),
     "ControllerRevision": ("/apis/apps/v1", "controllerrevisions"),
     "Pod": ("/api/v1", "pods"),
+    "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices"),
     "Event": ("/api/v1", "events"),
     KIND: (f"/apis/{GROUP}/{VERSION}", PLURAL),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases"),
@@ -112,6 +113,13 @@ def object_path(kind: str, namespace: str, name: str | None = None) -> str:
     prefix, plural = _PATHS[kind]
     path = f"{prefix}/namespaces/{namespace}/{plural}"
     return f"{path}/{name}" if name else path
+
+
+def label_selector(selector: dict[str, str] | str) -> str:
+    """A label selector: equality of every pair of a dict, or a string as written (`a in (b,c)`)."""
+    if isinstance(selector, str):
+        return selector
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
 
 
 def load_config() -> None:
@@ -220,12 +228,11 @@ class Kube:
             raise
 
     def list(
-        self, kind: str, namespace: str, selector: dict[str, str]
+        self, kind: str, namespace: str, selector: dict[str, str] | str
     ) -> builtins.list[dict[str, Any]]:
-        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        data, _ = self._call(
-            "GET", object_path(kind, namespace), query=[("labelSelector", label_selector)]
-        )
+        """The objects matching the label selector (`label_selector`)."""
+        query = [("labelSelector", label_selector(selector))]
+        data, _ = self._call("GET", object_path(kind, namespace), query=query)
         items: builtins.list[dict[str, Any]] = data.get("items", [])
         return items
 

@@ -16,7 +16,7 @@ from pizza_operator.api.v1alpha1 import (
 )
 from pizza_operator.builders.naming import COMPONENTS, Component
 from pizza_operator.conditions import merge_conditions, new_condition
-from pizza_operator.contract import COMPONENT_LABEL, BlockedReason
+from pizza_operator.contract import COMPONENT_LABEL, ENDPOINTS_NOT_READY, BlockedReason
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Observed:
     total: int = 0
     current: bool = False  # the controller has seen the latest spec
     exists: bool = False
+    endpoints: int = 0  # ready endpoints the component's Service lists (`endpoints.py`)
 
     @property
     def rolled_out(self) -> bool:
@@ -57,6 +58,12 @@ class Observed:
     @property
     def serving(self) -> bool:
         return self.ready >= 1
+
+    @property
+    def reachable(self) -> bool:
+        """No pods wanted, or its Service lists a ready endpoint, so kube-proxy has somewhere to
+        send a client (a Service without one refuses the connection)."""
+        return self.desired == 0 or self.endpoints >= 1
 
     def summary(self) -> ComponentStatus:
         return ComponentStatus(
@@ -87,16 +94,19 @@ def component_of(obj: Mapping[str, Any]) -> Component | None:
     return next((c for c in COMPONENTS if c == value), None)
 
 
-def observe_components(deployments: Iterable[Mapping[str, Any]]) -> dict[Component, Observed]:
+def observe_components(
+    deployments: Iterable[Mapping[str, Any]], endpoints: Mapping[Component, int]
+) -> dict[Component, Observed]:
     """What each component's Deployment reports, from the live Deployments (as the API server
-    returns them, by their component label); a component without one is `Observed()`, missing.
-    The one way the reconcile observes its children: paused, after applying, and on refresh."""
+    returns them, by their component label), with the ready endpoints of its Service
+    (`endpoints.endpoints_by_component`); a component without a Deployment is missing. The one
+    way the reconcile observes its children: paused, after applying, and on refresh."""
     observed: dict[Component, Observed] = {c: Observed() for c in COMPONENTS}
     for deployment in deployments:
         component = component_of(deployment)
         if component is not None:
             observed[component] = observe(deployment)
-    return observed
+    return {c: dataclasses.replace(o, endpoints=endpoints.get(c, 0)) for c, o in observed.items()}
 
 
 def _availability(name: str, observed: Observed, generation: int) -> Condition:
@@ -133,20 +143,53 @@ def _not_ready_message(observed: Mapping[Component, Observed]) -> str:
     return "waiting for " + ", ".join(parts)
 
 
+def _serves(observed: Observed) -> bool:
+    """A pod is ready and its Service lists it."""
+    return observed.serving and observed.endpoints >= 1
+
+
+def _ready(
+    generation: int,
+    observed: Mapping[Component, Observed],
+    *,
+    rolled_out: bool,
+    ready: bool,
+    settling: bool,
+) -> Condition:
+    if ready and settling:
+        message = "every Service lists a ready endpoint; waiting for kube-proxy to program them"
+        return new_condition("Ready", "False", ENDPOINTS_NOT_READY, message, generation)
+    if ready:
+        return new_condition(
+            "Ready", "True", "AllComponentsReady", "every component is ready", generation
+        )
+    if rolled_out:
+        waiting = [c for c in COMPONENTS if not observed[c].reachable]
+        services = ", ".join(waiting) + (" Services" if len(waiting) > 1 else " Service")
+        message = (
+            f"rolled out; waiting for a ready endpoint in the EndpointSlices of the {services}"
+        )
+        return new_condition("Ready", "False", ENDPOINTS_NOT_READY, message, generation)
+    return new_condition(
+        "Ready", "False", "ComponentsNotReady", _not_ready_message(observed), generation
+    )
+
+
 def desired_conditions(
     generation: int,
     observed: Mapping[Component, Observed],
     *,
     paused: bool = False,
+    settling: bool = False,
 ) -> list[Condition]:
-    """The five conditions for these observations (lastTransitionTime still empty)."""
-    ready = all(observed[c].rolled_out for c in COMPONENTS)
+    """The five conditions for these observations (lastTransitionTime still empty). Ready:
+    every component rolled out and the Service of each that runs pods lists a ready endpoint,
+    and (`settling` False) kube-proxy had its time to program them; Progressing: the rollouts
+    alone."""
+    rolled_out = all(observed[c].rolled_out for c in COMPONENTS)
+    ready = rolled_out and all(observed[c].reachable for c in COMPONENTS)
     conditions = [
-        new_condition("Ready", "True", "AllComponentsReady", "every component is ready", generation)
-        if ready
-        else new_condition(
-            "Ready", "False", "ComponentsNotReady", _not_ready_message(observed), generation
-        ),
+        _ready(generation, observed, rolled_out=rolled_out, ready=ready, settling=settling),
         _availability("PrimaryAvailable", observed["primary"], generation),
         _availability("FallbackAvailable", observed["fallback"], generation),
     ]
@@ -154,7 +197,7 @@ def desired_conditions(
         conditions.append(
             new_condition("Progressing", "False", "Paused", "spec.paused is true", generation)
         )
-    elif ready:
+    elif rolled_out:
         conditions.append(
             new_condition(
                 "Progressing", "False", "RolloutComplete", "all rollouts done", generation
@@ -166,10 +209,10 @@ def desired_conditions(
                 "Progressing", "True", "RolloutInProgress", _not_ready_message(observed), generation
             )
         )
-    serving = observed["router"].serving and (
-        observed["fallback"].serving or observed["primary"].serving
+    serving = _serves(observed["router"]) and (
+        _serves(observed["fallback"]) or _serves(observed["primary"])
     )
-    if ready:
+    if ready:  # settling or not: every part serves
         conditions.append(new_condition("Degraded", "False", "AsExpected", "", generation))
     elif serving:
         conditions.append(
@@ -208,9 +251,13 @@ def build_status(
     observed: Mapping[Component, Observed] | None,
     now: str,
     blocked: Blocked | None = None,
+    *,
+    settling: bool = False,
 ) -> PizzaModelDeploymentStatus:
     """The whole status subresource; fields owned by others (errorRate) are kept. `blocked`:
-    nothing was applied, the component summaries stay as they were."""
+    nothing was applied, the component summaries stay as they were. `settling`: the Services
+    listed their endpoints only just now (`refresher.Settling`); a resource Ready already stays
+    so."""
     generation = pmd.metadata.generation
     previous = pmd.status
     if blocked is not None:
@@ -221,11 +268,11 @@ def build_status(
             update={"observed_generation": generation, "mode": mode, "conditions": conditions}
         )
     assert observed is not None
-    conditions = merge_conditions(
-        previous.conditions,
-        desired_conditions(generation, observed, paused=pmd.spec.paused),
-        now,
+    was_ready = any(c.type == "Ready" and c.status == "True" for c in previous.conditions)
+    desired = desired_conditions(
+        generation, observed, paused=pmd.spec.paused, settling=settling and not was_ready
     )
+    conditions = merge_conditions(previous.conditions, desired, now)
     return previous.model_copy(
         update={
             "observed_generation": generation,

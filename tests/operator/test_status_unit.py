@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, cast
 
 import pytest
@@ -15,7 +16,7 @@ from pizza_operator.validation import find_problems
 
 pytestmark = pytest.mark.unit
 
-READY = Observed(desired=2, ready=2, updated=2, total=2, current=True, exists=True)
+READY = Observed(desired=2, ready=2, updated=2, total=2, current=True, exists=True, endpoints=2)
 
 CONFIG = OperatorConfig(cpu_image="cpu:1", gpu_image="gpu:1")
 
@@ -69,19 +70,22 @@ def _deployment(component: str, ready: int, **meta: Any) -> dict[str, Any]:
 
 class TestObserveComponents:
     def test_each_component_from_its_deployment(self) -> None:
-        observed = observe_components([_deployment("router", 2), _deployment("primary", 1)])
+        observed = observe_components(
+            [_deployment("router", 2), _deployment("primary", 1)], {"router": 2}
+        )
         assert observed["router"].ready == 2 and observed["router"].exists
-        assert observed["primary"].ready == 1
+        assert observed["router"].endpoints == 2
+        assert observed["primary"].ready == 1 and observed["primary"].endpoints == 0
         assert observed["fallback"] == Observed()  # none: missing
 
     def test_deployments_of_no_component_are_ignored(self) -> None:
         stray = _deployment("sidecar", 2)
         unlabelled = {"metadata": {}, "spec": {"replicas": 3}}
-        observed = observe_components([stray, unlabelled])
+        observed = observe_components([stray, unlabelled], {})
         assert observed == {c: Observed() for c in ("primary", "fallback", "router")}
 
     def test_nothing_is_all_missing(self) -> None:
-        assert not any(o.exists for o in observe_components([]).values())
+        assert not any(o.exists for o in observe_components([], {}).values())
 
 
 class TestBuildStatus:
@@ -117,6 +121,64 @@ class TestBuildStatus:
         status = build_status(pmd, "stable", _observed(primary=draining), "t")
         message = find_condition(status.conditions, "Ready").message  # type: ignore[union-attr]
         assert message == "waiting for primary 1 pod(s) to terminate, 0 wanted"
+
+    def test_rolled_out_but_no_router_endpoint_is_not_ready(
+        self, pmd: PizzaModelDeployment
+    ) -> None:
+        unlisted = dataclasses.replace(READY, endpoints=0)
+        status = build_status(pmd, "primary", _observed(router=unlisted), "t")
+        ready = find_condition(status.conditions, "Ready")
+        assert ready is not None
+        assert (ready.status, ready.reason) == ("False", "EndpointsNotReady")
+        assert ready.message.endswith("EndpointSlices of the router Service")
+        progressing = find_condition(status.conditions, "Progressing")
+        assert progressing is not None and progressing.reason == "RolloutComplete"
+        degraded = find_condition(status.conditions, "Degraded")  # nothing reaches the router
+        assert degraded is not None and degraded.reason == "Unavailable"
+
+    def test_every_component_with_pods_needs_an_endpoint(self, pmd: PizzaModelDeployment) -> None:
+        unlisted = dataclasses.replace(READY, endpoints=0)
+        status = build_status(pmd, "primary", _observed(primary=unlisted, fallback=unlisted), "t")
+        ready = find_condition(status.conditions, "Ready")
+        assert ready is not None and ready.reason == "EndpointsNotReady"
+        assert ready.message.endswith("of the primary, fallback Services")
+        degraded = find_condition(status.conditions, "Degraded")
+        assert degraded is not None and degraded.reason == "Unavailable"
+
+    def test_one_model_listed_serves_partially(self, pmd: PizzaModelDeployment) -> None:
+        unlisted = dataclasses.replace(READY, endpoints=0)
+        status = build_status(pmd, "primary", _observed(primary=unlisted), "t")
+        degraded = find_condition(status.conditions, "Degraded")
+        assert degraded is not None and degraded.reason == "PartiallyAvailable"
+
+    def test_a_component_scaled_to_zero_needs_no_endpoint(self, pmd: PizzaModelDeployment) -> None:
+        gone = Observed(current=True, exists=True)  # 0 wanted, 0 left, none listed
+        status = build_status(pmd, "stable", _observed(primary=gone), "t")
+        ready = find_condition(status.conditions, "Ready")
+        assert ready is not None and (ready.status, ready.reason) == ("True", "AllComponentsReady")
+
+    def test_just_listed_endpoints_wait_for_kube_proxy(self, body: dict[str, Any]) -> None:
+        pmd = PizzaModelDeployment.from_body(body)
+        status = build_status(pmd, "primary", _observed(), "t", settling=True)
+        ready = find_condition(status.conditions, "Ready")
+        assert ready is not None and (ready.status, ready.reason) == ("False", "EndpointsNotReady")
+        assert "kube-proxy" in ready.message
+        degraded = find_condition(status.conditions, "Degraded")
+        assert degraded is not None and degraded.reason == "AsExpected"
+        # a resource Ready already stays Ready (a new leader settles again: no flapping)
+        body["status"] = build_status(pmd, "primary", _observed(), "t").to_wire()
+        again = build_status(PizzaModelDeployment.from_body(body), "primary", _observed(), "u",
+                             settling=True)  # fmt: skip
+        ready = find_condition(again.conditions, "Ready")
+        assert ready is not None and (ready.status, ready.last_transition_time) == ("True", "t")
+
+    def test_endpoints_without_a_rollout_are_not_ready(self, pmd: PizzaModelDeployment) -> None:
+        old = Observed(
+            desired=2, ready=2, updated=1, total=3, current=True, exists=True, endpoints=2
+        )
+        status = build_status(pmd, "primary", _observed(router=old), "t")
+        ready = find_condition(status.conditions, "Ready")
+        assert ready is not None and ready.reason == "ComponentsNotReady"
 
     def test_transition_time_kept_while_status_unchanged(self, body: dict[str, Any]) -> None:
         pmd = PizzaModelDeployment.from_body(body)

@@ -10,6 +10,8 @@ alone.
 - `reconciler`: `Reconciler`, the order of the steps, one lock per resource;
 - `apply`: the children through the API door (list owned, plan, check names and dry-run the
   whole set, apply, replace, prune);
+- `readiness`: what the status is computed from (Deployments, the Services' endpoints), how long
+  kube-proxy still gets, and looking again while Ready waits for the endpoints;
 - `report`: the status write, its Events, and `ReconcileResult`;
 - `events`: which Events to post (pure);
 - `backoff`: how long to wait before retrying after an API error (pure).

@@ -18,7 +18,9 @@ from typing import Any
 
 from pizza_operator import children as kids
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
-from pizza_operator.builders.naming import owned_selector
+from pizza_operator.builders.naming import COMPONENTS, Component, owned_selector, service_name
+from pizza_operator.contract import SERVICE_NAME_LABEL
+from pizza_operator.endpoints import endpoints_by_component
 from pizza_operator.kube import InvalidError, Kube, KubeError
 from pizza_operator.status import Blocked
 
@@ -105,6 +107,14 @@ class ChildApplier:
     def deployments(self, namespace: str, name: str) -> list[dict[str, Any]]:
         """The live Deployments labelled as resource `name`'s (a status refresh reads these)."""
         return self.kube.list("Deployment", namespace, owned_selector(name))
+
+    def endpoints(self, pmd: PizzaModelDeployment) -> dict[Component, int]:
+        """The ready endpoints each component's Service lists, from one LIST of their
+        EndpointSlices, selected as kube-proxy selects them (`endpoints.endpoints_by_component`)."""
+        services = {c: service_name(pmd, c) for c in COMPONENTS}
+        selector = f"{SERVICE_NAME_LABEL} in ({','.join(sorted(services.values()))})"
+        slices = self.kube.list("EndpointSlice", pmd.metadata.namespace, selector)
+        return endpoints_by_component(slices, services)
 
     def check(self, steps: list[Step], uid: str, *, dry_run: bool) -> Blocked | None:
         """What forbids applying any of `steps` (the whole set is judged before anything is

@@ -27,9 +27,10 @@ from pizza_operator.contract import BLOCKED_REASONS
 from pizza_operator.history import History, serving_shape
 from pizza_operator.kube import Kube, KubeError
 from pizza_operator.reconcile.apply import Applied, ChildApplier, ChildKey, Step, plan
+from pizza_operator.reconcile.readiness import Readiness
 from pizza_operator.reconcile.report import ReconcileResult, StatusReporter
 from pizza_operator.refresher import Coalescer
-from pizza_operator.status import Blocked, observe_components
+from pizza_operator.status import Blocked
 from pizza_operator.status_writer import StatusWriter
 from pizza_operator.validation import find_problems
 
@@ -49,6 +50,9 @@ class Reconciler:
         self.history = History(kube, self.writer)
         self.children = ChildApplier(kube)
         self.reporter = StatusReporter(kube, self.writer)
+        self.readiness = Readiness(
+            self.children, self._refresher.request, config.endpoints_settle_seconds
+        )
 
     @contextmanager
     def _lock(self, namespace: str, name: str) -> Iterator[None]:
@@ -125,14 +129,17 @@ class Reconciler:
         revision = pmd.status.current_revision
         if revision is None or new_generation:
             revision = self.history.record(pmd).name
+        observed, settling = self.readiness.observe(pmd, done.deployments)
         outcome = self.reporter.report(
             pmd,
             mode,
-            observe_components(done.deployments),
+            observed,
             revision=revision,
             created=done.created,
             total=len(children),
+            settling=settling,
         )
+        self.readiness.follow((pmd.metadata.namespace, pmd.metadata.name), outcome)
         logger.info(
             "reconciled namespace=%s name=%s generation=%s mode=%s ready=%s applied=%d created=%d",
             pmd.metadata.namespace,
@@ -190,9 +197,13 @@ class Reconciler:
         ready = find_condition(pmd.status.conditions, "Ready")
         if ready is not None and ready.reason in BLOCKED_REASONS:
             return  # children are the last good ones; the status stays InvalidSpec/NameConflict
+        if pmd.status.observed_generation != pmd.metadata.generation:
+            return  # the children of this generation are not applied yet: its reconcile writes
         mode: Mode = pmd.status.mode or "primary"
-        observed = observe_components(self.children.deployments(namespace, name))
-        self.reporter.report(pmd, mode, observed)
+        deployments = self.children.deployments(namespace, name)
+        observed, settling = self.readiness.observe(pmd, deployments)
+        outcome = self.reporter.report(pmd, mode, observed, settling=settling)
+        self.readiness.follow((namespace, name), outcome)
         metrics.set_mode(namespace, name, mode)
 
     # ---- child events ------------------------------------------------------------------------
@@ -223,6 +234,7 @@ class Reconciler:
         """The resource is gone: drop its lock and metric series."""
         with self._guard:
             self._locks.pop((namespace, name), None)
+        self.readiness.forget((namespace, name))
         metrics.forget(namespace, name)
 
 

@@ -36,6 +36,7 @@ class ReconcileResult:
     retry: bool = False  # an API error: try again after a backoff
     message: str = ""
     ready: bool = False
+    reason: str = ""  # of the Ready condition written
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,12 @@ class StatusReporter:
         revision: str | None = None,
         created: Sequence[str] = (),
         total: int = 0,
+        settling: bool = False,
     ) -> ReconcileResult:
         """Status of what was built from `pmd` (its generation): from `observed`, or `blocked`
-        (InvalidSpec, NameConflict); `revision` becomes currentRevision. Then the Events
-        (`events_for`)."""
-        written = self._write(pmd, mode, observed, blocked, revision)
+        (InvalidSpec, NameConflict); `revision` becomes currentRevision; `settling`: see
+        `build_status`. Then the Events (`events_for`)."""
+        written = self._write(pmd, mode, observed, blocked, revision=revision, settling=settling)
         new_ready = find_condition(written.status.conditions, "Ready")
         assert new_ready is not None
         summary = ready_summary(written.status)
@@ -76,6 +78,7 @@ class StatusReporter:
             blocked=reason,
             message=new_ready.message,
             ready=new_ready.status == "True",
+            reason=new_ready.reason,
         )
 
     def _write(
@@ -84,7 +87,9 @@ class StatusReporter:
         mode: Mode,
         observed: Mapping[Component, Observed] | None,
         blocked: Blocked | None,
+        *,
         revision: str | None,
+        settling: bool,
     ) -> _Written:
         """Over the live status (read again on a conflict); what it was and what it became."""
         now = now_rfc3339()
@@ -92,7 +97,9 @@ class StatusReporter:
 
         def change(fresh: PizzaModelDeployment) -> dict[str, Any]:
             view = pmd.model_copy(update={"status": fresh.status})
-            status = build_status(view, fresh.status.mode or mode, observed, now, blocked)
+            status = build_status(
+                view, fresh.status.mode or mode, observed, now, blocked, settling=settling
+            )
             if revision is not None and blocked is None:
                 status = status.model_copy(update={"current_revision": revision})
             wire = status.to_wire()
