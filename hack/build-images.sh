@@ -14,6 +14,8 @@
 #   bash hack/build-images.sh            (make images)
 #   GPU_IMAGE=1 bash hack/build-images.sh
 #   FORCE=1 bash hack/build-images.sh    rebuild everything (buildah's layer cache still applies)
+#   BASE_LOCK_UPDATE=1 bash hack/build-images.sh   accept the mirror's package versions into
+#                                        hack/base-packages.lock (after reviewing the diff)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,6 +29,11 @@ PY=${PY:-$REPO/.venv/bin/python}
 SUITE=bookworm
 BASE_PACKAGES=python3,python3-venv,ca-certificates,binutils
 BASE_REF=localhost/pizza/python:3.11
+# The base's Debian packages, pinned: every package debootstrap installs, with its version. A base
+# whose packages differ (the mirror moved on to a point release) is refused with the difference;
+# BASE_LOCK_UPDATE=1 writes the new versions here instead (review them, commit the lock).
+BASE_LOCK=$REPO/hack/base-packages.lock
+BASE_LOCK_UPDATE=${BASE_LOCK_UPDATE:-0}
 BUILD_REF=localhost/pizza/python-build:3.11
 # What the runtime base drops after the build base is committed from the same rootfs: the build
 # tools (binutils for strip, python3-venv and its wheels), apt and its TLS and signature stack,
@@ -123,6 +130,27 @@ skip() {
 	say "$name: unchanged (inputs $(cut -c1-12 <<<"$hash"))"
 }
 
+# The packages of a fresh debootstrap against hack/base-packages.lock (see BASE_LOCK above).
+check_base_lock() {
+	local rootfs=$1 found=$WORK/base-packages.found
+	chroot "$rootfs" dpkg-query -W -f='${Package} ${Version}\n' | LC_ALL=C sort >"$found"
+	if [ "$BASE_LOCK_UPDATE" = 1 ] || [ ! -f "$BASE_LOCK" ]; then
+		{
+			echo "# The python base's Debian packages ($SUITE, debootstrap minbase + $BASE_PACKAGES),"
+			echo "# as hack/build-images.sh installs and checks them. Regenerate: BASE_LOCK_UPDATE=1 make images"
+			cat "$found"
+		} >"$BASE_LOCK"
+		say "python base: $(wc -l <"$found") packages written to hack/base-packages.lock"
+		return
+	fi
+	if ! diff <(grep -v '^#' "$BASE_LOCK") "$found" >"$WORK/base-packages.diff"; then
+		cat "$WORK/base-packages.diff" >&2
+		die "the mirror's packages differ from hack/base-packages.lock (above: < locked, > found); \
+review and accept with BASE_LOCK_UPDATE=1 bash hack/build-images.sh"
+	fi
+	say "python base: $(wc -l <"$found") packages as locked in hack/base-packages.lock"
+}
+
 # One rootfs, two images: the build base (BUILD_REF, the Dockerfile's BUILD_IMAGE: pip, strip) is
 # committed first, then RUNTIME_DROP and dpkg leave the rootfs and the rest is the runtime base.
 build_base() {
@@ -133,6 +161,7 @@ build_base() {
 	rm -rf "$rootfs"
 	debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$rootfs" "$mirror" \
 		>"$WORK/debootstrap.log" 2>&1 || die "debootstrap failed, see $WORK/debootstrap.log"
+	check_base_lock "$rootfs"
 	rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/* "$rootfs"/var/log/* "$rootfs"/tmp/*
 	find "$rootfs/usr/lib/python3.11" -name __pycache__ -prune -exec rm -rf {} +
 	# what no image runs: documentation, translations, glibc's iconv modules (Python has its own
@@ -384,7 +413,7 @@ main() {
 	: >"$OUT/images.txt.part"
 	version=$(app_version)
 
-	base_hash=$(hash_of <<<"$BASE_RECIPE")
+	base_hash=$({ echo "$BASE_RECIPE"; cat "$BASE_LOCK" 2>/dev/null || true; } | hash_of)
 	if [ "$FORCE" = 1 ] || [ "$(label_of "$BASE_REF")" != "$base_hash" ] ||
 		[ "$(label_of "$BUILD_REF")" != "$base_hash" ]; then
 		build_base "$base_hash"

@@ -100,3 +100,50 @@ def test_operator_has_kopf_and_no_ml_library() -> None:
     assert {"kopf", "kubernetes"} <= dists
     assert not dists & (GPU_STACK | {"onnxruntime", "numpy"}), dists
     assert not {"torch", "onnxruntime"} & entries
+
+
+DPKG_STATUS = re.compile(r"^(?:\./)?var/lib/dpkg/status$")
+BASE_LOCK = REPO / "hack" / "base-packages.lock"
+
+
+def dpkg_packages(image: str) -> dict[str, str]:
+    """Package -> version from the image's /var/lib/dpkg/status (the last layer that has it)."""
+    listing = dict(
+        (line.split("\t")[0], IMAGES / line.split("\t")[1])
+        for line in (IMAGES / "images.txt").read_text().splitlines()
+    )
+    status = b""
+    with tarfile.open(listing[image]) as archive:
+        manifest_file = archive.extractfile("manifest.json")
+        assert manifest_file is not None
+        for layer_name in json.load(manifest_file)[0]["Layers"]:
+            layer_file = archive.extractfile(layer_name)
+            assert layer_file is not None
+            with tarfile.open(fileobj=layer_file, mode="r|*") as layer:
+                for member in layer:
+                    if DPKG_STATUS.match(member.name) and member.isfile():
+                        found = layer.extractfile(member)
+                        assert found is not None
+                        status = found.read()
+    packages: dict[str, str] = {}
+    for stanza in status.decode().split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " "
+        )
+        if "Package" in fields and "installed" in fields.get("Status", ""):
+            packages[fields["Package"]] = fields["Version"]
+    return packages
+
+
+@pytest.mark.parametrize("image", ["pizza-serve-cpu", "pizza-operator"])
+def test_the_base_packages_are_the_locked_versions(image: str) -> None:
+    """Every Debian package in the image is in hack/base-packages.lock at the locked version (the
+    build refuses a base that differs; this checks what was shipped)."""
+    locked = dict(
+        line.split(" ", 1)
+        for line in BASE_LOCK.read_text().splitlines()
+        if not line.startswith("#")
+    )
+    found = dpkg_packages(image)
+    assert "python3.11" in found
+    assert {p: v for p, v in found.items() if locked.get(p) != v} == {}

@@ -100,6 +100,7 @@ def test_every_alert_has_the_expected_alerts() -> None:
         "PizzaOperatorDown",
         "PizzaOperatorNotReconciling",
         "PizzaAnalysisInconclusive",
+        "PizzaPrimaryNotWaking",
     }
     for alert in _alerts():
         assert alert["labels"]["severity"] in {"warning", "critical"}, alert["alert"]
