@@ -1,0 +1,159 @@
+"""NetworkPolicy enforced on the real nodes: the operator installed by Helm keeps the local
+sample's policies, kube-router's network policy controller (the devcluster's `netpol` piece)
+enforces them. A pod in the namespace is refused by the primary and the fallback (pod IPs and
+Services) and served by the router; the router still reaches the model servers; with routerFrom
+set, a pod outside it is refused by the router too, while the operator's pod (pizza-system)
+still scrapes the routers for the analysis. Disabling the policies lets the pod in again, so the
+refusals were the policies' doing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pizza_devcluster.pytest_plugin import requires_real_nodes
+
+from tests.e2e.platform import Kube, web_pod
+from tests.e2e.product import ROOT, Kubectl, generated_images, restricted_namespace
+from tests.support.waiting import eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_real_nodes]
+
+SAMPLE = ROOT / "manifests" / "samples" / "pizza-classifier-local.yaml"
+NAME = "pizza-classifier"
+NAMESPACE = "e2e-netpol"
+PORT = 8001
+HEALTH = "/v2/health/ready"
+
+
+@pytest.fixture(scope="module")
+def sample(kubectl: Kubectl, operator_release: str, test_image: str) -> Iterator[str]:
+    restricted_namespace(kubectl, NAMESPACE)
+    kubectl.run("-n", NAMESPACE, "apply", "-f", str(SAMPLE))
+    kubectl.run("-n", NAMESPACE, "wait", "--for=condition=Ready", f"pmd/{NAME}", "--timeout=300s")
+    yield NAMESPACE
+    kubectl.run("-n", NAMESPACE, "delete", "pmd", NAME, "--wait=true", "--timeout=60s", check=False)
+    kubectl.run("delete", "namespace", NAMESPACE, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def clients(kube: Kube, sample: str) -> tuple[str, str]:
+    """Two busybox pods in the sample's namespace: `client` (label role=client) and `stranger`."""
+    kube.apply(
+        web_pod("client", sample, command=["/bin/sleep", "3600"], labels={"role": "client"}),
+        web_pod("stranger", sample, command=["/bin/sleep", "3600"]),
+    )
+    kube.wait_ready(sample, "client", "stranger")
+    return "client", "stranger"
+
+
+def _get(kube: Kube, namespace: str, pod: str, url: str) -> tuple[bool, str]:
+    """GET `url` from inside `pod` (busybox wget, 3 s): (answered 2xx, what wget said)."""
+    proc = kube.exec(namespace, pod, "timeout", "5", "wget", "-T", "3", "-qO-", url, check=False)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()[:200]
+
+
+def _targets(kube: Kube, namespace: str) -> dict[str, str]:
+    """Health URLs of each model server pod (by IP) and Service, and of the router Service."""
+    targets = {}
+    for component in ("primary", "fallback"):
+        pods = kube.json(
+            "-n", namespace, "get", "pods", "-l", f"app.kubernetes.io/component={component}"
+        )["items"]
+        for pod in pods:
+            ip = pod["status"]["podIP"]
+            targets[f"{component} pod {ip}"] = f"http://{ip}:{PORT}{HEALTH}"
+        targets[f"{component} Service"] = f"http://{NAME}-{component}.{namespace}:{PORT}{HEALTH}"
+    return targets
+
+
+def _router(namespace: str) -> str:
+    return f"http://{NAME}.{namespace}:{PORT}{HEALTH}"
+
+
+def _patch_policy(kubectl: Kubectl, namespace: str, policy: dict[str, Any]) -> None:
+    patch = json.dumps({"spec": {"networkPolicy": policy}})
+    kubectl.run("-n", namespace, "patch", "pmd", NAME, "--type=merge", "-p", patch)
+
+
+def _analysis(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
+    status = kubectl.json("-n", namespace, "get", "pmd", NAME).get("status", {})
+    analysis: dict[str, Any] = status.get("analysis") or {}
+    return analysis
+
+
+class TestNetworkPolicyEnforced:
+    def test_model_servers_refuse_a_pod_the_router_serves_it(
+        self, kube: Kube, kubectl: Kubectl, sample: str, clients: tuple[str, str]
+    ) -> None:
+        policies = kubectl.json("-n", sample, "get", "networkpolicies")["items"]
+        assert sorted(p["metadata"]["name"] for p in policies) == [
+            f"{NAME}-fallback",
+            f"{NAME}-primary",
+            f"{NAME}-router",
+        ]
+        client, _ = clients
+        targets = _targets(kube, sample)
+        assert len(targets) == 5  # 1 primary pod, 2 fallback pods, 2 Services
+        answered = {what: _get(kube, sample, client, url) for what, url in targets.items()}
+        assert not [what for what, (ok, _) in answered.items() if ok], answered
+        ok, said = _get(kube, sample, client, _router(sample))
+        assert ok, said
+
+    def test_the_router_still_reaches_the_primary(
+        self, kubectl: Kubectl, sample: str, clients: tuple[str, str]
+    ) -> None:
+        service = kubectl.json("-n", sample, "get", "service", NAME)
+        url = f"http://{service['spec']['clusterIP']}:{PORT}/classify"
+        image = generated_images(seed=4545)[0]
+        files = {"file": (image.name, image.read_bytes(), "image/png")}
+        answer = httpx.post(url, files=files, timeout=30).json()
+        assert answer["model_used"] == "pizza-convnext-tiny", answer
+        assert not answer.get("fallback_reason"), answer
+
+    def test_router_from_refuses_others_and_the_analysis_still_scrapes(
+        self, kube: Kube, kubectl: Kubectl, sample: str, clients: tuple[str, str]
+    ) -> None:
+        client, stranger = clients
+        _patch_policy(
+            kubectl, sample, {"routerFrom": [{"podSelector": {"matchLabels": {"role": "client"}}}]}
+        )
+        eventually(
+            lambda: not _get(kube, sample, stranger, _router(sample))[0],
+            timeout=30,
+            what="the router refuses a pod outside routerFrom",
+        )
+        ok, said = _get(kube, sample, client, _router(sample))
+        assert ok, said
+        checks = int(_analysis(kubectl, sample).get("checks", 0))
+
+        def two_more_checks() -> dict[str, Any] | None:
+            analysis = _analysis(kubectl, sample)
+            return analysis if int(analysis.get("checks", 0)) >= checks + 2 else None
+
+        analysis = eventually(
+            two_more_checks, timeout=60, what="two analysis checks after routerFrom"
+        )
+        assert analysis["source"] == "scrape", analysis
+        assert not analysis.get("metricsError"), analysis
+        assert "MetricsUnavailable" not in analysis["primary"]["reasons"], analysis
+
+    def test_disabled_policies_let_the_pod_in(
+        self, kube: Kube, kubectl: Kubectl, sample: str, clients: tuple[str, str]
+    ) -> None:
+        _, stranger = clients
+        _patch_policy(kubectl, sample, {"enabled": False})
+        eventually(
+            lambda: kubectl.json("-n", sample, "get", "networkpolicies")["items"] == [],
+            timeout=30,
+            what="policies pruned",
+        )
+        targets = _targets(kube, sample)
+        eventually(
+            lambda: all(_get(kube, sample, stranger, url)[0] for url in targets.values()),
+            timeout=30,
+            what="every model server answers the pod once the policies are gone",
+        )
