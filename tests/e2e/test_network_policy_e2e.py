@@ -95,6 +95,28 @@ def _analysis(kubectl: Kubectl, namespace: str) -> dict[str, Any]:
     return analysis
 
 
+def _scraping(
+    kubectl: Kubectl, namespace: str, *, after: int, settled: bool = False
+) -> dict[str, Any] | None:
+    """The analysis once it has run more than `after` checks, the last one with router
+    metrics (source scrape, no metricsError); None before that. `settled`: the checks count
+    must have passed `after` (otherwise a check without data raises)."""
+    analysis = _analysis(kubectl, namespace)
+    if int(analysis.get("checks", 0)) < max(after, 2):
+        return None
+    if analysis.get("metricsError"):
+        if settled:
+            raise AssertionError(f"metrics unavailable: {analysis['metricsError']}")
+        return None
+    assert analysis["source"] == "scrape", analysis
+    return analysis
+
+
+def _policy(kubectl: Kubectl, namespace: str, component: str) -> str:
+    policy = kubectl.json("-n", namespace, "get", "networkpolicy", f"{NAME}-{component}")
+    return json.dumps(policy["spec"])
+
+
 class TestNetworkPolicyEnforced:
     def test_model_servers_refuse_a_pod_the_router_serves_it(
         self, kube: Kube, kubectl: Kubectl, sample: str, clients: tuple[str, str]
@@ -129,6 +151,11 @@ class TestNetworkPolicyEnforced:
         self, kube: Kube, kubectl: Kubectl, sample: str, clients: tuple[str, str]
     ) -> None:
         client, stranger = clients
+        eventually(
+            lambda: _scraping(kubectl, sample, after=0),
+            timeout=120,
+            what="the analysis scraping the routers (before routerFrom)",
+        )
         _patch_policy(
             kubectl, sample, {"routerFrom": [{"podSelector": {"matchLabels": {"role": "client"}}}]}
         )
@@ -141,16 +168,13 @@ class TestNetworkPolicyEnforced:
         ok, said = _get(kube, sample, client, router)
         assert ok, said
         checks = int(_analysis(kubectl, sample).get("checks", 0))
-
-        def two_more_checks() -> dict[str, Any] | None:
-            analysis = _analysis(kubectl, sample)
-            return analysis if int(analysis.get("checks", 0)) >= checks + 2 else None
-
+        # two checks whose scrapes both came after the router's policy was narrowed
         analysis = eventually(
-            two_more_checks, timeout=60, what="two analysis checks after routerFrom"
+            lambda: _scraping(kubectl, sample, after=checks + 2, settled=True),
+            timeout=90,
+            what="the analysis scraping the routers through routerFrom "
+            f"(router policy {_policy(kubectl, sample, 'router')})",
         )
-        assert analysis["source"] == "scrape", analysis
-        assert not analysis.get("metricsError"), analysis
         assert "MetricsUnavailable" not in analysis["primary"]["reasons"], analysis
 
     def test_disabled_policies_let_the_pod_in(
