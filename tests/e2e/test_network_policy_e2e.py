@@ -176,6 +176,7 @@ class TestNetworkPolicyEnforced:
             f"(router policy {_policy(kubectl, sample, 'router')})",
         )
         assert "MetricsUnavailable" not in analysis["primary"]["reasons"], analysis
+        assert analysis.get("clientRequests") is not None, analysis  # a window was measured
 
     def test_disabled_policies_let_the_pod_in(
         self, kube: Kube, kubectl: Kubectl, sample: str, clients: tuple[str, str]
