@@ -3,7 +3,9 @@
 # files under hack/tools/: the control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler), kwok, helm, the real nodes' agents (kubelet, kube-proxy of the same Kubernetes
 # release), kubectl of that release, a CoreDNS with only the plugins a local cluster needs (no
-# forward: it cannot send a query off the machine) and the pod sandbox's pause. A stamp keyed by
+# forward: it cannot send a query off the machine), the pod sandbox's pause and the NetworkPolicy
+# engine (kube-router's network policy controller, one process for both real nodes: see
+# hack/tools/kube-router/main.go). A stamp keyed by
 # those files makes a rerun free until a pin changes.
 set -euo pipefail
 
@@ -45,6 +47,9 @@ build helm helm.sh/helm/v3/cmd/helm helm "-s -w -X helm.sh/helm/v3/internal/vers
 
 coredns_version=$(awk '$1 == "require" && $2 == "github.com/coredns/coredns" {print $3}' "$tools/coredns/go.mod")
 build coredns . coredns "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$coredns_version"
+
+kube_router_version=$(awk '$1 == "github.com/cloudnativelabs/kube-router/v2" {print $2; exit}' "$tools/kube-router/go.mod")
+build kube-router . kube-router-netpol "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$kube_router_version"
 
 rm -f "$bin"/.stamp-*
 touch "$stamp"

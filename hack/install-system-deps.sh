@@ -2,7 +2,7 @@
 # Installs the Debian packages the project needs when they are missing:
 # - prometheus (the real Prometheus server and promtool) for the metrics tests;
 # - the real nodes of the local cluster: containerd, runc, the CNI plugins (bridge, host-local,
-#   portmap), iptables, conntrack and socat;
+#   portmap), iptables, ipset (the NetworkPolicy engine), conntrack and socat;
 # - the image builds: buildah and debootstrap (the Python base image is made from Debian packages),
 #   busybox-static (the small test images of the e2e tier).
 # Nothing is started: no systemd here, and where it runs the package services are stopped again.
@@ -16,6 +16,7 @@ declare -A wanted=(
   [runc]=runc
   [/usr/lib/cni/bridge]=containernetworking-plugins
   [iptables]=iptables
+  [ipset]=ipset
   [conntrack]=conntrack
   [socat]=socat
   [buildah]=buildah

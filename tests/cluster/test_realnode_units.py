@@ -24,7 +24,7 @@ from pizza_devcluster.realnode.layout import (
     REAL_NODES,
     RealNode,
 )
-from pizza_devcluster.realnode.nodeset import simulated_nodes
+from pizza_devcluster.realnode.nodeset import RealNodeSet, simulated_nodes
 
 pytestmark = pytest.mark.unit
 GIB = 2**30
@@ -155,6 +155,27 @@ class TestManifests:
             v for rule in objects[("ClusterRole", "pizza-coredns")]["rules"] for v in rule["verbs"]
         }
         assert verbs == {"list", "watch"}
+
+    def test_netpol_engine_reads_only_what_it_enforces(self) -> None:
+        objects = {(b["kind"], b["metadata"]["name"]): b for _, b in manifests.rbac()}
+        binding = objects[("ClusterRoleBinding", "pizza-netpol")]
+        assert binding["subjects"][0]["name"] == "pizza-netpol"
+        rules = objects[("ClusterRole", "pizza-netpol")]["rules"]
+        granted = {(r, v) for rule in rules for r in rule["resources"] for v in rule["verbs"]}
+        assert granted == {
+            ("pods", "list"), ("pods", "watch"), ("namespaces", "list"),
+            ("namespaces", "watch"), ("networkpolicies", "list"), ("networkpolicies", "watch"),
+            ("nodes", "get"),
+        }  # fmt: skip
+
+    def test_one_netpol_engine_for_both_nodes(self, tmp_path: Path) -> None:
+        piece = RealNodeSet(tmp_path, tmp_path / "bin")._netpol(tmp_path / "kc", 1234)
+        argv = piece.argv
+        assert argv[0] == str(tmp_path / "bin" / "kube-router-netpol")
+        assert f"--hostname-override={GPU_REAL_NODE.name}" in argv
+        assert f"--local-node-ips={CPU_REAL_NODE.ip}" in argv  # the other node's pods too
+        assert f"--service-cluster-ip-range={SERVICE_CIDR}" in argv
+        assert "--health-addr=127.0.0.1:1234" in argv  # loopback only
 
     def test_services_point_at_the_first_bridge(self) -> None:
         objects = {body["metadata"]["name"]: body for _, body in manifests.services(GPU_REAL_NODE)}

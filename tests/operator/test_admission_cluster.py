@@ -109,6 +109,34 @@ INVALID = [
         "http://user:pw@prom:9090",
         "spec.analysis.prometheus.address",
     ),
+    (
+        "network peer without a selector",
+        "spec.networkPolicy",
+        {"routerFrom": [{}]},
+        "spec.networkPolicy.routerFrom[0]",
+    ),
+    (
+        "label expression In without values",
+        "spec.networkPolicy",
+        {
+            "prometheusFrom": [
+                {"podSelector": {"matchExpressions": [{"key": "a", "operator": "In"}]}}
+            ]
+        },
+        "spec.networkPolicy.prometheusFrom[0].podSelector.matchExpressions[0].values",
+    ),
+    (
+        "label key the API server refuses",
+        "spec.networkPolicy",
+        {"routerFrom": [{"namespaceSelector": {"matchLabels": {"bad key!": "x"}}}]},
+        "spec.networkPolicy.routerFrom[0].namespaceSelector.matchLabels",
+    ),
+    (
+        "label value the API server refuses",
+        "spec.networkPolicy",
+        {"routerFrom": [{"podSelector": {"matchLabels": {"role": "not a value"}}}]},
+        "spec.networkPolicy.routerFrom[0].podSelector.matchLabels",
+    ),
 ]
 
 

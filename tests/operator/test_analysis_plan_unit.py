@@ -345,6 +345,17 @@ class TestStepOrderings:
         assert after.status.last_rollback.retry_token == "t2"
         assert change(after) is None
 
+    def test_a_metrics_error_goes_once_metrics_come_back(self, pmd: PizzaModelDeployment) -> None:
+        failed = AnalysisStatus(checks=1, metrics_error="no router pod answered two scrapes yet")
+        after = _merged(pmd, record_change(failed, None, None)(pmd))
+        assert after.status.analysis is not None
+        assert after.status.analysis.metrics_error == failed.metrics_error
+        fine = AnalysisStatus(checks=2, client_requests=0)
+        after = _merged(after, record_change(fine, None, None)(after))
+        assert after.status.analysis is not None
+        assert after.status.analysis.metrics_error is None  # not left from the earlier check
+        assert after.status.analysis.checks == 2
+
     def test_a_suppressed_step_is_news_once(self, body: dict[str, Any]) -> None:
         body["spec"]["rollback"] = {"automatic": False}
         pmd = _resource(body)

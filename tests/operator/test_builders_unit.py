@@ -344,7 +344,7 @@ class TestBuildChildren:
         children = build_children(pmd, IMAGES, "primary")
         kinds = [c["kind"] for c in children]
         assert kinds[:4] == ["ServiceAccount", "Role", "RoleBinding", "ConfigMap"]
-        assert len(children) == 12
+        assert len(children) == 15
         for child in children:
             assert child["metadata"]["namespace"] == "pizzas"
             assert child["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "pizza-operator"

@@ -57,6 +57,11 @@ EXCUSED: dict[tuple[str, str, str], str] = {
     ("", "serviceaccounts", "update"): _REPLACE,
     ("rbac.authorization.k8s.io", "roles", "update"): _REPLACE,
     ("rbac.authorization.k8s.io", "rolebindings", "update"): _REPLACE,
+    ("networking.k8s.io", "networkpolicies", "update"): _REPLACE,
+    ("networking.k8s.io", "networkpolicies", "delete"): "the policies are pruned when "
+    "spec.networkPolicy.enabled goes false (tests/operator/test_network_policy_cluster.py)",
+    ("networking.k8s.io", "networkpolicies", "watch"): "kopf's watch of the policies (a hand "
+    "edit restored at once) is not registered in handlers.py yet; the resync restores them",
 }
 
 

@@ -2,11 +2,12 @@
 when no live launcher owns the set (`layout.read_owner`).
 
 What it removes, in order: processes (node daemons by their command lines naming our fixed
-paths, container processes by our cgroups, containerd shims), kube-proxy's and the kubelet's
-iptables chains and our DROP rules, mounts under our paths and CNI netns, veths and bridges and
-their routes, our cgroups in every hierarchy, /etc/hosts lines, our entries in shared host
-directories, then the host settings recorded before the first `up` are restored and the state
-directories deleted. `leftovers()` lists what remains (empty after `clean`).
+paths, container processes by our cgroups, containerd shims), kube-proxy's, the kubelet's and
+the NetworkPolicy engine's iptables chains and our DROP rules, the engine's ipsets, mounts
+under our paths and CNI netns, veths and bridges and their routes, our cgroups in every
+hierarchy, /etc/hosts lines, our entries in shared host directories, then the host settings
+recorded before the first `up` are restored and the state directories deleted.
+`leftovers()` lists what remains (empty after `clean`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ CGROUP_FS = Path("/sys/fs/cgroup")
 NETNS_DIR = Path("/run/netns")
 OUR_PATHS = (str(STATE_ROOT), str(RUN_ROOT))
 TABLES = ("mangle", "nat", "filter")
+IPSET_PREFIXES = ("KUBE-SRC-", "KUBE-DST-")
+"""The ipsets of kube-router's network policy controller (pods a policy selects)."""
 
 
 # -- finding -------------------------------------------------------------------------------------
@@ -150,6 +153,14 @@ def iptables_rules(ipt: str, table: str) -> tuple[list[str], list[str]]:
     return rules, chains
 
 
+def our_ipsets() -> list[str]:
+    """The NetworkPolicy engine's ipsets (none when ipset is not installed)."""
+    if shutil.which("ipset") is None:
+        return []
+    out = run(["ipset", "list", "-n"], check=False).stdout
+    return [name for name in out.split() if name.startswith(IPSET_PREFIXES)]
+
+
 def _shared_entries() -> Iterator[Path]:
     """Our entries in host directories that others may share."""
     logs = Path("/var/log/containers")
@@ -173,6 +184,7 @@ def leftovers() -> dict[str, list[str]]:
         "links": our_links(),
         "routes": our_routes(),
         "iptables": [],
+        "ipsets": our_ipsets(),
         "cgroups": [str(d) for d in cgroup_dirs()],
         "hosts lines": [
             line for line in _read("/etc/hosts").splitlines() if line.endswith(HOSTS_MARK)
@@ -237,6 +249,12 @@ def clean_iptables(kube_proxy: Path | None = None) -> None:
                 run([ipt, "-w", "-t", table, "-F", chain], check=False)
             for chain in chains:
                 run([ipt, "-w", "-t", table, "-X", chain], check=False)
+
+
+def destroy_ipsets() -> None:
+    """After the iptables rules that reference them are gone."""
+    for name in our_ipsets():
+        run(["ipset", "destroy", name], check=False)
 
 
 def unmount_all() -> None:
@@ -315,6 +333,7 @@ def clean(kube_proxy: Path | None = None) -> dict[str, list[str]]:
         )
     kill_processes()
     clean_iptables(kube_proxy)
+    destroy_ipsets()
     unmount_all()
     clean_network()
     remove_cgroups()

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..certs import CLIENTS
 from .layout import APISERVER_FORWARD_PORT, DNS_SERVICE_IP, RealNode
-from .pki import COREDNS_USER
+from .pki import COREDNS_USER, NETPOL_USER
 
 MANAGED_BY = "pizza-devcluster"
 
@@ -42,12 +42,28 @@ def rbac() -> list[tuple[str, dict[str, Any]]]:
             },
         ],
     }
+    netpol_role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "pizza-netpol"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": ["list", "watch"]},
+            {
+                "apiGroups": ["networking.k8s.io"],
+                "resources": ["networkpolicies"],
+                "verbs": ["list", "watch"],
+            },
+            {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"]},
+        ],
+    }
     roles = "/apis/rbac.authorization.k8s.io/v1/clusterroles"
     bindings = "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"
     return [
         (bindings, _binding("pizza-system-nodes", "system:node", "Group", "system:nodes")),
         (roles, coredns_role),
         (bindings, _binding("pizza-coredns", "pizza-coredns", "User", COREDNS_USER)),
+        (roles, netpol_role),
+        (bindings, _binding("pizza-netpol", "pizza-netpol", "User", NETPOL_USER)),
         (
             bindings,
             _binding(

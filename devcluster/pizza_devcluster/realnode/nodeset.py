@@ -3,7 +3,8 @@
 Order: claim the machine (fail if a live launcher owns a real-node set, clear what a dead one
 left), network safety, bridges, containerd of each node (own root, state, socket), images, RBAC
 and Services, kubelets (wait for Ready, then advertise the GPU node's extended resource), then
-kube-proxy, CoreDNS and the apiserver forwarder. `supervise()` restarts pieces that die.
+the NetworkPolicy engine, kube-proxy, CoreDNS and the apiserver forwarder. `supervise()`
+restarts pieces that die.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from ..certs import Pki
 from ..cluster import ClusterStartError, LocalCluster
+from ..components import SERVICE_CIDR
 from ..nodes import NodeSpec, node_is_ready
 from ..ports import free_ports
 from ..rest import AdminClient, ApiError
@@ -257,7 +259,7 @@ class RealNodeSet:
     def _start_host_pieces(self, pki: Pki, cluster: LocalCluster, deadline: float) -> None:
         host_dir = STATE_ROOT / "host"
         kubeconfigs = write_host_pki(pki, cluster.server, host_dir)
-        proxy_health, proxy_metrics, dns_ready = free_ports(3)
+        proxy_health, proxy_metrics, dns_ready, netpol_health = free_ports(4)
         proxy_config = host_dir / "kube-proxy.yaml"
         proxy_config.write_text(
             configs.kube_proxy_config(
@@ -276,6 +278,7 @@ class RealNodeSet:
         apiserver_port = cluster.server.rsplit(":", 1)[1]
         lock = RUN_ROOT / "forwarder.lock"
         pieces = [
+            self._netpol(kubeconfigs["netpol"], netpol_health),
             Piece(
                 name="kube-proxy",
                 argv=[str(self.bin_dir / "kube-proxy"), f"--config={proxy_config}", "--v=1"],
@@ -305,6 +308,25 @@ class RealNodeSet:
             self.pieces.add(piece).start()
         for piece in pieces:
             self._wait(piece.name, deadline, piece.healthy)
+
+    def _netpol(self, kubeconfig: Path, health_port: int) -> Piece:
+        """kube-router's network policy controller: one process for every real node (they share
+        this host's netfilter), named after the first node, enforcing for the pods of all."""
+        first, others = self.nodes[0], self.nodes[1:]
+        return Piece(
+            name="netpol",
+            argv=[
+                str(self.bin_dir / "kube-router-netpol"),
+                f"--kubeconfig={kubeconfig}",
+                f"--hostname-override={first.name}",
+                f"--local-node-ips={','.join(n.ip for n in others)}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--health-addr=127.0.0.1:{health_port}",
+                "--v=1",
+            ],
+            log_path=self._log("netpol"),
+            healthy=lambda: _http_ok(f"http://127.0.0.1:{health_port}/healthz"),
+        )
 
     # -- images, capacity -----------------------------------------------------------------------
 

@@ -4,7 +4,8 @@
 * kubelet serving: the bridge IP (what the apiserver dials, `--kubelet-preferred-address-types=
   InternalIP`) and the node name;
 * kube-proxy: CN=system:kube-proxy (the bootstrap system:node-proxier binding);
-* CoreDNS: CN=pizza-coredns (its own read-only ClusterRole, see manifests.py).
+* CoreDNS: CN=pizza-coredns (its own read-only ClusterRole, see manifests.py);
+* the NetworkPolicy engine: CN=pizza-netpol (read-only too).
 The apiserver's kubelet client certificate is made with the cluster PKI (certs.CLIENTS).
 """
 
@@ -19,6 +20,7 @@ from .layout import RealNode
 
 KUBE_PROXY_USER = "system:kube-proxy"
 COREDNS_USER = "pizza-coredns"
+NETPOL_USER = "pizza-netpol"
 
 
 def _write_pair(directory: Path, name: str, pair: KeyPair) -> tuple[Path, Path]:
@@ -51,7 +53,7 @@ def write_node_pki(pki: Pki, server: str, node: RealNode) -> Path:
 
 
 def write_host_pki(pki: Pki, server: str, directory: Path) -> dict[str, Path]:
-    """Kubeconfigs of the shared host pieces (kube-proxy, CoreDNS)."""
+    """Kubeconfigs of the shared host pieces (kube-proxy, CoreDNS, the NetworkPolicy engine)."""
     ca = load_ca(pki)
     return {
         "kube-proxy": _client_kubeconfig(
@@ -59,6 +61,9 @@ def write_host_pki(pki: Pki, server: str, directory: Path) -> dict[str, Path]:
         ),
         "coredns": _client_kubeconfig(
             pki, server, directory, "coredns", issue_client_cert(ca, COREDNS_USER)
+        ),
+        "netpol": _client_kubeconfig(
+            pki, server, directory, "netpol", issue_client_cert(ca, NETPOL_USER)
         ),
     }
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from ..binaries import BinariesMissingError, find_binaries
 
 REAL_NODE_COMMANDS = ("containerd", "containerd-shim-runc-v2", "ctr", "runc", "iptables",
-                      "ip6tables", "conntrack", "socat", "ip", "mount")  # fmt: skip
+                      "ip6tables", "ipset", "conntrack", "socat", "ip", "mount")  # fmt: skip
 REAL_NODE_FILES = ("/usr/lib/cni/bridge", "/usr/lib/cni/host-local", "/usr/lib/cni/loopback")
-REAL_NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
-DEBIAN_PACKAGES = "containerd runc containernetworking-plugins iptables conntrack socat"
+REAL_NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause", "kube-router-netpol")
+DEBIAN_PACKAGES = "containerd runc containernetworking-plugins iptables ipset conntrack socat"
 
 
 def real_nodes_missing(bin_dir: Path | None = None) -> str:

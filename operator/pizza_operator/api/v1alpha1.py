@@ -556,6 +556,112 @@ class RollbackSpec(ApiModel):
     )
 
 
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+
+
+class LabelSelectorRequirement(ApiModel):
+    """One expression of a label selector, as in meta/v1 LabelSelectorRequirement."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.operator in ['In', 'NotIn'] ? "
+                    "has(self.values) && self.values.size() > 0 : "
+                    "!has(self.values) || self.values.size() == 0",
+                    "message": "In and NotIn need values; Exists and DoesNotExist take none",
+                    "fieldPath": ".values",
+                }
+            ]
+        }
+    )
+
+    key: str = Field(
+        min_length=1, max_length=317, pattern=_QUALIFIED_NAME, description="The label key."
+    )
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In, NotIn, Exists or DoesNotExist."
+    )
+    values: list[Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]] | None = Field(
+        default=None,
+        max_length=16,
+        description="Label values (In and NotIn only).",
+    )
+
+
+class LabelSelector(ApiModel):
+    """A label selector, as in meta/v1 LabelSelector: every term must match; empty matches all."""
+
+    match_labels: dict[str, Annotated[str, Field(max_length=63)]] | None = Field(
+        default=None,
+        description="Labels that must all be present with these values.",
+        json_schema_extra={
+            "maxProperties": 16,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, k.matches('{_QUALIFIED_NAME}') && "
+                    f"self[k].matches('{LABEL_VALUE_PATTERN}'))",
+                    "message": "matchLabels: keys must be qualified names and values label "
+                    "values (at most 63 letters, digits, '-', '_' or '.')",
+                }
+            ],
+        },
+    )
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        default=None, max_length=16, description="Expressions that must all hold."
+    )
+
+
+class NetworkPeer(ApiModel):
+    """Pods let in, as a NetworkPolicyPeer: pods here, every pod of namespaces, or both."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.podSelector) || has(self.namespaceSelector)",
+                    "message": "a peer needs a podSelector, a namespaceSelector or both",
+                }
+            ]
+        }
+    )
+
+    pod_selector: LabelSelector | None = Field(
+        default=None,
+        description="The pods, by label ({} is every pod); alone: pods of the resource's "
+        "namespace.",
+    )
+    namespace_selector: LabelSelector | None = Field(
+        default=None,
+        description="Their namespaces, by label ({} is every namespace); alone: every pod of "
+        "those namespaces.",
+    )
+
+
+class NetworkPolicySpec(ApiModel):
+    """Who may connect to each component's pods: NetworkPolicies (ingress) the operator keeps."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Keep one NetworkPolicy per component: the primary and the fallback accept "
+        "only their own router, the operator's pods and prometheusFrom; the router accepts "
+        "routerFrom (anyone when empty). false deletes them.",
+    )
+    router_from: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Who may call the router (its Service is the entry point); empty: anyone, "
+        "in or out of the cluster. The operator's pods and prometheusFrom are always allowed.",
+    )
+    prometheus_from: list[NetworkPeer] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Pods that scrape /metrics of every component (a Prometheus), e.g. "
+        "{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: monitoring}}, "
+        "podSelector: {matchLabels: {app.kubernetes.io/name: prometheus}}}; empty: none.",
+    )
+
+
 _OWN_IMAGE = "(has(self.image) && self.image != '')"
 
 
@@ -600,6 +706,11 @@ class PizzaModelDeploymentSpec(ApiModel):
     )
     rollback: RollbackSpec = Field(
         default_factory=RollbackSpec, description="Automatic rollback settings."
+    )
+    network_policy: NetworkPolicySpec = Field(
+        default_factory=NetworkPolicySpec,
+        description="Who may connect to the pods (NetworkPolicy; enforced only by a cluster "
+        "with a policy engine).",
     )
     paused: bool = Field(
         default=False, description="Stop changing the children (status is still reported)."

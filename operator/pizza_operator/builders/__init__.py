@@ -14,17 +14,20 @@ from pizza_operator.builders.deployments import (
 from pizza_operator.builders.disruption import build_pdbs
 from pizza_operator.builders.images import resolve_images
 from pizza_operator.builders.naming import Component
+from pizza_operator.builders.network import build_network_policies
 from pizza_operator.builders.routing import build_router_rbac, build_routing_configmap
 from pizza_operator.builders.services import (
     build_fallback_service,
     build_primary_service,
     build_router_service,
 )
+from pizza_operator.config import OperatorPods
 
 __all__ = [
     "build_children",
     "build_fallback_deployment",
     "build_fallback_service",
+    "build_network_policies",
     "build_pdbs",
     "build_primary_deployment",
     "build_primary_service",
@@ -36,12 +39,18 @@ __all__ = [
 
 
 def build_children(
-    pmd: PizzaModelDeployment, images: Mapping[Component, str], mode: Mode
+    pmd: PizzaModelDeployment,
+    images: Mapping[Component, str],
+    mode: Mode,
+    operator: OperatorPods | None = None,
 ) -> list[dict[str, Any]]:
     """Every child the resource should own right now, in apply order (the router's account
-    and routing ConfigMap, then Services, then Deployments)."""
+    and routing ConfigMap, the NetworkPolicies before any pod they guard, then Services, then
+    Deployments). `operator`: the operator's own pods, let in to scrape (None: it runs on a
+    node, outside the cluster's pods)."""
     return [
         *build_routing(pmd, mode),
+        *build_network_policies(pmd, operator),
         build_primary_service(pmd),
         build_fallback_service(pmd),
         build_router_service(pmd),

@@ -34,6 +34,7 @@ CHILD_KINDS = (
     "Deployment",
     "Service",
     "PodDisruptionBudget",
+    "NetworkPolicy",
     "ConfigMap",
     "ServiceAccount",
     "Role",

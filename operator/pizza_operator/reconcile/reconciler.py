@@ -103,7 +103,8 @@ class Reconciler:
     def _converge(self, pmd: PizzaModelDeployment, force: bool) -> ReconcileResult:
         mode: Mode = pmd.status.mode or "primary"
         shaped = serving_shape(self.history, pmd, mode)
-        children = build_children(shaped, resolve_images(shaped, self.config), mode)
+        images = resolve_images(shaped, self.config)
+        children = build_children(shaped, images, mode, self.config.operator_pods)
         kopf.append_owner_reference(children, owner=kopf.Body(owner_of(pmd)))  # type: ignore[arg-type]
         new_generation = pmd.status.observed_generation != pmd.metadata.generation
         live: dict[ChildKey, Any] = {}

@@ -71,7 +71,7 @@ def step_change(
             "mode": step.to,
             "lastRollback": {k: v for k, v in last.items() if v is not None},
             "servingRevision": served_revision(pmd, step),
-            "analysis": reset(record, stamp).to_wire(),
+            "analysis": record_wire(reset(record, stamp)),
             "errorRate": error_rate,
             "conditions": with_condition(fresh, condition, stamp),
         }
@@ -94,7 +94,7 @@ def return_change(pmd: PizzaModelDeployment, back: Return, record: AnalysisStatu
         patch: Patch = {
             "mode": "primary",
             "servingRevision": fresh.status.current_revision,
-            "analysis": reset(record, stamp).to_wire(),
+            "analysis": record_wire(reset(record, stamp)),
             "conditions": with_condition(fresh, condition, stamp),
         }
         if back.token != remembered:
@@ -130,6 +130,17 @@ def suppressed_condition(pmd: PizzaModelDeployment, decision: Decision, stamp: s
     )
 
 
+def record_wire(record: AnalysisStatus) -> dict[str, Any]:
+    """The record as a merge patch: a field this tick left unset is written as null, so that
+    what an earlier tick wrote (a `metricsError`, a `clientErrorRate`) does not linger."""
+    unset = {
+        field.alias or name: None
+        for name, field in AnalysisStatus.model_fields.items()
+        if getattr(record, name) is None
+    }
+    return {**unset, **record.to_wire()}
+
+
 def record_change(
     record: AnalysisStatus, error_rate: float | None, condition: Condition | None
 ) -> Change:
@@ -137,7 +148,7 @@ def record_change(
     stamp = tick_time(record)
 
     def change(fresh: PizzaModelDeployment) -> Patch:
-        patch: Patch = {"analysis": record.to_wire(), "errorRate": error_rate}
+        patch: Patch = {"analysis": record_wire(record), "errorRate": error_rate}
         if condition is not None:
             patch["conditions"] = with_condition(fresh, condition, stamp)
         return patch
