@@ -32,6 +32,7 @@ CHILD_KINDS = (
     ("v1", "services"),
     ("v1", "configmaps"),
     ("policy", "v1", "poddisruptionbudgets"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
 )
 """The children whose events we follow; their watches carry OWNED as a label selector, so the
 API server sends only ours (the cluster's other objects never reach the operator)."""
@@ -123,6 +124,7 @@ async def track(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.event(*CHILD_KINDS[1], labels=OWNED)
 @kopf.on.event(*CHILD_KINDS[2], labels=OWNED)
 @kopf.on.event(*CHILD_KINDS[3], labels=OWNED)
+@kopf.on.event(*CHILD_KINDS[4], labels=OWNED)
 def child_changed(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     if event.get("type") is not None:  # the initial listing is covered by the resume handler
         _reconciler(memo).on_child_event(event.get("type"), event["object"])

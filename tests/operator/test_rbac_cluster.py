@@ -60,8 +60,6 @@ EXCUSED: dict[tuple[str, str, str], str] = {
     ("networking.k8s.io", "networkpolicies", "update"): _REPLACE,
     ("networking.k8s.io", "networkpolicies", "delete"): "the policies are pruned when "
     "spec.networkPolicy.enabled goes false (tests/operator/test_network_policy_cluster.py)",
-    ("networking.k8s.io", "networkpolicies", "watch"): "kopf's watch of the policies (a hand "
-    "edit restored at once) is not registered in handlers.py yet; the resync restores them",
 }
 
 
