@@ -101,6 +101,9 @@ def calls(lines: Iterable[str], username: str) -> list[Call]:
         if event.get("stage") not in ("ResponseComplete", "ResponseStarted", "Panic"):
             continue
         code = int(event.get("responseStatus", {}).get("code", 0))
+        decision = (event.get("annotations") or {}).get("authorization.k8s.io/decision")
+        if code == 403 and decision == "allow":
+            code = 0  # authorized, refused by admission (a namespace being deleted): not RBAC
         ref = event.get("objectRef")
         path = event.get("requestURI", "")
         if ref is None:

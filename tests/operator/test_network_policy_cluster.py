@@ -138,10 +138,11 @@ class TestNetworkPolicies:
         kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=90s")
         built = _rule(ns, f"{name}-primary")
         open_to_all = '{"spec":{"ingress":[{}]}}'
-        kubectl(
-            "patch", "networkpolicy", f"{name}-primary", "-n", ns, "--type=merge", "-p", open_to_all
-        )
-        assert _rule(ns, f"{name}-primary") == {}
+        patched = kubectl(
+            "patch", "networkpolicy", f"{name}-primary", "-n", ns, "--type=merge", "-p",
+            open_to_all, "-o", "json",
+        )  # fmt: skip
+        assert json.loads(patched.stdout)["spec"]["ingress"] == [{}]  # the edit took (at first)
         eventually(
             lambda: _rule(ns, f"{name}-primary") == built,
             timeout=30,

@@ -173,6 +173,16 @@ class TestComparison:
         seen = calls(lines, USER)
         assert [c.atom.verb if c.atom else c.path for c in seen] == ["patch", "create", "/apis"]
 
+    def test_a_403_of_admission_is_no_rbac_refusal(self) -> None:
+        """A namespace being deleted refuses writes with 403 after the authorizer allowed them;
+        only the authorizer's own refusals are RBAC's."""
+        admitted = json.loads(_line(USER, "patch", 403, resource="serviceaccounts", namespace="a"))
+        admitted["annotations"] = {"authorization.k8s.io/decision": "allow"}
+        refused = json.loads(_line(USER, "get", 403, resource="secrets", namespace="a"))
+        refused["annotations"] = {"authorization.k8s.io/decision": "forbid"}
+        seen = calls([json.dumps(admitted), json.dumps(refused)], USER)
+        assert [c.code for c in seen] == [0, 403]
+
     def test_exact_grants_and_uses_match(self) -> None:
         seen = calls(
             [
