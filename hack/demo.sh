@@ -4,7 +4,7 @@
 #   1. the local cluster with two real nodes (a GPU-role and a CPU-role kubelet, each with its own
 #      containerd) beside the kwok nodes (make cluster-up);
 #   2. the images, built with buildah and imported into the nodes (make images);
-#   3. the operator installed by Helm (two replicas, one active through peering) in a namespace
+#   3. the operator installed by Helm (two replicas, one active: the Lease holder) in a namespace
 #      enforcing Pod Security "restricted", then `helm test`;
 #   4. the local sample PizzaModelDeployment until Ready, every pod running on a real node;
 #   5. fresh pizza images classified through the router's Service;
