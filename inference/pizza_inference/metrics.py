@@ -86,8 +86,8 @@ def expose_fallback_reasons() -> None:
 
 UPSTREAM_IN_FLIGHT = Gauge(
     "pizza_router_upstream_in_flight",
-    "Requests this router has in flight to each upstream (primary, fallback): the autoscaler's "
-    "load signal",
+    "Requests this router has in flight to each upstream (primary, canary, fallback): the "
+    "autoscaler's load signal (the stable primary's is `primary`)",
     ["upstream"],
 )
 PRIMARY_DEMAND = Counter(
@@ -128,6 +128,47 @@ def expose_client_groups(groups: int) -> None:
     for group in range(groups):
         PRIMARY_CLIENT_REQUESTS.labels(str(group))
         PRIMARY_CLIENT_FAILURES.labels(str(group))
+
+
+UPSTREAMS = ("primary", "canary", "fallback")
+UPSTREAM_OUTCOMES = ("ok", "error", "timeout", "unavailable")
+UPSTREAM_REQUESTS = Counter(
+    "pizza_router_upstream_requests_total",
+    "Requests the router sent (or meant) to each upstream (primary: the stable primary; canary; "
+    "fallback), by outcome: ok (answered, or a bad input refused with 4xx), error, timeout, "
+    "unavailable (unreachable, not ready, shedding load, or skipped by its open circuit breaker)",
+    ["upstream", "outcome"],
+)
+UPSTREAM_DURATION = Histogram(
+    "pizza_router_upstream_duration_seconds",
+    "Time from sending to each upstream to its answer, answered requests only (the operator "
+    "compares the canary's p95 with the stable primary's)",
+    ["upstream"],
+    buckets=BUCKETS,
+)
+CANARY_AGREEMENT = Counter(
+    "pizza_router_canary_agreement_total",
+    "Canary answers also asked of the stable primary (agreementSample): agree and disagree "
+    "compare predicted_class; error when the stable primary gave no answer",
+    ["result"],
+)
+CANARY_AGREEMENT_RESULTS = ("agree", "disagree", "error")
+CANARY_AGREEMENT_DROPPED = Counter(
+    "pizza_router_canary_agreement_dropped_total",
+    "Agreement comparisons not made because the most allowed were in flight already",
+)
+
+
+def expose_upstreams() -> None:
+    """Every upstream and outcome's series, and every agreement result's, from 0 (see
+    `expose_fallback_reasons`)."""
+    for upstream in UPSTREAMS:
+        UPSTREAM_DURATION.labels(upstream)
+        UPSTREAM_IN_FLIGHT.labels(upstream)
+        for outcome in UPSTREAM_OUTCOMES:
+            UPSTREAM_REQUESTS.labels(upstream, outcome)
+    for result in CANARY_AGREEMENT_RESULTS:
+        CANARY_AGREEMENT.labels(result)
 
 
 RATE_LIMITED = Counter(

@@ -13,7 +13,9 @@ from pizza_inference.backends.cnn import CNNBackend
 
 
 class ControllableBackend(ModelBackend):
-    """Delegates to a real INT8 CNN; `mode` = ok | fail | slow (sleeps `delay_s` first)."""
+    """Delegates to a real INT8 CNN; `mode` = ok | fail | slow (sleeps `delay_s` first) | wrong
+    (answers confidently and wrongly: the real probabilities shifted by one class, so the
+    predicted class is never the one the real model gives)."""
 
     kind = "cnn"
 
@@ -35,4 +37,6 @@ class ControllableBackend(ModelBackend):
             raise RuntimeError("injected model failure")
         if self.mode == "slow":
             time.sleep(self.delay_s)
+        if self.mode == "wrong":
+            return np.roll(self.inner.predict(images), 1, axis=1)
         return self.inner.predict(images)

@@ -488,6 +488,58 @@ def test_watcher_waits_for_a_missing_configmap(access: Access) -> None:
     _run_watcher(config, plane, stale, prepare=lambda w: setattr(w, "resource_version", "1"))
 
 
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_router_takes_the_canary_entry_live(
+    access: Access, models: tuple[str, str], cnn_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The canary keys patched into the real ConfigMap reach a running router process: requests
+    go to the canary, a malformed weight is ignored, removing the URL ends the canary."""
+    canary = ServerThread(
+        create_model_app(cnn_config(cnn_checkpoint, model_name="canary-cnn"))
+    ).start()
+    wait_ready(canary.url)
+    access.create_configmap("primary")
+    env = {
+        "PIZZA_ROUTER_MODE_CONFIGMAP": CONFIGMAP,
+        "PIZZA_NAMESPACE": access.namespace,
+        "PIZZA_KUBE_API_URL": access.api_url,
+        "PIZZA_KUBE_TOKEN_FILE": str(access.token_file),
+        "PIZZA_KUBE_CA_FILE": str(access.ca_file),
+    }
+
+    def patch(data: dict[str, str | None]) -> None:
+        access.core.patch_namespaced_config_map(CONFIGMAP, access.namespace, {"data": data})
+
+    def entry(url: str) -> dict[str, Any]:
+        table: dict[str, Any] = httpx.get(f"{url}/status", timeout=5).json()["router"]["canary"]
+        return table
+
+    def answered_by(url: str) -> str:
+        response = httpx.post(
+            f"{url}/classify", files={"file": ("p.jpg", IMAGE, "image/jpeg")}, timeout=10
+        )
+        return str(response.json()["model_used"])
+
+    try:
+        with router_process(models, env, tmp_path / "router.log") as url:
+            eventually(lambda: entry(url)["url"] is None and router_mode(url) == "primary", 5, "")
+            assert answered_by(url) == "primary-cnn"
+            patch({"canaryUrl": canary.url, "canaryWeight": "100", "agreementSample": "1"})
+            eventually(lambda: entry(url)["weight"] == 100, 3, "canary entry applied", every=0.02)
+            assert {answered_by(url) for _ in range(3)} == {"canary-cnn"}
+            eventually(lambda: entry(url)["agreement"]["agree"] == 3, 5, "3 agreements")
+            patch({"canaryWeight": "lots", "mode": "primary"})  # malformed: the entry stays
+            patch({"mode": "stable"})
+            eventually(lambda: router_mode(url) == "stable", 3, "a later patch applied")
+            assert entry(url)["weight"] == 100 and entry(url)["url"] == canary.url
+            patch({"mode": "primary", "canaryUrl": None})  # removed: no canary
+            eventually(lambda: entry(url)["url"] is None, 3, "canary removed", every=0.02)
+            assert answered_by(url) == "primary-cnn"
+    finally:
+        canary.stop()
+
+
 @pytest.mark.unit
 def test_watch_events() -> None:
     """The event handling alone: versions move on, 410 and other ERROR events end the watch."""

@@ -40,6 +40,7 @@ def create_router_app(
     router_plane = plane or RouterPlane(config)
     metrics.expose_fallback_reasons()
     metrics.expose_client_groups(CLIENT_GROUPS)
+    metrics.expose_upstreams()
     watch_config = mode_watch or ModeWatchConfig.from_env()
     watcher = ModeWatcher(watch_config, router_plane) if watch_config is not None else None
     router_plane.mode_watcher = watcher

@@ -9,6 +9,11 @@ allowed by a Role with get/list/watch on `configmaps` and `resourceNames: [NAME]
   (the apiserver authorizes a list/watch whose field selector pins `metadata.name` as a request
   for that resourceName; without the selector, the same Role is refused with 403)
 
+The ConfigMap is the router's routing table: `mode`, `primary` (asleep or awake) and the canary's
+three keys (`canaryUrl`, `canaryWeight`, `agreementSample`: `router.canary`). A malformed canary
+entry is logged and ignored (the last good one stays); a missing or empty `canaryUrl` is no
+canary.
+
 The loop: GET the ConfigMap and apply its `mode`; watch from its resourceVersion, applying each
 ADDED/MODIFIED; BOOKMARKs move the resourceVersion on; a watch the apiserver ends (timeout) is
 resumed from the last resourceVersion; 410 Gone (the version was compacted away) starts over with
@@ -31,6 +36,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from pizza_inference.config import ModeWatchConfig
+from pizza_inference.router.canary import CanaryTable, parse_canary
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,8 @@ class ModeTarget(Protocol):
     def set_mode(self, mode: str, *, source: str) -> bool: ...
 
     def set_primary_asleep(self, asleep: bool, *, source: str) -> bool: ...
+
+    def set_canary(self, table: CanaryTable, *, source: str) -> bool: ...
 
 
 class ApiStatusError(Exception):
@@ -269,6 +277,17 @@ class ModeWatcher:
         self.target.set_primary_asleep(
             isinstance(primary, str) and primary.strip() == "asleep", source=SOURCE
         )
+        try:
+            canary = parse_canary(data)
+        except ValueError as exc:
+            log.warning(
+                "routing ConfigMap %s (%s): %s; keeping the canary entry as it was",
+                self._where,
+                how,
+                exc,
+            )
+        else:
+            self.target.set_canary(canary, source=SOURCE)
         mode = data.get(MODE_KEY)
         if not isinstance(mode, str):
             log.warning(

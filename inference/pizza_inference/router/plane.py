@@ -3,7 +3,12 @@
 A request meant for the primary goes there only within its client's share (`router.shares`);
 what it meets there is counted by client group (`router.clients`) beside the prior system's
 counters, so the operator can tell a primary that fails for everyone from one that fails for
-one client (docs/rollback.md)."""
+one client (docs/rollback.md).
+
+While a new primary revision is a canary (`router.canary`), a primary-bound request goes to it
+first with probability `canaryWeight`/100; a canary that fails (or whose own breaker is open)
+hands the request to the stable primary, then the fallback. The canary's failures are its own:
+they open neither the stable primary's breaker nor count in its client groups."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from pizza_inference.errors import (
     UpstreamRejectedError,
 )
 from pizza_inference.router.breaker import CircuitBreaker
+from pizza_inference.router.canary import AgreementSampler, CanaryTable
 from pizza_inference.router.clients import CLIENT_GROUPS, CURRENT_CLIENT, client_group
 from pizza_inference.router.shares import PrimaryShares
 from pizza_inference.service import (
@@ -76,6 +82,8 @@ def retry_after_seconds(value: str | None) -> int | None:
 @dataclass
 class UpstreamStats:
     url: str
+    role: str = "primary"
+    """primary (the stable one), canary or fallback: the `upstream` label of its metrics."""
     requests: int = 0
     successes: int = 0
     total_seconds: float = 0.0
@@ -93,6 +101,16 @@ class UpstreamStats:
             "errors_by_reason": dict(self.failures),
             "requests": self.requests,
         }
+
+
+@dataclass(frozen=True)
+class CanaryRoute:
+    """The canary as one request sees it (read once, before any await): its table entry, its
+    statistics and its own circuit breaker (both kept while its URL stays)."""
+
+    table: CanaryTable
+    upstream: UpstreamStats
+    breaker: CircuitBreaker
 
 
 @dataclass(frozen=True)
@@ -136,8 +154,12 @@ class RouterPlane:
         ]
         self._session: aiohttp.ClientSession | None = None
         self._rng = rng or random.Random()
-        self.primary = UpstreamStats(config.primary_url.rstrip("/"))
-        self.fallback = UpstreamStats(config.fallback_url.rstrip("/"))
+        self.primary = UpstreamStats(config.primary_url.rstrip("/"), role="primary")
+        self.fallback = UpstreamStats(config.fallback_url.rstrip("/"), role="fallback")
+        self.canary: CanaryRoute | None = None
+        """The canary of a new primary revision, if any (`set_canary`)."""
+        self.agreement = AgreementSampler()
+        """The canary-versus-stable comparisons running beside the clients' requests."""
         self.groups: dict[str, dict[str, int]] = {"A": {}, "B": {}}
         self.started = time.time()
         self._ready_cache: tuple[float, bool] = (0.0, False)
@@ -163,6 +185,7 @@ class RouterPlane:
         return self._session
 
     async def stop(self) -> None:
+        await self.agreement.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -199,6 +222,35 @@ class RouterPlane:
             return False
         self.primary_asleep = asleep
         log.info("primary %s source=%s", "asleep" if asleep else "awake", source)
+        return True
+
+    def set_canary(self, table: CanaryTable, *, source: str) -> bool:
+        """Applies the canary's routing entry live; True when it changed. A new URL starts a
+        new canary (statistics, breaker and agreement counts from zero); a new weight or sample
+        keeps them. Requests in flight finish with the canary they picked."""
+        current = self.canary
+        if (current.table if current is not None else CanaryTable()) == table:
+            return False
+        if not table.url:
+            self.canary = None
+        elif current is not None and current.upstream.url == table.url:
+            self.canary = CanaryRoute(table, current.upstream, current.breaker)
+        else:
+            self.canary = CanaryRoute(
+                table,
+                UpstreamStats(table.url, role="canary"),
+                CircuitBreaker(
+                    self.config.circuit_failure_threshold, self.config.circuit_reset_seconds
+                ),
+            )
+            self.agreement.reset()
+        log.info(
+            "canary url=%s weight=%d sample=%g source=%s",
+            table.url or "-",
+            table.weight,
+            table.sample,
+            source,
+        )
         return True
 
     def _show_mode(self) -> None:
@@ -249,6 +301,9 @@ class RouterPlane:
             prediction = await self._forward(
                 self.fallback, upload, self.config.fallback_timeout_seconds
             )
+        except UpstreamRejectedError:
+            metrics.UPSTREAM_REQUESTS.labels("fallback", "ok").inc()
+            raise
         except UpstreamFailureError as exc:
             message = (
                 f"no model could answer: primary skipped or failed ({reason}), fallback failed "
@@ -260,38 +315,101 @@ class RouterPlane:
         return self._finish(prediction, reason, decision.group)
 
     async def _try_primary(self, upload: ImageUpload, client: str) -> Prediction | str:
-        """The primary's answer, or why the request goes to the fallback instead: the client
-        holds its whole share of the primary (`client_share`, no failure of the primary), the
-        breaker is open, or the primary failed (both counted against the primary, in the
-        client's group)."""
+        """The primary's answer (the canary's, for a share of the requests while there is one),
+        or why the request goes to the fallback instead: the client holds its whole share of the
+        primary (`client_share`, no failure of the primary), the stable primary's breaker is
+        open, or the stable primary failed (both counted against it, in the client's group)."""
         if not self.shares.acquire(client):
             return "client_share"
-        requests, failures = self._group_counters[client_group(client)]
         metrics.PRIMARY_IN_FLIGHT.inc()
         try:
-            if not self.breaker.allow():
-                requests.inc()
-                failures.inc()
-                return "circuit_open"
+            route = self.canary  # one canary for the whole request
+            if route is None or not self._to_canary(route.table):
+                return await self._try_stable(upload, client)
+            answer = await self._try_canary(route, upload, client)
+            if isinstance(answer, Prediction):
+                return answer
             try:
-                prediction = await self._forward(
-                    self.primary, upload, self.config.primary_timeout_seconds
-                )
+                outcome = await self._try_stable(upload, client)
             except UpstreamRejectedError:
-                self.breaker.record_success(client)  # the primary works; the input was bad
+                if answer is not None:  # both refused the input: the canary was right
+                    route.breaker.record_success(client)
+                    metrics.UPSTREAM_REQUESTS.labels("canary", "ok").inc()
                 raise
-            except UpstreamFailureError as exc:
-                self.breaker.record_failure(client)
-                requests.inc()
-                failures.inc()
-                log.warning("primary failed reason=%s error=%s", exc.reason, exc)
-                return exc.reason
-            self.breaker.record_success(client)
-            requests.inc()
-            return prediction
+            if answer is not None:  # the canary refused what the stable primary took (or could
+                # not judge): the canary's failure
+                self._canary_failed(route, client, "error", f"refused the input: {answer}")
+            return outcome
         finally:
             metrics.PRIMARY_IN_FLIGHT.dec()
             self.shares.release(client)
+
+    def _to_canary(self, table: CanaryTable) -> bool:
+        """Does this primary-bound request go to the canary first (probability weight/100)?"""
+        return table.active and self._rng.random() * 100 < table.weight
+
+    async def _try_stable(self, upload: ImageUpload, client: str) -> Prediction | str:
+        requests, failures = self._group_counters[client_group(client)]
+        if not self.breaker.allow():
+            requests.inc()
+            failures.inc()
+            metrics.UPSTREAM_REQUESTS.labels("primary", "unavailable").inc()
+            return "circuit_open"
+        try:
+            prediction = await self._forward(
+                self.primary, upload, self.config.primary_timeout_seconds
+            )
+        except UpstreamRejectedError:
+            self.breaker.record_success(client)  # the primary works; the input was bad
+            metrics.UPSTREAM_REQUESTS.labels("primary", "ok").inc()
+            raise
+        except UpstreamFailureError as exc:
+            self.breaker.record_failure(client)
+            requests.inc()
+            failures.inc()
+            log.warning("primary failed reason=%s error=%s", exc.reason, exc)
+            return exc.reason
+        self.breaker.record_success(client)
+        requests.inc()
+        return prediction
+
+    async def _try_canary(
+        self, route: CanaryRoute, upload: ImageUpload, client: str
+    ) -> Prediction | UpstreamRejectedError | None:
+        """The canary's answer; its refusal of the input (judged by what the stable primary
+        says of the same input); or None when it failed or its breaker is open (the stable
+        primary answers then)."""
+        if not route.breaker.allow():
+            metrics.UPSTREAM_REQUESTS.labels("canary", "unavailable").inc()
+            return None
+        try:
+            prediction = await self._forward(
+                route.upstream, upload, self.config.primary_timeout_seconds
+            )
+        except UpstreamRejectedError as exc:
+            return exc
+        except UpstreamFailureError as exc:
+            self._canary_failed(route, client, exc.reason, str(exc), counted=True)
+            return None
+        route.breaker.record_success(client)
+        sample = route.table.sample
+        if sample > 0 and self._rng.random() < sample and self.mode == "primary":
+            self.agreement.offer(prediction.predicted_class, lambda: self._stable_class(upload))
+        return prediction
+
+    def _canary_failed(
+        self, route: CanaryRoute, client: str, reason: str, message: str, *, counted: bool = False
+    ) -> None:
+        route.breaker.record_failure(client)
+        if not counted:
+            metrics.UPSTREAM_REQUESTS.labels("canary", reason).inc()
+        log.warning("canary failed reason=%s url=%s error=%s", reason, route.upstream.url, message)
+
+    async def _stable_class(self, upload: ImageUpload) -> str:
+        """The stable primary's class for an agreement comparison (off the client's path: its
+        breaker and client groups are left alone; its metrics count the call)."""
+        prediction = await self._forward(self.primary, upload, self.config.primary_timeout_seconds)
+        return prediction.predicted_class
 
     def _finish(self, prediction: Prediction, reason: str | None, group: str | None) -> Prediction:
         prediction.fallback_reason = reason
@@ -311,9 +429,7 @@ class RouterPlane:
         sent. Otherwise (an upload from decoded bytes, or `forward_raw=False`) a new multipart form
         with the image as `file`."""
         upstream.requests += 1
-        in_flight = metrics.UPSTREAM_IN_FLIGHT.labels(
-            "primary" if upstream is self.primary else "fallback"
-        )
+        in_flight = metrics.UPSTREAM_IN_FLIGHT.labels(upstream.role)
         in_flight.inc()
         try:
             return await self._post(upstream, upload, timeout)
@@ -375,6 +491,8 @@ class RouterPlane:
             upstream.model_name = prediction.model_used
             metrics.INFERENCES.labels(prediction.model_used).inc()
             metrics.INFERENCE_DURATION.labels(prediction.model_used).observe(elapsed)
+            metrics.UPSTREAM_REQUESTS.labels(upstream.role, "ok").inc()
+            metrics.UPSTREAM_DURATION.labels(upstream.role).observe(elapsed)
             return prediction
         if not isinstance(body, dict):
             body = {"error": "upstream_error", "detail": str(body)[:200]}
@@ -388,8 +506,8 @@ class RouterPlane:
         self, upstream: UpstreamStats, reason: str, message: str, retry_after_s: int | None = None
     ) -> UpstreamFailureError:
         upstream.failures[reason] = upstream.failures.get(reason, 0) + 1
-        role = "primary" if upstream is self.primary else "fallback"
-        metrics.MODEL_ERRORS.labels(upstream.model_name or role, reason).inc()
+        metrics.MODEL_ERRORS.labels(upstream.model_name or upstream.role, reason).inc()
+        metrics.UPSTREAM_REQUESTS.labels(upstream.role, reason).inc()
         return UpstreamFailureError(reason, message, retry_after_s)
 
     async def compare(self, upload: ImageUpload) -> Comparison:
@@ -500,9 +618,22 @@ class RouterPlane:
                 "rate_limit_per_minute": self.config.rate_limit_per_minute,
                 "circuit_breaker": self.breaker.snapshot(),
                 "primary_shares": self.shares.snapshot(),
+                "canary": self._canary_status(),
                 "trusted_proxies": [str(n) for n in self.config.trusted_proxies.networks],
             },
         )
+
+    def _canary_status(self) -> dict[str, Any]:
+        """The canary table (url None: no canary), its breaker and statistics, and the
+        agreement counts since its URL was set."""
+        route = self.canary
+        table = CanaryTable() if route is None else route.table
+        return {
+            **table.as_dict(),
+            "circuit_breaker": None if route is None else route.breaker.snapshot(),
+            "upstream": None if route is None else route.upstream.as_dict(),
+            "agreement": self.agreement.snapshot(),
+        }
 
     def ab_status(self) -> ABStatus:
         return ABStatus(
