@@ -42,6 +42,10 @@ RETRY_ANNOTATION: Final = f"{GROUP}/retry"
 """Set it to any new value to send a rolled-back resource back to the primary."""
 ROLLBACK_ANNOTATION: Final = f"{GROUP}/rollback"
 """`TO[:REVISION]@TOKEN`: an SRE asks for one ladder step (kubectl pizza rollback); taken once."""
+PROMOTE_ANNOTATION: Final = f"{GROUP}/promote"
+"""Set it to any new value to promote the running canary at once (kubectl pizza promote)."""
+ABORT_ANNOTATION: Final = f"{GROUP}/abort"
+"""Set it to any new value to abort the running canary (kubectl pizza abort)."""
 DESIRED_HASH_ANNOTATION: Final = f"{GROUP}/desired-hash"
 """On each child: the hash of the object the operator applied (drift detection)."""
 APPLIED_AT_ANNOTATION: Final = f"{GROUP}/applied-at"
@@ -105,6 +109,11 @@ EventReason = Literal[
     "RollbackRefused",
     "RollbackSuppressed",
     "ReturnedToPrimary",
+    "RolloutStarted",
+    "RolloutStep",
+    "RolloutPaused",
+    "RolloutPromoted",
+    "RolloutAborted",
 ]
 EVENT_REASONS: Final[tuple[EventReason, ...]] = get_args(EventReason)
 
@@ -123,6 +132,7 @@ CheckReason = Literal[
     "TooFewRequests",
     "MetricsUnavailable",
     "NotServingYet",
+    "WarmingUp",
     "ScaledDown",
     "DeploymentMissing",
     "PrimaryAsleep",  # the autoscaler keeps it at zero for idleness

@@ -88,6 +88,8 @@ def _object_default(model_name: str, wire_name: str) -> Any:
             empty = type(value)().to_wire() if _constructible(type(value)) else None
             dumped = value.to_wire()
             return {} if dumped == empty else dumped
+        if isinstance(value, list):
+            return [v.to_wire() if isinstance(v, api.ApiModel) else copy.deepcopy(v) for v in value]
         return copy.deepcopy(value)
     return None
 

@@ -21,6 +21,7 @@ from pizza_operator.api.v1alpha1 import GROUP, PLURAL, VERSION
 from pizza_operator.contract import MANAGED_BY_LABEL, MANAGER
 from pizza_operator.health import Health
 from pizza_operator.reconcile import Reconciler, retry_delay
+from pizza_operator.rollout.shape import in_flight
 from pizza_operator.rounds import Rounds
 
 logger = logging.getLogger(__name__)
@@ -117,7 +118,9 @@ async def track(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     else:
         spec = event["object"].get("spec") or {}
         scaled = any((spec.get(c) or {}).get("autoscaling") for c in ("primary", "fallback"))
-        _rounds(memo).know(key, scaled=scaled)
+        rollout = (event["object"].get("status") or {}).get("rollout") or {}
+        rolling = in_flight(rollout.get("phase"), bool(rollout.get("handedOver")))
+        _rounds(memo).know(key, scaled=scaled, rolling=rolling)
 
 
 @kopf.on.event(*CHILD_KINDS[0], labels=OWNED)

@@ -16,6 +16,8 @@ from pizza_operator import analysis
 from pizza_operator.api.v1alpha1 import KIND
 from pizza_operator.health import Health
 from pizza_operator.reconcile import Reconciler
+from pizza_operator.rollout import act as rollout
+from pizza_operator.rollout.act import RolloutMemory
 from pizza_operator.scaling import act as scaling
 from pizza_operator.scaling.act import ScalingMemory
 from pizza_operator.schedule import Key, Schedule, Work
@@ -41,20 +43,25 @@ class Rounds:
         self.door, self.scrapes, self.reconciler, self.health = door, scrapes, reconciler, health
         self.schedule = Schedule(resync_every)
         self.scaling = ScalingMemory()
-        self._slots = {w: asyncio.Semaphore(concurrency) for w in ("tick", "resync", "scale")}
+        self.rollouts = RolloutMemory()
+        self._slots = {
+            w: asyncio.Semaphore(concurrency) for w in ("tick", "resync", "scale", "rollout")
+        }
         self._wake = asyncio.Event()
         self._running: set[tuple[Work, Key]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def know(self, key: Key, *, scaled: bool = False) -> None:
+    def know(self, key: Key, *, scaled: bool = False, rolling: bool = False) -> None:
         """A resource seen (again); `scaled`: it has autoscaling, so its routers are looked at
-        every few seconds too (until a look finds nothing to scale)."""
+        every few seconds too (until a look finds nothing to scale); `rolling`: a canary runs,
+        judged every `spec.rollout.every` (until a look finds none)."""
         now = time.monotonic()
         woken = self.schedule.know(key, now)
-        running = ("scale", key) in self._running
-        if scaled and not running and not self.schedule.has("scale", key):
-            self.schedule.plan("scale", key, now)
-            woken = True
+        for work, wanted in (("scale", scaled), ("rollout", rolling)):
+            running = (work, key) in self._running
+            if wanted and not running and not self.schedule.has(work, key):  # type: ignore[arg-type]
+                self.schedule.plan(work, key, now)  # type: ignore[arg-type]
+                woken = True
         if woken:
             self._wake.set()
 
@@ -62,6 +69,7 @@ class Rounds:
         self.schedule.forget(key)
         self.scrapes.forget(key)
         self.scaling.forget(key)
+        self.rollouts.forget(key)
 
     async def run(self) -> None:
         while True:
@@ -82,7 +90,12 @@ class Rounds:
 
     def _start(self, work: Work, key: Key) -> None:
         self._running.add((work, key))
-        run = {"tick": self._tick, "resync": self._resync, "scale": self._scale}[work]
+        run = {
+            "tick": self._tick,
+            "resync": self._resync,
+            "scale": self._scale,
+            "rollout": self._rollout,
+        }[work]
         task = asyncio.create_task(run(key))
         self._tasks.add(task)
 
@@ -129,6 +142,22 @@ class Rounds:
                     logger.exception("autoscaling failed namespace=%s name=%s", *key)
         if delay is not None:
             self.schedule.plan("scale", key, time.monotonic() + delay)
+
+    async def _rollout(self, key: Key) -> None:
+        delay: float | None = FAILED_DELAY
+        async with self._slots["rollout"]:
+            with self.health.working(f"rollout of {key[0]}/{key[1]}"):
+                try:
+                    looked = await rollout.look(
+                        self.door.kube, self.reconciler.history, self.rollouts, *key
+                    )
+                    if looked.changed:  # the routing table, the canary, the primary follow
+                        await self._reconcile(key, force=False)
+                    delay = looked.delay
+                except Exception:
+                    logger.exception("rollout failed namespace=%s name=%s", *key)
+        if delay is not None:
+            self.schedule.plan("rollout", key, time.monotonic() + delay)
 
     async def _reconcile(self, key: Key, *, force: bool) -> None:
         body = await asyncio.to_thread(self.door.kube.get, KIND, *key)

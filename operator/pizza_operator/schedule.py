@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 Key = tuple[str, str]  # (namespace, name)
-Work = Literal["tick", "resync", "scale"]
+Work = Literal["tick", "resync", "scale", "rollout"]
 
 
 class Schedule:
@@ -37,7 +37,7 @@ class Schedule:
         return True
 
     def forget(self, key: Key) -> None:
-        for work in ("tick", "resync", "scale"):
+        for work in ("tick", "resync", "scale", "rollout"):
             self._due.pop((work, key), None)
 
     def plan(self, work: Work, key: Key, at: float) -> None:

@@ -396,7 +396,7 @@ class TestTypedRead:
             [
                 "namespace", "name", "generation", "observedGeneration", "paused", "mode",
                 "ready", "errorRate", "components", "analysis", "autoscaling", "lastRollback",
-                "currentRevision", "servingRevision", "events",
+                "currentRevision", "servingRevision", "rollout", "events",
             ]
         )  # fmt: skip
         assert sorted(data["components"]["primary"]) == [

@@ -86,6 +86,18 @@ class TestJudge:
         serving = KubeSignals(desired=2, ready=1, available=True, rolling_out=True)
         assert judge("primary", serving, failing, LIMITS).verdict == "Failed"
 
+    def test_failures_from_before_the_pods_served_are_no_verdict_until_a_whole_window(
+        self,
+    ) -> None:
+        failing = MetricSignals(100, failure_rate=1.0)
+        warming = KubeSignals(desired=1, ready=1, available=True, served_window=False)
+        check = judge("primary", warming, failing, LIMITS)
+        assert (check.verdict, check.reasons) == ("Inconclusive", ("WarmingUp", "FailureRate"))
+        served = KubeSignals(desired=1, ready=1, available=True, served_window=True)
+        assert judge("primary", served, failing, LIMITS).verdict == "Failed"
+        healthy = MetricSignals(100, failure_rate=0.0)
+        assert judge("primary", warming, healthy, LIMITS).verdict == "Healthy"
+
     def test_restarts_up_to_limit_are_tolerated(self) -> None:
         kube = KubeSignals(1, 1, True, restarts_in_window=2)
         assert judge("primary", kube, MetricSignals(50, 0.0), LIMITS).verdict == "Healthy"

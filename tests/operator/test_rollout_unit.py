@@ -21,6 +21,11 @@ def look(state: State, now: float, observed: Observed = GOOD, **kw: object) -> S
     return advance(state, STEPS, observed, GATES, now, ready_within=120.0, **kw)  # type: ignore[arg-type]
 
 
+def ready(at: float = 0.0, steps: tuple[Step, ...] = STEPS) -> State:
+    """A rollout started at `at` whose canary was found ready at once: its first step begins."""
+    return advance(start(steps, at), steps, GOOD, GATES, at, ready_within=120.0)
+
+
 class TestJudge:
     def test_healthy(self) -> None:
         assert judge(GOOD, GATES) == ("Healthy", [])
@@ -49,8 +54,18 @@ class TestJudge:
 
 
 class TestAdvance:
-    def test_a_healthy_revision_walks_every_step_and_is_promoted(self) -> None:
+    def test_no_traffic_until_the_canary_is_ready(self) -> None:
         state = start(STEPS, 0.0)
+        assert (state.phase, state.weight) == ("Progressing", 0)
+        unready = dataclasses.replace(GOOD, canary_ready=False, canary_failures=50)
+        assert look(state, 50.0, unready).weight == 0  # not judged: it got no traffic
+        first = look(state, 70.0)
+        assert (first.phase, first.step, first.weight, first.step_started) == (
+            "Progressing", 0, 10, 70.0,
+        )  # fmt: skip
+
+    def test_a_healthy_revision_walks_every_step_and_is_promoted(self) -> None:
+        state = ready()
         assert (state.phase, state.weight) == ("Progressing", 10)
         assert look(state, 10.0).step == 0  # healthy, pause not over
         state = look(state, 30.0)
@@ -62,12 +77,12 @@ class TestAdvance:
         assert look(state, 999.0, dataclasses.replace(GOOD, agreed=0)) == state  # final
 
     def test_a_failed_gate_aborts(self) -> None:
-        state = look(start(STEPS, 0.0), 5.0, dataclasses.replace(GOOD, canary_failures=40))
+        state = look(ready(), 5.0, dataclasses.replace(GOOD, canary_failures=40))
         assert (state.phase, state.weight) == ("Aborted", 0)
         assert "failure rate" in state.reason
 
     def test_inconclusive_pauses_then_goes_on(self) -> None:
-        paused = look(start(STEPS, 0.0), 5.0, dataclasses.replace(GOOD, canary_requests=0))
+        paused = look(ready(), 5.0, dataclasses.replace(GOOD, canary_requests=0))
         assert paused.phase == "Paused"
         assert paused.reason.startswith("no verdict")
         assert look(paused, 40.0).phase == "Progressing"
@@ -80,13 +95,13 @@ class TestAdvance:
         assert (aborted.phase, aborted.reason) == ("Aborted", "canary not ready within 120 s")
 
     def test_requests_win(self) -> None:
-        state = start(STEPS, 0.0)
+        state = ready()
         assert look(state, 1.0, request="promote").phase == "Promoted"
         assert look(state, 1.0, request="abort").phase == "Aborted"
 
     def test_a_step_without_pause_waits_for_promote(self) -> None:
         steps = (Step(20, None),)
-        state = start(steps, 0.0)
+        state = ready(0.0, steps)
         later = advance(state, steps, GOOD, GATES, 1e6, ready_within=60.0)
         assert later.phase == "Progressing"
 

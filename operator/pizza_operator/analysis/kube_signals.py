@@ -232,5 +232,32 @@ def kube_signals(
         crash_looping=crash_looping(pods),
         unschedulable=unschedulable(pods),
         startup_never_passed=startup_never_passed(pods, now=now, budget_seconds=startup_budget),
+        served_window=_served_window(pods, now, window_seconds),
     )
     return signals, ledger
+
+
+def _served_window(pods: Sequence[Mapping[str, Any]], now: datetime, window: float) -> bool:
+    """A pod has been Ready for the whole window (none is ready: nothing to warm up)."""
+    served = ready_for(pods, now.timestamp())
+    return served is None or served >= window
+
+
+def ready_for(pods: Sequence[Mapping[str, Any]], now: float) -> float | None:
+    """Seconds the longest-Ready pod has been Ready (from its Ready condition's transition time;
+    epoch seconds `now`), None when none is."""
+    since: list[float] = []
+    for pod in pods:
+        status = pod.get("status")
+        conditions = status.get("conditions") if isinstance(status, dict) else None
+        for condition in conditions if isinstance(conditions, list) else []:
+            if (
+                isinstance(condition, dict)
+                and condition.get("type") == "Ready"
+                and condition.get("status") == "True"
+            ):
+                try:
+                    since.append(parse_time(str(condition.get("lastTransitionTime"))).timestamp())
+                except ValueError:
+                    continue
+    return now - min(since) if since else None

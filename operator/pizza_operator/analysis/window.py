@@ -66,6 +66,11 @@ PRIMARY_DEMAND = "pizza_router_primary_demand_total"
 """Counter: requests meant for the primary (answered by it or not: asleep, failed...)."""
 CLIENT_REQUESTS = "pizza_router_primary_client_requests_total"
 CLIENT_FAILURES = "pizza_router_primary_client_failures_total"
+UPSTREAM_REQUESTS = "pizza_router_upstream_requests_total"
+"""Counter: requests sent (or meant) to each upstream (primary, canary, fallback) by outcome."""
+UPSTREAM_DURATION_BUCKETS = "pizza_router_upstream_duration_seconds_bucket"
+CANARY_AGREEMENT = "pizza_router_canary_agreement_total"
+"""Counter: the canary's sampled answers compared with the stable primary's, by result."""
 _KEPT = frozenset(
     {
         FALLBACK,
@@ -77,6 +82,9 @@ _KEPT = frozenset(
         PRIMARY_DEMAND,
         CLIENT_REQUESTS,
         CLIENT_FAILURES,
+        UPSTREAM_REQUESTS,
+        UPSTREAM_DURATION_BUCKETS,
+        CANARY_AGREEMENT,
     }
 )
 

@@ -674,6 +674,102 @@ def _file_source_rule(model: str, images: str) -> dict[str, JsonValue]:
     }
 
 
+class RolloutStep(ApiModel):
+    """One canary step: the canary's share of primary traffic, and how long it lasts."""
+
+    weight: int = Field(
+        ge=1, le=100, description="Percent of primary-bound requests to the canary."
+    )
+    pause: str | None = Field(
+        default=None,
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How long the step lasts once judged healthy (a duration); unset: until "
+        "`kubectl pizza promote`.",
+    )
+
+
+class RolloutGates(ApiModel):
+    """What a canary step must show, canary against the stable primary."""
+
+    max_failure_rate: float = Field(
+        default=0.05, ge=0, le=1, description="The canary's failure rate over the step (0..1)."
+    )
+    max_p95_ratio: float = Field(
+        default=1.5, ge=1, le=100, description="Canary p95 at most this times the stable p95."
+    )
+    min_agreement: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="Share of sampled requests both answered with the same class (0..1).",
+    )
+    min_requests: int = Field(
+        default=10,
+        ge=1,
+        le=100000,
+        description="Canary requests, and compared pairs, a step needs for a verdict.",
+    )
+
+
+def _default_steps() -> list[RolloutStep]:
+    return [RolloutStep(weight=10, pause="30s"), RolloutStep(weight=50, pause="30s")]
+
+
+class RolloutSpec(ApiModel):
+    """How a new primary revision goes live."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.readyWithin) || "
+                    "duration(self.readyWithin) >= duration('10s')",
+                    "message": "readyWithin must be at least 10s",
+                    "fieldPath": ".readyWithin",
+                },
+                {
+                    "rule": "!has(self.every) || duration(self.every) >= duration('1s')",
+                    "message": "every must be at least 1s",
+                    "fieldPath": ".every",
+                },
+            ]
+        }
+    )
+
+    strategy: Literal["Canary", "AllAtOnce"] = Field(
+        default="Canary",
+        description="Canary: a new primary revision runs beside the stable one and takes its "
+        "steps; AllAtOnce: it replaces the stable one at once.",
+    )
+    steps: list[RolloutStep] = Field(
+        default_factory=_default_steps,
+        min_length=1,
+        max_length=10,
+        description="The canary's steps, in order; the last healthy one promotes.",
+    )
+    gates: RolloutGates = Field(default_factory=RolloutGates, description="A step's gates.")
+    agreement_sample: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of the canary's answers also asked of the stable primary, off the "
+        "client's path, to compare the predicted classes.",
+    )
+    ready_within: str = Field(
+        default="5m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How long the canary may take to become ready before it is aborted.",
+    )
+    every: str = Field(
+        default="5s",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="How often a canary step is judged.",
+    )
+
+
 class PizzaModelDeploymentSpec(ApiModel):
     """Desired state: a GPU primary, a CPU fallback and the router in front of them."""
 
@@ -706,6 +802,9 @@ class PizzaModelDeploymentSpec(ApiModel):
     )
     rollback: RollbackSpec = Field(
         default_factory=RollbackSpec, description="Automatic rollback settings."
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec, description="How a new primary revision goes live."
     )
     network_policy: NetworkPolicySpec = Field(
         default_factory=NetworkPolicySpec,
@@ -849,6 +948,54 @@ class LastRollback(ApiModel):
     )
 
 
+class CanarySignals(ApiModel):
+    """The current step so far, canary against stable (from the routers' counters)."""
+
+    canary_requests: float = Field(default=0, description="Requests sent to the canary.")
+    canary_failures: float = Field(default=0, description="Of those, not answered.")
+    canary_p95: float | None = Field(default=None, description="The canary's p95 (seconds).")
+    stable_p95: float | None = Field(
+        default=None, description="The stable primary's p95 (seconds)."
+    )
+    pairs: float = Field(default=0, description="Sampled requests answered by both.")
+    agreed: float = Field(default=0, description="Of those, with the same class.")
+    agreement: float | None = Field(default=None, description="agreed / pairs.")
+
+
+class RolloutStatus(ApiModel):
+    """The canary of a new primary revision."""
+
+    phase: Literal["Progressing", "Paused", "Promoted", "Aborted"] = Field(
+        description="Progressing, Paused (no verdict: no data), Promoted or Aborted."
+    )
+    revision: str = Field(description="The canary's ControllerRevision.")
+    stable_revision: str = Field(description="The stable primary's ControllerRevision.")
+    step: int = Field(
+        default=0, description="The current step (0-based index of spec.rollout.steps)."
+    )
+    canary_weight: int = Field(
+        default=0, description="Percent of primary-bound requests the canary gets now."
+    )
+    plan: Literal["Surge", "Borrow"] = Field(
+        default="Surge",
+        description="Surge: the canary runs beside the stable primary; Borrow: a stable pod "
+        "gives its GPUs to the canary (no GPU free).",
+    )
+    plan_reason: str = Field(default="", description="Why that plan.")
+    reason: str = Field(default="", description="The last verdict or transition in words.")
+    started_at: str = Field(description="When the rollout began (RFC 3339).")
+    step_started_at: str = Field(description="When the current step began (RFC 3339).")
+    finished_at: str | None = Field(default=None, description="Promoted or aborted at.")
+    handed_over: bool = Field(
+        default=False,
+        description="Promoted and the primary Deployment runs the revision: the canary goes.",
+    )
+    request: str | None = Field(
+        default=None, description="The last pizza.ai/promote or pizza.ai/abort token handled."
+    )
+    signals: CanarySignals | None = Field(default=None, description="The step so far.")
+
+
 class PizzaModelDeploymentStatus(ApiModel):
     """Observed state, written by the operator."""
 
@@ -897,6 +1044,9 @@ class PizzaModelDeploymentStatus(ApiModel):
         default=None,
         description="The ControllerRevision the children are built from (differs from "
         "currentRevision in mode previous).",
+    )
+    rollout: RolloutStatus | None = Field(
+        default=None, description="The canary of the last new primary revision."
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
+from pizza_operator.builders.canary import Canary, build_canary, canary_url
 from pizza_operator.builders.deployments import (
     build_fallback_deployment,
     build_primary_deployment,
@@ -24,6 +25,8 @@ from pizza_operator.builders.services import (
 from pizza_operator.config import OperatorPods
 
 __all__ = [
+    "Canary",
+    "build_canary",
     "build_children",
     "build_fallback_deployment",
     "build_fallback_service",
@@ -43,22 +46,35 @@ def build_children(
     images: Mapping[Component, str],
     mode: Mode,
     operator: OperatorPods | None = None,
+    canary: Canary | None = None,
 ) -> list[dict[str, Any]]:
     """Every child the resource should own right now, in apply order (the router's account
     and routing ConfigMap, the NetworkPolicies before any pod they guard, then Services, then
-    Deployments). `operator`: the operator's own pods, let in to scrape (None: it runs on a
-    node, outside the cluster's pods)."""
+    Deployments; the canary's before the routing table names it). `operator`: the operator's
+    own pods, let in to scrape (None: it runs on a node, outside the cluster's pods); `canary`:
+    a new primary revision on trial (`pmd` is then built with the stable primary)."""
+    primary = build_primary_deployment(pmd, images["primary"], mode)
+    if canary is not None and canary.borrow and primary["spec"].get("replicas"):
+        primary["spec"]["replicas"] -= 1  # its GPUs go to the canary
     return [
-        *build_routing(pmd, mode),
+        *build_router_rbac(pmd),
+        *(build_canary(canary, operator) if canary is not None else []),
+        build_routing_configmap(pmd, mode, _route(pmd, canary)),
         *build_network_policies(pmd, operator),
         build_primary_service(pmd),
         build_fallback_service(pmd),
         build_router_service(pmd),
-        build_primary_deployment(pmd, images["primary"], mode),
+        primary,
         build_fallback_deployment(pmd, images["fallback"], mode),
         build_router_deployment(pmd, images["router"], mode),
         *build_pdbs(pmd, mode),
     ]
+
+
+def _route(pmd: PizzaModelDeployment, canary: Canary | None) -> tuple[str, int, float] | None:
+    if canary is None:
+        return None
+    return canary_url(canary.pmd), canary.weight, canary.sample
 
 
 def build_routing(pmd: PizzaModelDeployment, mode: Mode) -> list[dict[str, Any]]:

@@ -14,6 +14,10 @@ from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
 from pizza_operator.builders.naming import child_name, labels
 
 MODE_KEY = "mode"
+CANARY_URL_KEY = "canaryUrl"
+CANARY_WEIGHT_KEY = "canaryWeight"
+AGREEMENT_SAMPLE_KEY = "agreementSample"
+"""The canary's entry (the router's `router.canary`): absent while no canary runs."""
 PRIMARY_KEY = "primary"
 """`asleep` while the autoscaler keeps the primary at zero for idleness: the router answers what
 was meant for the primary from the fallback at once (reason `primary_idle`) without trying it."""
@@ -45,12 +49,22 @@ def _meta(pmd: PizzaModelDeployment, name: str) -> dict[str, Any]:
     return {"name": name, "namespace": pmd.metadata.namespace, "labels": labels(pmd, "router")}
 
 
-def build_routing_configmap(pmd: PizzaModelDeployment, mode: Mode) -> dict[str, Any]:
+def build_routing_configmap(
+    pmd: PizzaModelDeployment, mode: Mode, canary: tuple[str, int, float] | None = None
+) -> dict[str, Any]:
+    """The routing table: the mode, the primary's sleep and, while one runs, the canary
+    (`canary`: its URL, weight in percent and agreement sample)."""
+    data = {MODE_KEY: router_mode(mode), PRIMARY_KEY: primary_state(pmd, mode)}
+    if canary is not None:
+        url, weight, sample = canary
+        data[CANARY_URL_KEY] = url
+        data[CANARY_WEIGHT_KEY] = str(weight)
+        data[AGREEMENT_SAMPLE_KEY] = f"{sample:g}"
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _meta(pmd, routing_name(pmd)),
-        "data": {MODE_KEY: router_mode(mode), PRIMARY_KEY: primary_state(pmd, mode)},
+        "data": data,
     }
 
 

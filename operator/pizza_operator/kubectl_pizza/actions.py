@@ -2,7 +2,8 @@
 
 Every change is a JSON merge patch of the resource (annotations or `spec.paused`); none writes
 the status. The operator acts on the annotations (`pizza_operator.contract`): `RETRY_ANNOTATION`
-(back to the primary) and `ROLLBACK_ANNOTATION`, a `RollbackRequest` (`TO[:REVISIONNAME]@TOKEN`:
+(back to the primary), `PROMOTE_ANNOTATION` and `ABORT_ANNOTATION` (the running canary) and
+`ROLLBACK_ANNOTATION`, a `RollbackRequest` (`TO[:REVISIONNAME]@TOKEN`:
 a step to previous, stable or emergency).
 """
 
@@ -17,6 +18,8 @@ from typing import Any
 
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 from pizza_operator.contract import (
+    ABORT_ANNOTATION,
+    PROMOTE_ANNOTATION,
     RETRY_ANNOTATION,
     ROLLBACK_ANNOTATION,
     RollbackRequest,
@@ -59,6 +62,21 @@ def annotate(namespace: str, name: str, key: str, value: str, summary: str) -> C
 def retry(namespace: str, name: str, stamp: str) -> Change:
     return annotate(
         namespace, name, RETRY_ANNOTATION, stamp, f"asked {namespace}/{name} to retry the primary"
+    )
+
+
+def steer_canary(pmd: PizzaModelDeployment, verb: str, stamp: str) -> Change:
+    """`promote` (skip the remaining steps) or `abort` the running canary; refused when none
+    runs (the annotation would wait for the next one otherwise)."""
+    ns, name = pmd.metadata.namespace, pmd.metadata.name
+    rollout = pmd.status.rollout
+    if rollout is None or rollout.phase not in ("Progressing", "Paused"):
+        state = "none" if rollout is None else f"the last one is {rollout.phase}"
+        raise CliError(f"no canary of {ns}/{name} is running ({state}): nothing to {verb}")
+    key = PROMOTE_ANNOTATION if verb == "promote" else ABORT_ANNOTATION
+    what = "promote" if verb == "promote" else "abort"
+    return annotate(
+        ns, name, key, stamp, f"asked {ns}/{name} to {what} revision {rollout.revision}"
     )
 
 

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
 
     for command, text in (
         ("retry", "go back to the primary"),
+        ("promote", "promote the running canary now (skip its remaining steps)"),
+        ("abort", "abort the running canary (the stable primary takes all its traffic)"),
         ("pause", "set spec.paused: freeze the operator's work on the resource"),
         ("resume", "clear spec.paused"),
     ):
@@ -145,6 +147,8 @@ def _change(api: PizzaApi, args: argparse.Namespace) -> actions.Change:
     if args.command == "retry":
         api.get_pmd(ns, name)
         return actions.retry(ns, name, stamp)
+    if args.command in ("promote", "abort"):
+        return actions.steer_canary(api.get_pmd(ns, name), args.command, stamp)
     if args.command in ("pause", "resume"):
         api.get_pmd(ns, name)
         return actions.set_paused(ns, name, args.command == "pause")
@@ -175,6 +179,8 @@ COMMANDS: dict[str, Callable[[PizzaApi, argparse.Namespace, TextIO], int]] = {
     "history": _history,
     "rollback": _changing,
     "retry": _changing,
+    "promote": _changing,
+    "abort": _changing,
     "pause": _changing,
     "resume": _changing,
 }

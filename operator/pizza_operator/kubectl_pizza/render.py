@@ -198,6 +198,44 @@ def _autoscaling(
     return ["Autoscaling:", *table(rows, indent="  "), ""] if rows else []
 
 
+ROLLOUT_COLOURS = {"Promoted": "green", "Aborted": "red", "Paused": "yellow"}
+
+
+def _rollout(rollout: Mapping[str, Any] | None, now: datetime.datetime, style: Style) -> list[str]:
+    """The canary: phase, step, weight and plan, then canary against stable side by side."""
+    if not rollout:
+        return []
+    phase = str(rollout.get("phase", "?"))
+    lines = [
+        f"Rollout: {style(phase, ROLLOUT_COLOURS.get(phase))}   revision "
+        f"{rollout.get('revision', '?')} (stable {rollout.get('stableRevision', '?')})   step "
+        f"{int(rollout.get('step', 0)) + 1}   canary weight {rollout.get('canaryWeight', 0)}%   "
+        f"plan {rollout.get('plan', '?')}   {when(rollout.get('stepStartedAt'), now)}",
+        f"  {rollout.get('reason', '')}",
+    ]
+    signals = rollout.get("signals")
+    if signals:
+        requests = float(signals.get("canaryRequests", 0))
+        failures = float(signals.get("canaryFailures", 0))
+        rows = [
+            ["", "canary", "stable"],
+            ["failure rate", percent(failures / requests if requests else None), ""],
+            ["p95", seconds(signals.get("canaryP95")), seconds(signals.get("stableP95"))],
+            [
+                "agreement",
+                f"{percent(signals.get('agreement'))} of {number(signals.get('pairs', 0))} pairs",
+                "",
+            ],
+            ["requests", number(requests), ""],
+        ]
+        lines += table(rows, indent="  ")
+    return [*lines, ""]
+
+
+def seconds(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.3f} s"
+
+
 def _last_rollback(
     last: Mapping[str, Any] | None, now: datetime.datetime, style: Style
 ) -> list[str]:
@@ -243,6 +281,7 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
         *_analysis(view.get("analysis"), now, style),
         "",
         *_autoscaling(view.get("autoscaling"), now, style),
+        *_rollout(view.get("rollout"), now, style),
         *_last_rollback(view.get("lastRollback"), now, style),
         "",
         *_events(view.get("events") or [], now, style),

@@ -242,6 +242,7 @@ def status_view(
         "components": {c: {**counts_view(counts[c]), **placed[c]} for c in COMPONENTS},
         "analysis": analysis_view(status.analysis),
         "autoscaling": status.autoscaling.to_wire() if status.autoscaling else None,
+        "rollout": status.rollout.to_wire() if status.rollout else None,
         "lastRollback": last.to_wire() if last else None,
         "currentRevision": status.current_revision,
         "servingRevision": status.serving_revision or status.current_revision,

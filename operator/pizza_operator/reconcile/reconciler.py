@@ -24,9 +24,10 @@ from pizza_operator.builders.naming import COMPONENTS, owner_of
 from pizza_operator.conditions import find_condition
 from pizza_operator.config import OperatorConfig
 from pizza_operator.contract import BLOCKED_REASONS
-from pizza_operator.history import History, serving_shape
+from pizza_operator.history import History
 from pizza_operator.kube import Kube, KubeError
 from pizza_operator.reconcile.apply import Applied, ChildApplier, ChildKey, Step, plan
+from pizza_operator.reconcile.canary import Rollouts, Shaped
 from pizza_operator.reconcile.readiness import Readiness
 from pizza_operator.reconcile.report import ReconcileResult, StatusReporter
 from pizza_operator.refresher import Coalescer
@@ -48,6 +49,7 @@ class Reconciler:
         self._refresher = Coalescer(self.refresh_status, delay=config.status_coalesce_seconds)
         self.writer = StatusWriter(kube)
         self.history = History(kube, self.writer)
+        self.rollouts = Rollouts(kube, self.history, self.writer)
         self.children = ChildApplier(kube)
         self.reporter = StatusReporter(kube, self.writer)
         self.readiness = Readiness(
@@ -102,15 +104,13 @@ class Reconciler:
 
     def _converge(self, pmd: PizzaModelDeployment, force: bool) -> ReconcileResult:
         mode: Mode = pmd.status.mode or "primary"
-        shaped = serving_shape(self.history, pmd, mode)
-        images = resolve_images(shaped, self.config)
-        children = build_children(shaped, images, mode, self.config.operator_pods)
-        kopf.append_owner_reference(children, owner=kopf.Body(owner_of(pmd)))  # type: ignore[arg-type]
         new_generation = pmd.status.observed_generation != pmd.metadata.generation
-        live: dict[ChildKey, Any] = {}
-        steps: list[Step] = []
         problems = find_problems(pmd, self.config)
         blocked = Blocked("InvalidSpec", tuple(problems)) if problems else None
+        rollout = self.rollouts.shape(pmd, mode, new_generation and not problems, self.config)
+        children = _children(pmd, rollout, mode, self.config)
+        live: dict[ChildKey, Any] = {}
+        steps: list[Step] = []
         if blocked is None:
             live = self.children.live(pmd)
             steps = plan(children, live, force)
@@ -127,8 +127,8 @@ class Reconciler:
             return self.reporter.report(pmd, mode, None, blocked=blocked)
 
         done = self._apply(pmd, steps, children, live)
-        revision = pmd.status.current_revision
-        if revision is None or new_generation:
+        revision = rollout.revision or pmd.status.current_revision
+        if rollout.revision is None and (revision is None or new_generation):
             revision = self.history.record(pmd).name
         observed, settling = self.readiness.observe(pmd, done.deployments)
         outcome = self.reporter.report(
@@ -237,6 +237,16 @@ class Reconciler:
             self._locks.pop((namespace, name), None)
         self.readiness.forget((namespace, name))
         metrics.forget(namespace, name)
+
+
+def _children(
+    pmd: PizzaModelDeployment, shaped: Shaped, mode: Mode, config: OperatorConfig
+) -> list[dict[str, Any]]:
+    """Every child wanted now, each with the resource as its controller."""
+    images = resolve_images(shaped.pmd, config)
+    children = build_children(shaped.pmd, images, mode, config.operator_pods, shaped.canary)
+    kopf.append_owner_reference(children, owner=kopf.Body(owner_of(pmd)))  # type: ignore[arg-type]
+    return children
 
 
 def _needs_dry_run(pmd: PizzaModelDeployment, new_generation: bool) -> bool:

@@ -31,6 +31,9 @@ class KubeSignals:
     crash_looping: bool = False
     unschedulable: bool = False
     startup_never_passed: bool = False
+    served_window: bool = True
+    """A pod has been Ready for the whole window (or none is): the window's requests are the
+    ready pods' to answer for."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,11 @@ def judge(
         metric_verdict, metric_reasons = "Inconclusive", ["NotServingYet"]
     else:
         metric_verdict, metric_reasons = _metric_outcome(metrics, judged.failure_rate, limits)
+        if metric_verdict == "Failed" and not kube.served_window:
+            # the window began before any pod served: what the router met then (a cold start,
+            # the breaker still open from it) is no verdict on the pods now ready; the next
+            # window that they serve whole is
+            metric_verdict, metric_reasons = "Inconclusive", ["WarmingUp", *metric_reasons]
     if kube_reasons or metric_verdict == "Failed":
         return Check(component, "Failed", tuple(kube_reasons + metric_reasons), values)
     return Check(component, metric_verdict, tuple(metric_reasons), values)

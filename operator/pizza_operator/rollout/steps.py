@@ -86,8 +86,14 @@ def judge(observed: Observed, gates: Gates) -> tuple[Verdict, list[str]]:
 
 
 def start(steps: tuple[Step, ...], now: float) -> State:
-    """A new revision's rollout begins at its first step."""
-    return State("Progressing", 0, steps[0].weight, now, "new primary revision")
+    """A new revision's rollout begins at its first step, with no traffic: the canary gets its
+    weight once it is ready (no request is sent to a pod still starting), and the step's clock
+    and counts start then."""
+    del steps
+    return State("Progressing", 0, 0, now, WAITING)
+
+
+WAITING = "waiting for the canary to be ready"
 
 
 def advance(
@@ -108,11 +114,15 @@ def advance(
         return dataclasses.replace(state, phase="Aborted", weight=0, reason="aborted by request")
     if request == "promote":
         return dataclasses.replace(state, phase="Promoted", weight=0, reason="promoted by request")
-    if not observed.canary_ready:
+    if state.weight == 0:  # not ready yet
+        if observed.canary_ready:
+            first = steps[state.step]
+            why = f"canary ready: {first.weight}% of primary traffic"
+            return State("Progressing", state.step, first.weight, now, why)
         if now - state.step_started >= ready_within:
             why = f"canary not ready within {ready_within:.0f} s"
             return dataclasses.replace(state, phase="Aborted", weight=0, reason=why)
-        return dataclasses.replace(state, phase="Progressing", reason="waiting for the canary")
+        return dataclasses.replace(state, phase="Progressing", reason=WAITING)
     verdict, reasons = judge(observed, gates)
     if verdict == "Failed":
         return dataclasses.replace(state, phase="Aborted", weight=0, reason="; ".join(reasons))

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pizza_operator.analysis.kube_signals import ready_for
 from pizza_operator.analysis.window import PRIMARY_DEMAND, UPSTREAM_IN_FLIGHT, Scrape, pod_delta
-from pizza_operator.contract import parse_time
 
 Scrapes = Mapping[str, Scrape | None]
+__all__ = ["demand", "in_flight", "ready_for", "unschedulable"]
 
 
 def in_flight(now: Scrapes, upstream: str) -> float | None:
@@ -57,23 +58,3 @@ def unschedulable(pods: list[dict[str, object]]) -> int:
             ):
                 count += 1
     return count
-
-
-def ready_for(pods: list[dict[str, object]], now: float) -> float | None:
-    """Seconds the longest-Ready pod has been Ready (from its Ready condition's transition time;
-    epoch seconds `now`), None when none is."""
-    since: list[float] = []
-    for pod in pods:
-        status = pod.get("status")
-        conditions = status.get("conditions") if isinstance(status, dict) else None
-        for condition in conditions if isinstance(conditions, list) else []:
-            if (
-                isinstance(condition, dict)
-                and condition.get("type") == "Ready"
-                and condition.get("status") == "True"
-            ):
-                try:
-                    since.append(parse_time(str(condition.get("lastTransitionTime"))).timestamp())
-                except ValueError:
-                    continue
-    return now - min(since) if since else None
