@@ -13,7 +13,7 @@ import io
 import json
 import logging
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +125,53 @@ def write_docker_archive(
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def write_extended_archive(
+    base: Path,
+    path: Path,
+    ref: str,
+    entries: Sequence[Entry],
+    note: str,
+    labels: Mapping[str, str] | None = None,
+) -> Path:
+    """A docker-archive tar of `base`'s image with one more layer holding `entries`, named `ref`,
+    with `labels` over the base's (like a `FROM base` + `COPY` + `LABEL` build); layers are
+    streamed, not held in memory."""
+    layer = _layer(entries)
+    layer_id = hashlib.sha256(layer).hexdigest()
+    with tarfile.open(base) as source:
+        extract = source.extractfile
+        manifest_file = extract("manifest.json")
+        if manifest_file is None:
+            raise ValueError(f"{base} has no manifest.json: not a docker archive")
+        (manifest,) = json.loads(manifest_file.read())
+        config_file = extract(manifest["Config"])
+        if config_file is None:
+            raise ValueError(f"{base}: config {manifest['Config']} is missing")
+        config = json.loads(config_file.read())
+        config["rootfs"]["diff_ids"].append(f"sha256:{layer_id}")
+        config.setdefault("history", []).append({"created_by": note})
+        if labels:
+            config["config"]["Labels"] = {**(config["config"].get("Labels") or {}), **labels}
+        config_bytes = json.dumps(config).encode()
+        config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+        layers = [*manifest["Layers"], f"{layer_id}/layer.tar"]
+        new_manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": layers}]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w") as tar:
+            for name in manifest["Layers"]:
+                member = source.getmember(name)
+                tar.addfile(member, extract(member))
+            for name, data in (
+                (f"{layer_id}/layer.tar", layer),
+                (config_name, config_bytes),
+                ("manifest.json", json.dumps(new_manifest).encode()),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
     return path
 
 
