@@ -1,4 +1,4 @@
-"""`python -m pizza_models.wrong_model`: a TEST-ONLY classifier that answers confidently and wrongly.
+"""`python -m pizza_models.wrong_model`: a TEST-ONLY model that answers confidently and wrongly.
 
 It is the shipped MicroPizzaNet (float32 ONNX) with the rows of its classifier head (the last
 `Gemm`'s weight and bias) permuted by a fixed derangement `perm` of the classes: its logit `j` is

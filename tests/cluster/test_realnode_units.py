@@ -217,7 +217,12 @@ class TestImages:
         )
         added = [images.Entry("opt/m/model.onnx", b"onnx")]
         path = images.write_extended_archive(
-            base, tmp_path / "ext.tar", "localhost/ext:1", added, "test layer", {"t": "ext"}
+            base,
+            tmp_path / "ext.tar",
+            "localhost/ext:1",
+            added,
+            note="test layer",
+            labels={"t": "ext"},
         )
         with tarfile.open(base) as tar:
             (old,) = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
@@ -239,6 +244,15 @@ class TestImages:
             member = layer.getmember("./opt/m/model.onnx")
             assert layer.extractfile(member).read() == b"onnx"  # type: ignore[union-attr]
             assert layer.getmember("./opt/m").isdir()
+
+    def test_extended_archive_refuses_a_base_that_is_no_docker_archive(
+        self, tmp_path: Path
+    ) -> None:
+        base = tmp_path / "plain.tar"
+        with tarfile.open(base, "w") as tar:
+            tar.addfile(tarfile.TarInfo("hello"), io.BytesIO(b""))
+        with pytest.raises(ValueError, match=r"no file manifest\.json"):
+            images.write_extended_archive(base, tmp_path / "x.tar", "x:1", [], note="n")
 
     def test_images_list_and_pause_detection(self, tmp_path: Path) -> None:
         (tmp_path / "images.txt").write_text(

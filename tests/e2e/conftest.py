@@ -50,17 +50,12 @@ def test_image_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def test_image(real_cluster: Any, test_image_dir: Path) -> str:
     """The busybox test image, imported into both real nodes."""
-    directory = test_image_dir
-    subprocess.run(
-        [sys.executable, "-m", "pizza_devcluster", "import-images", "--images", str(directory)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    _import_images(test_image_dir)
     return WEB_IMAGE
 
 
 def _import_images(directory: Path) -> None:
+    """Imports the images of `directory` (its images.txt) into both real nodes."""
     subprocess.run(
         [sys.executable, "-m", "pizza_devcluster", "import-images", "--images", str(directory)],
         check=True,

@@ -34,26 +34,23 @@ MIN_MEAN_CONFIDENCE = 0.85
 
 @pytest.fixture(scope="module")
 def deployed(
-    kubectl: Kubectl, operator_release: str, wrong_model_image_ref: str
+    kubectl: Kubectl,
+    operator_release: str,
+    wrong_model_image_ref: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
     """The local sample with spec.image = the wrong-model image; yields the router's URL."""
     restricted_namespace(kubectl, NAMESPACE)
     pmd = yaml.safe_load(SAMPLE.read_text())
     pmd["spec"]["image"] = wrong_model_image_ref
-    kubectl.run("-n", NAMESPACE, "apply", "-f", _write(pmd))
-    kubectl.run(
-        "-n", NAMESPACE, "wait", "--for=condition=Ready", f"pmd/{NAME}", "--timeout=300s"
-    )
+    manifest = tmp_path_factory.mktemp(NAMESPACE) / "pmd.yaml"
+    manifest.write_text(yaml.safe_dump(pmd))
+    kubectl.run("-n", NAMESPACE, "apply", "-f", str(manifest))
+    kubectl.run("-n", NAMESPACE, "wait", "--for=condition=Ready", f"pmd/{NAME}", "--timeout=300s")
     service = kubectl.json("-n", NAMESPACE, "get", "service", NAME)
     yield f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
     kubectl.run("-n", NAMESPACE, "delete", "pmd", NAME, "--wait=true", "--timeout=60s", check=False)
     kubectl.run("delete", "namespace", NAMESPACE, "--wait=false", check=False)
-
-
-def _write(manifest: dict[str, Any]) -> str:
-    path = Path(f"/tmp/pizza-e2e-{NAMESPACE}.yaml")
-    path.write_text(yaml.safe_dump(manifest))
-    return str(path)
 
 
 def _classify(url: str, image: Path) -> dict[str, Any]:

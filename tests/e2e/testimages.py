@@ -30,6 +30,7 @@ BUSYBOX = Path("/bin/busybox")
 WEB_IMAGE = "localhost/pizza/e2e-web:1"
 INCLUSTER_SRC = Path(__file__).resolve().parent / "incluster"
 WRONG_MODEL_IMAGE = "localhost/pizza/e2e-wrong-model:1"
+"""`spec.image` of a PMD serving WRONG_MODEL (fixture `wrong_model_image_ref` imports it)."""
 WRONG_MODEL_NAME = "wrong-pizza-net"
 WRONG_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / WRONG_MODEL_NAME
 WRONG_MODEL_PATH = f"/opt/pizza-test-models/{WRONG_MODEL_NAME}"
@@ -39,7 +40,7 @@ WRONG_MODEL = {
     "source": f"file://{WRONG_MODEL_PATH}",
     "precision": "float32",
 }
-"""`spec.primary.model` (or any component's model) serving it; needs spec.image = WRONG_MODEL_IMAGE."""
+"""`spec.primary.model` answering confidently and wrongly; needs spec.image = WRONG_MODEL_IMAGE."""
 SERVE_CPU = "pizza-serve-cpu"
 HOST_CGI = b'#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "host=$(hostname)"\n'
 
@@ -116,8 +117,8 @@ def wrong_model_image(directory: Path, serve_cpu: Path) -> Path:
         directory / "e2e-wrong-model.tar",
         WRONG_MODEL_IMAGE,
         entries,
-        f"pizza e2e: test-only model {WRONG_MODEL_NAME} at {WRONG_MODEL_PATH}",
-        {
+        note=f"pizza e2e: test-only model {WRONG_MODEL_NAME} at {WRONG_MODEL_PATH}",
+        labels={
             "org.opencontainers.image.title": "pizza-e2e-wrong-model",
             "org.opencontainers.image.description": "TEST ONLY: pizza-serve-cpu with the"
             f" test-only model {WRONG_MODEL_NAME} (answers wrongly on purpose)",

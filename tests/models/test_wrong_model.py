@@ -57,9 +57,7 @@ class TestServedModel:
         assert len(wrong) == 6 * PER_CLASS
         assert not np.any(wrong == source), np.flatnonzero(wrong == source)
 
-    def test_answers_follow_the_recorded_derangement(
-        self, answers: dict[str, np.ndarray]
-    ) -> None:
+    def test_answers_follow_the_recorded_derangement(self, answers: dict[str, np.ndarray]) -> None:
         perm = read_onnx_info(OUT_DIR).extra["derangement"]["perm"]
         wrong, source = answers["wrong"].argmax(axis=1), answers["source"].argmax(axis=1)
         assert np.array_equal(np.asarray(perm)[wrong], source)
