@@ -211,6 +211,49 @@ class TestImages:
         assert members["./bin/tool"].mode == 0o755
         assert members["./bin/sh"].issym() and members["./bin/sh"].linkname == "tool"
 
+    def test_extended_archive_keeps_the_base_and_adds_one_layer(self, tmp_path: Path) -> None:
+        base = images.write_docker_archive(
+            tmp_path / "base.tar", "localhost/base:1", [images.Entry("bin/tool", b"x")], ["/t"]
+        )
+        added = [images.Entry("opt/m/model.onnx", b"onnx")]
+        path = images.write_extended_archive(
+            base,
+            tmp_path / "ext.tar",
+            "localhost/ext:1",
+            added,
+            note="test layer",
+            labels={"t": "ext"},
+        )
+        with tarfile.open(base) as tar:
+            (old,) = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+            old_config = json.load(tar.extractfile(old["Config"]))  # type: ignore[arg-type]
+            old_layer = tar.extractfile(old["Layers"][0]).read()  # type: ignore[union-attr]
+        with tarfile.open(path) as tar:
+            (new,) = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+            config = json.load(tar.extractfile(new["Config"]))  # type: ignore[arg-type]
+            layers = [tar.extractfile(name).read() for name in new["Layers"]]  # type: ignore[union-attr]
+        assert new["RepoTags"] == ["localhost/ext:1"]
+        assert layers[0] == old_layer and len(layers) == 2
+        assert config["rootfs"]["diff_ids"] == [
+            *old_config["rootfs"]["diff_ids"],
+            f"sha256:{hashlib.sha256(layers[1]).hexdigest()}",
+        ]
+        assert config["config"] == {**old_config["config"], "Labels": {"t": "ext"}}
+        assert config["history"][-1] == {"created_by": "test layer"}
+        with tarfile.open(fileobj=io.BytesIO(layers[1])) as layer:
+            member = layer.getmember("./opt/m/model.onnx")
+            assert layer.extractfile(member).read() == b"onnx"  # type: ignore[union-attr]
+            assert layer.getmember("./opt/m").isdir()
+
+    def test_extended_archive_refuses_a_base_that_is_no_docker_archive(
+        self, tmp_path: Path
+    ) -> None:
+        base = tmp_path / "plain.tar"
+        with tarfile.open(base, "w") as tar:
+            tar.addfile(tarfile.TarInfo("hello"), io.BytesIO(b""))
+        with pytest.raises(ValueError, match=r"no file manifest\.json"):
+            images.write_extended_archive(base, tmp_path / "x.tar", "x:1", [], note="n")
+
     def test_images_list_and_pause_detection(self, tmp_path: Path) -> None:
         (tmp_path / "images.txt").write_text(
             "pause\tpause.tar\tabc\nweb\t/abs/web.tar\tdef\npizza-serve-gpu\tgpu.tar\tghi\n"

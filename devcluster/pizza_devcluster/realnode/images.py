@@ -13,9 +13,10 @@ import io
 import json
 import logging
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .configs import PAUSE_IMAGE
 from .host import run
@@ -93,6 +94,29 @@ def _layer(entries: Sequence[Entry]) -> bytes:
     return buffer.getvalue()
 
 
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_top(
+    tar: tarfile.TarFile, ref: str, layers: Sequence[str], layer: bytes, config: dict[str, Any]
+) -> None:
+    """Adds `layer` over `layers` (already in `tar`), `config` (its rootfs gains the layer) and the
+    manifest naming `ref`: the last members of a docker-archive tar."""
+    layer_id = hashlib.sha256(layer).hexdigest()
+    config["rootfs"]["diff_ids"].append(f"sha256:{layer_id}")
+    config_bytes = json.dumps(config).encode()
+    config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
+    manifest = [
+        {"Config": config_name, "RepoTags": [ref], "Layers": [*layers, f"{layer_id}/layer.tar"]}
+    ]
+    _add(tar, f"{layer_id}/layer.tar", layer)
+    _add(tar, config_name, config_bytes)
+    _add(tar, "manifest.json", json.dumps(manifest).encode())
+
+
 def write_docker_archive(
     path: Path,
     ref: str,
@@ -103,29 +127,54 @@ def write_docker_archive(
     env: Sequence[str] = ("PATH=/bin",),
 ) -> Path:
     """A one-layer image as a docker-archive tar that `ctr images import` reads."""
-    layer = _layer(entries)
-    layer_id = hashlib.sha256(layer).hexdigest()
     config = {
         "architecture": "amd64",
         "os": "linux",
         "config": {"Entrypoint": list(entrypoint), "User": user, "Env": list(env)},
-        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{layer_id}"]},
+        "rootfs": {"type": "layers", "diff_ids": []},
         "history": [{"created_by": "pizza-devcluster"}],
     }
-    config_bytes = json.dumps(config).encode()
-    config_name = f"{hashlib.sha256(config_bytes).hexdigest()}.json"
-    manifest = [{"Config": config_name, "RepoTags": [ref], "Layers": [f"{layer_id}/layer.tar"]}]
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w") as tar:
-        for name, data in (
-            (f"{layer_id}/layer.tar", layer),
-            (config_name, config_bytes),
-            ("manifest.json", json.dumps(manifest).encode()),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
+        _add_top(tar, ref, [], _layer(entries), config)
     return path
+
+
+def write_extended_archive(
+    base: Path,
+    path: Path,
+    ref: str,
+    entries: Sequence[Entry],
+    *,
+    note: str,
+    labels: Mapping[str, str] | None = None,
+) -> Path:
+    """A docker-archive tar of `base`'s image with one more layer holding `entries`, named `ref`,
+    with `labels` over the base's (like a `FROM base` + `COPY` + `LABEL` build); the base's layers
+    are streamed, not held in memory."""
+    with tarfile.open(base) as source:
+        (manifest,) = json.loads(_member(source, "manifest.json", base))
+        config = json.loads(_member(source, manifest["Config"], base))
+        config.setdefault("history", []).append({"created_by": note})
+        if labels:
+            config["config"]["Labels"] = {**(config["config"].get("Labels") or {}), **labels}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w") as tar:
+            for name in manifest["Layers"]:
+                member = source.getmember(name)
+                tar.addfile(member, source.extractfile(member))
+            _add_top(tar, ref, manifest["Layers"], _layer(entries), config)
+    return path
+
+
+def _member(tar: tarfile.TarFile, name: str, origin: Path) -> bytes:
+    try:
+        stream = tar.extractfile(name)
+    except KeyError:
+        stream = None
+    if stream is None:
+        raise ValueError(f"{origin}: no file {name} (not a docker archive?)")
+    return stream.read()
 
 
 def has_pause(found: Sequence[ImageTar]) -> bool:
