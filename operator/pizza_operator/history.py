@@ -147,10 +147,11 @@ class History:
     ) -> None:
         limit = pmd.spec.rollback.revision_history_limit
         kept = {r.name for r in prune([s.revision for s in history], current, limit)}
-        serving = pmd.status.serving_revision
+        rollout = pmd.status.rollout  # a canary's stable revision is served: it stays
+        serving = {pmd.status.serving_revision, rollout.stable_revision if rollout else None}
         gone = []
         for stored in history:
-            if stored.name not in kept and stored.name != serving:
+            if stored.name not in kept and stored.name not in serving:
                 self.kube.delete("ControllerRevision", pmd.metadata.namespace, stored.name)
                 gone.append(stored.name)
         if gone:

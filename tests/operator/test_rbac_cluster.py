@@ -20,7 +20,12 @@ from typing import Any
 
 import pytest
 import yaml
-from pizza_operator.contract import ROLLBACK_ANNOTATION, RollbackRequest
+from pizza_operator.contract import (
+    ABORT_ANNOTATION,
+    RETRY_ANNOTATION,
+    ROLLBACK_ANNOTATION,
+    RollbackRequest,
+)
 
 from tests.support.waiting import eventually
 
@@ -58,8 +63,6 @@ EXCUSED: dict[tuple[str, str, str], str] = {
     ("rbac.authorization.k8s.io", "roles", "update"): _REPLACE,
     ("rbac.authorization.k8s.io", "rolebindings", "update"): _REPLACE,
     ("networking.k8s.io", "networkpolicies", "update"): _REPLACE,
-    ("networking.k8s.io", "networkpolicies", "delete"): "the policies are pruned when "
-    "spec.networkPolicy.enabled goes false (tests/operator/test_network_policy_cluster.py)",
 }
 
 
@@ -88,7 +91,7 @@ def release_namespace() -> Iterator[str]:
 def _drive(ns: str) -> None:
     """One resource through its life, touching every code path that calls the API."""
     name = "audited"
-    manifest = pmd_manifest(name, ns)
+    manifest = pmd_manifest(name, ns, rollout={"strategy": "AllAtOnce"})
     manifest["spec"]["rollback"]["revisionHistoryLimit"] = 1
     apply(manifest)
     kubectl("wait", "--for=condition=Ready", f"pmd/{name}", "-n", ns, "--timeout=90s")
@@ -139,11 +142,31 @@ def _drive(ns: str) -> None:
     )
     assert kubectl_json("get", "pmd", name, "-n", ns)["status"]["mode"] == "previous"
 
+    # a canary of a new primary revision, then aborted: its Deployment and Service pruned
+    kubectl("annotate", f"pmd/{name}", "-n", ns, f"{RETRY_ANNOTATION}={uuid.uuid4().hex[:8]}")
+    eventually(
+        lambda: kubectl_json("get", "pmd", name, "-n", ns)["status"]["mode"] == "primary",
+        timeout=60,
+        what="back to the primary",
+    )
+    canary = [f"{kind}/{name}-primary-canary" for kind in ("deployment", "service")]
+    new_primary = {"rollout": {"strategy": "Canary"}, "primary": {"model": {"name": "v3"}}}
+    _patch_spec(ns, name, new_primary, generation=4)
+    eventually(lambda: _all_exist(ns, canary, True), timeout=60, what="the canary")
+    kubectl("annotate", f"pmd/{name}", "-n", ns, f"{ABORT_ANNOTATION}={uuid.uuid4().hex[:8]}")
+    eventually(lambda: _all_exist(ns, canary, False), timeout=60, what="the canary pruned")
+
     kubectl("delete", "pmd", name, "-n", ns, "--wait=false")
     eventually(
         lambda: kubectl("get", "pmd", name, "-n", ns, check=False).returncode != 0,
         timeout=90,
         what="the resource deleted",
+    )
+
+
+def _all_exist(ns: str, objects: list[str], wanted: bool) -> bool:
+    return all(
+        (kubectl("get", o, "-n", ns, check=False).returncode == 0) == wanted for o in objects
     )
 
 

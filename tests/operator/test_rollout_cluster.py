@@ -64,6 +64,13 @@ def _set_cpu(ns: str, cpu: str, **spec: Any) -> None:
     kubectl("patch", "pmd", NAME, "-n", ns, "--type=merge", "-p", json.dumps(patch))
 
 
+def _canary_pods(ns: str) -> list[str]:
+    items = kubectl_json("get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=canary")
+    return [
+        p["metadata"]["name"] for p in items["items"] if not p["metadata"].get("deletionTimestamp")
+    ]
+
+
 def _reasons(ns: str, reason: str) -> list[dict[str, Any]]:
     return [e for e in events(ns, NAME) if e["reason"] == reason]
 
@@ -107,6 +114,7 @@ def test_canary_promote_abort_and_all_at_once(
     assert _rollout(ns)["phase"] == "Promoted"
     assert _primary_cpu(ns) == "120m"
     eventually(lambda: f"Deployment/{CANARY}" not in children(ns, NAME), 30, "the canary gone")
+    eventually(lambda: not _canary_pods(ns), 30, "the canary's pods gone")
     assert "canaryUrl" not in _routing(ns)
     assert _pmd(ns)["status"]["currentRevision"] == rollout["revision"]
     assert len(_reasons(ns, "RolloutPromoted")) == 1
@@ -120,6 +128,7 @@ def test_canary_promote_abort_and_all_at_once(
     _pizza("abort", NAME, "-n", ns)
     eventually(lambda: _rollout(ns).get("phase") == "Aborted", 30, "aborted")
     eventually(lambda: f"Deployment/{CANARY}" not in children(ns, NAME), 30, "the canary gone")
+    eventually(lambda: not _canary_pods(ns), 30, "the canary's pods gone")
     status = _pmd(ns)["status"]
     assert status["revisionOutcomes"][second["revision"]] == "Failed"
     assert status["currentRevision"] == promoted
