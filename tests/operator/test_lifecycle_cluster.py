@@ -142,7 +142,7 @@ class TestUpdate:
         self, operator: OperatorProcess, test_namespace: str
     ) -> None:
         ns, name = test_namespace, "rolling"
-        _create_ready(ns, name)
+        _create_ready(ns, name, rollout={"strategy": "AllAtOnce"})  # the canary: test_rollout_*
         before = children(ns, name)
         patch = {"spec": {"primary": {"model": {"name": "spatial-mllm-v2"}}}}
         kubectl("patch", "pmd", name, "-n", ns, "--type=merge", "-p", json.dumps(patch))
