@@ -1,9 +1,10 @@
 """Elastic capacity on the real nodes: one bursty, day-like trace through the routers' Services
-of two copies of the local sample at once, one always on (fixed replicas) and one autoscaled
-(the primary sleeps at zero after `idleAfter`, the fallback scales with its load); then a
-fallback cold start, pod by pod.
+of two copies of the local sample at once, one always on (the primary's minReplicas = maxReplicas
+= 1, no idleAfter) and one elastic (the primary sleeps at zero after 20 s without a request
+meant for it); both fallbacks scale with their load (1 to 3 pods). Then fallback cold starts,
+pod by pod.
 
-    flock /tmp/pizza-e2e.lock .venv/bin/python bench/elastic/bench_elastic.py
+    flock /tmp/pizza-e2e.lock .venv/bin/python bench/elastic/bench_elastic.py [--images DIR]
 
 Starts its own cluster with the two real nodes (as the e2e tier's `real_cluster` does; only one
 can exist on the machine, hence the lock) with the images of `.images/`, installs the operator
@@ -53,7 +54,7 @@ TRACE: tuple[tuple[str, float, float], ...] = (
     ("idle", 90, 0.0),
     ("burst", 60, 6.0),
     ("idle", 90, 0.0),
-    ("trickle", 30, 1.0),
+    ("trickle", 40, 0.3),  # a request every ~3 s: some looks see none, the primary stays up
     ("idle", 80, 0.0),
     ("burst", 40, 8.0),
     ("idle", 30, 0.0),
@@ -62,34 +63,36 @@ ALWAYS_ON, ELASTIC = "always-on", "elastic"
 ROUTER = {"replicas": 1, "rateLimitPerMinute": 100_000}  # one host is one client here
 
 
+FALLBACK: dict[str, Any] = {
+    "replicas": 1,
+    "autoscaling": {
+        "minReplicas": 1,
+        "maxReplicas": 3,
+        "targetInFlight": 1,
+        "scaleDownWindow": "30s",
+    },
+}
+"""Both arms: the fallback scales with its load, 1 to 3 pods."""
+PRIMARY_SCALING: dict[str, dict[str, Any]] = {
+    # always on: the count pinned (minReplicas = maxReplicas), no idleAfter
+    ALWAYS_ON: {"minReplicas": 1, "maxReplicas": 1, "scaleDownWindow": "30s"},
+    # elastic: asleep at zero after 20 s without a request meant for it
+    ELASTIC: {"minReplicas": 0, "maxReplicas": 1, "idleAfter": "20s", "scaleDownWindow": "30s"},
+}
+
+
 def manifests() -> dict[str, dict[str, Any]]:
-    always_on = sample_manifest(ALWAYS_ON, router=ROUTER)
-    elastic = sample_manifest(
-        ELASTIC,
-        router=ROUTER,
-        primary={
-            "autoscaling": {
-                "minReplicas": 0,
-                "maxReplicas": 1,
-                "idleAfter": "20s",
-                "scaleDownWindow": "30s",
-            }
-        },
-        fallback={
-            "replicas": 1,
-            "autoscaling": {
-                "minReplicas": 1,
-                "maxReplicas": 3,
-                "targetInFlight": 1,
-                "scaleDownWindow": "30s",
-            },
-        },
-    )
-    return {ALWAYS_ON: always_on, ELASTIC: elastic}
+    """The two arms: the local sample, differing only in the primary's autoscaling."""
+    return {
+        name: sample_manifest(
+            name, router=ROUTER, primary={"autoscaling": scaling}, fallback=FALLBACK
+        )
+        for name, scaling in PRIMARY_SCALING.items()
+    }
 
 
 @contextlib.contextmanager
-def cluster(kubeconfig: Path | None) -> Iterator[tuple[Path, bool]]:
+def cluster(kubeconfig: Path | None, images: Path) -> Iterator[tuple[Path, bool]]:
     """(kubeconfig, whether we started it): the given cluster, or our own with real nodes."""
     if kubeconfig is not None:
         yield kubeconfig, False
@@ -102,7 +105,7 @@ def cluster(kubeconfig: Path | None) -> Iterator[tuple[Path, bool]]:
         sys.exit(f"real nodes already run from {owner.data_dir}: only one set per machine")
     data_dir = Path(tempfile.mkdtemp(prefix="pizza-bench-elastic-"))
     try:
-        took = start_background(data_dir, 600.0, real_nodes=True, images_dir=ROOT / ".images")
+        took = start_background(data_dir, 600.0, real_nodes=True, images_dir=images)
         print(f"cluster up in {took:.0f} s ({data_dir})", flush=True)
         yield data_dir / "kubeconfig", True
     finally:
@@ -142,12 +145,17 @@ def run_trace(
 
 
 def fallback_cold_starts(sc: Scenario, rounds: int, extra: int) -> None:
-    """`rounds` times: the fallback's replicas raised by `extra` (the spec, as a user would), all
-    Ready, then lowered back, all gone. The watch times the new pods."""
-    base = int(sc.get()["spec"]["fallback"]["replicas"])
+    """`rounds` times: the fallback's autoscaling pinned `extra` pods above its floor (min =
+    max, as a user would), all Ready, then back to its bounds, all gone. The watch times the new
+    pods."""
+    scaling: dict[str, Any] = FALLBACK["autoscaling"]
+    low = int(scaling["minReplicas"])
     for _ in range(rounds):
-        for count in (base + extra, base):
-            sc.patch_spec({"fallback": {"replicas": count}})
+        for count in (low + extra, low):
+            pinned: dict[str, Any] = {"minReplicas": count, "maxReplicas": count}
+            if count == low:  # back to its bounds, down at once (not after the usual window)
+                pinned = {"maxReplicas": scaling["maxReplicas"], "scaleDownWindow": "1s"}
+            sc.patch_spec({"fallback": {"autoscaling": {**scaling, **pinned}}})
 
             def settled(count: int = count) -> bool:
                 pods = sc.pods("fallback")
@@ -199,14 +207,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kubeconfig", type=Path, default=None, help="a running cluster")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "elastic" / "results")
-    parser.add_argument("--cold-rounds", type=int, default=2)
+    parser.add_argument(
+        "--images", type=Path, default=ROOT / ".images", help="the images' tars (make images)"
+    )
+    parser.add_argument("--cold-rounds", type=int, default=1)
     parser.add_argument("--cold-extra", type=int, default=3)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in (ALWAYS_ON, ELASTIC):
         (args.out / f"{name}.records.jsonl").unlink(missing_ok=True)
     began = time.time()
-    with cluster(args.kubeconfig) as (kubeconfig, ours):
+    with cluster(args.kubeconfig, args.images) as (kubeconfig, ours):
         kubectl = Kubectl(kubeconfig)
         if ours:
             restricted_namespace(kubectl, "pizza-system")

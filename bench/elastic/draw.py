@@ -95,7 +95,7 @@ def _steps(draw: ImageDraw.ImageDraw, box: _Box, samples: Sequence[Sample], *, t
     points: list[tuple[float, float]] = []
     for s in sorted(samples, key=lambda s: s.t):
         value = getattr(s, field)
-        if value is None:
+        if value is None or not 0 <= s.t - t0 <= box.t_max:
             continue
         x, y = box.x(s.t - t0), box.y(value)
         if points:
@@ -174,8 +174,9 @@ def draw(
     for name, series in p99s.items():
         color = ELASTIC if name == "elastic" else ALWAYS
         points = [(boxes[3].x(t), boxes[3].y(v)) for t, v in series]
-        if len(points) > 1:
-            d.line(points, fill=color, width=2)
+        for (t_a, _), (t_b, _), a, b in zip(series, series[1:], points, points[1:], strict=False):
+            if t_b - t_a <= BIN * 1.5:  # adjacent bins only: no line across an idle stretch
+                d.line((a, b), fill=color, width=2)
         for x, y in points:
             d.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
     _legend(d, boxes[3], [(name, ELASTIC if name == "elastic" else ALWAYS) for name in p99s], font)

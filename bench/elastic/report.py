@@ -92,6 +92,8 @@ def replica_seconds(samples: Sequence[Sample], field: str, start: float, end: fl
     """The integral of a sampled count over [start, end): each sample holds until the next."""
     ordered = sorted((s for s in samples if getattr(s, field) is not None), key=lambda s: s.t)
     total = 0.0
+    if not ordered:
+        return total
     for here, after in zip(ordered, [*ordered[1:], None], strict=True):
         lo = max(here.t, start)
         hi = min(after.t if after is not None else end, end)
