@@ -153,8 +153,8 @@ def fallback_cold_starts(sc: Scenario, rounds: int, extra: int) -> None:
     for _ in range(rounds):
         for count in (low + extra, low):
             pinned: dict[str, Any] = {"minReplicas": count, "maxReplicas": count}
-            if count == low:  # back to its bounds, down at once (not after the usual window)
-                pinned = {"maxReplicas": scaling["maxReplicas"], "scaleDownWindow": "1s"}
+            if count == low:  # back to its bounds, down soon (10 s: admission's least window)
+                pinned = {"maxReplicas": scaling["maxReplicas"], "scaleDownWindow": "10s"}
             sc.patch_spec({"fallback": {"autoscaling": {**scaling, **pinned}}})
 
             def settled(count: int = count) -> bool:
@@ -235,7 +235,10 @@ def main() -> None:
             warm(sc, images)
         phases = run_trace(scenarios, images, args.out)
         cold_from = time.time()
-        fallback_cold_starts(scenarios[ALWAYS_ON], args.cold_rounds, args.cold_extra)
+        try:  # the trace's numbers are kept whatever happens here
+            fallback_cold_starts(scenarios[ALWAYS_ON], args.cold_rounds, args.cold_extra)
+        except Exception as exc:
+            print(f"fallback cold starts failed: {exc}", flush=True)
         samples = sampler.stop()
         pods = pod_watch.stop()
         for sc in scenarios.values():
