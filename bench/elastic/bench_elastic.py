@@ -212,7 +212,15 @@ def main() -> None:
     )
     parser.add_argument("--cold-rounds", type=int, default=1)
     parser.add_argument("--cold-extra", type=int, default=3)
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no run: the numbers and the PNG again from the raw files under --out",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        write_result(args.out, read_raw(args.out))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     for name in (ALWAYS_ON, ELASTIC):
         (args.out / f"{name}.records.jsonl").unlink(missing_ok=True)
@@ -222,7 +230,7 @@ def main() -> None:
         if ours:
             restricted_namespace(kubectl, "pizza-system")
             helm_install_operator(kubectl, "pizza-system")
-        scenarios = {name: Scenario(kubectl, f"bench-{name}", name) for name in manifests()}
+        scenarios = {name: Scenario(kubectl, NAMESPACES[name], name) for name in manifests()}
         for name, body in manifests().items():
             scenarios[name].apply(body)
         for sc in scenarios.values():
@@ -243,15 +251,69 @@ def main() -> None:
         pods = pod_watch.stop()
         for sc in scenarios.values():
             sc.delete()
-    result = report(args.out, scenarios, samples, pods, phases=phases, cold_from=cold_from)
-    result["wall_s"] = round(time.time() - began, 1)
-    (args.out / "elastic.json").write_text(json.dumps(result, indent=2) + "\n")
+    wall_s = round(time.time() - began, 1)
+    write_raw(args.out, samples, pods, phases=phases, cold_from=cold_from, wall_s=wall_s)
+    write_result(args.out, read_raw(args.out))
+
+
+NAMESPACES = {name: f"bench-{name}" for name in (ALWAYS_ON, ELASTIC)}
+
+
+def write_raw(
+    out: Path,
+    samples: dict[str, list[Sample]],
+    pods: list[PodTimes],
+    *,
+    phases: list[tuple[str, float, float]],
+    cold_from: float,
+    wall_s: float,
+) -> None:
+    """pods.json and samples.jsonl (the samples, then the phases and the run's times)."""
+    (out / "pods.json").write_text(
+        json.dumps([dataclasses.asdict(p) for p in pods], indent=1) + "\n"
+    )
+    (out / "samples.jsonl").write_text(
+        "".join(
+            json.dumps({"namespace": n, **dataclasses.asdict(s)}) + "\n"
+            for n, rows in samples.items()
+            for s in rows
+        )
+        + "".join(json.dumps({"phase": p, "start": a, "end": b}) + "\n" for p, a, b in phases)
+        + json.dumps({"cold_from": cold_from, "wall_s": wall_s})
+        + "\n"
+    )
+
+
+Raw = tuple[dict[str, list[Sample]], list[PodTimes], list[tuple[str, float, float]], float, float]
+
+
+def read_raw(out: Path) -> Raw:
+    """What write_raw wrote (a run without the last line: the cold starts from the trace's end)."""
+    samples: dict[str, list[Sample]] = {ns: [] for ns in NAMESPACES.values()}
+    phases: list[tuple[str, float, float]] = []
+    times: dict[str, float] = {}
+    for line in (out / "samples.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if "namespace" in row:
+            samples[row.pop("namespace")].append(Sample(**row))
+        elif "phase" in row:
+            phases.append((row["phase"], row["start"], row["end"]))
+        else:
+            times = row
+    pods = [PodTimes(**row) for row in json.loads((out / "pods.json").read_text())]
+    return samples, pods, phases, times.get("cold_from", phases[-1][2]), times.get("wall_s", 0.0)
+
+
+def write_result(out: Path, raw: Raw) -> None:
+    samples, pods, phases, cold_from, wall_s = raw
+    result = report(out, samples, pods, phases=phases, cold_from=cold_from)
+    result["wall_s"] = wall_s
+    (out / "elastic.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 
 def report(
     out: Path,
-    scenarios: dict[str, Scenario],
     samples: dict[str, list[Sample]],
     pods: list[PodTimes],
     *,
@@ -259,19 +321,21 @@ def report(
     cold_from: float,
 ) -> dict[str, Any]:
     t0, t_end = phases[0][1], phases[-1][2]
-    records = {name: read_records(out / f"{name}.records.jsonl") for name in scenarios}
-    ns = {name: sc.namespace for name, sc in scenarios.items()}
+    ns = NAMESPACES
+    # the samples of the trace, and the one before it (each holds until the next: every second)
+    during = {n: [s for s in rows if t0 - 1.0 <= s.t <= t_end] for n, rows in samples.items()}
+    records = {name: read_records(out / f"{name}.records.jsonl") for name in ns}
     elastic_wakes = wake_windows(records[ELASTIC], PRIMARY_MODEL)
     result: dict[str, Any] = {
         "trace": [{"phase": label, "seconds": s, "rate_rps": r} for label, s, r in TRACE],
         "trace_s": round(t_end - t0, 1),
-        "resources": {name: manifests()[name]["spec"] for name in scenarios},
+        "resources": {name: manifests()[name]["spec"] for name in ns},
     }
-    for name in scenarios:
+    for name in ns:
         # the wake-up windows of the elastic primary, for both: the same moments of the trace
         result[name] = summarize(
             records[name],
-            samples[ns[name]],
+            during[ns[name]],
             pods,
             namespace=ns[name],
             windows=elastic_wakes,
@@ -285,21 +349,10 @@ def report(
     result["fallback_cold_starts"] = cold_starts(
         [p for p in pods if p.namespace == ns[ALWAYS_ON]], "fallback", cold_from
     )
-    (out / "pods.json").write_text(
-        json.dumps([dataclasses.asdict(p) for p in pods], indent=1) + "\n"
-    )
-    (out / "samples.jsonl").write_text(
-        "".join(
-            json.dumps({"namespace": n, **dataclasses.asdict(s)}) + "\n"
-            for n, rows in samples.items()
-            for s in rows
-        )
-        + "".join(json.dumps({"phase": p, "start": a, "end": b}) + "\n" for p, a, b in phases)
-    )
     draw(
         out / "elastic.png",
         "the same bursty trace: always-on vs elastic (primary sleeps after 20 s idle)",
-        {name: (records[name], samples[ns[name]]) for name in (ALWAYS_ON, ELASTIC)},
+        {name: (records[name], during[ns[name]]) for name in (ALWAYS_ON, ELASTIC)},
         primary=PRIMARY_MODEL,
         t0=t0,
         t_end=t_end,
