@@ -44,6 +44,12 @@ class ScalingMemory:
     recent: dict[tuple[Key, str], Recent] = dataclasses.field(default_factory=dict)
     demand_seen: dict[Key, float] = dataclasses.field(default_factory=dict)
 
+    def demand(self, key: Key, count: float, now: float) -> float | None:
+        """When a request meant for the primary was last seen, `count` of them seen `now`."""
+        if count > 0:
+            self.demand_seen[key] = now
+        return self.demand_seen.get(key)
+
     def forget(self, key: Key) -> None:
         self.scrapes.pop(key, None)
         self.demand_seen.pop(key, None)
@@ -75,8 +81,7 @@ async def look(kube: Kube, memory: ScalingMemory, namespace: str, name: str) -> 
     for target in found:
         is_primary = target.component == "primary"
         demanded = signals.demand(before, now_scrapes) if is_primary else 0.0
-        if demanded > 0:
-            memory.demand_seen[key] = now.timestamp()
+        seen = memory.demand(key, demanded, now.timestamp())
         load = Load(
             in_flight=signals.in_flight(now_scrapes, target.component),
             demand=demanded,
@@ -89,7 +94,7 @@ async def look(kube: Kube, memory: ScalingMemory, namespace: str, name: str) -> 
             load,
             target.bounds,
             memory.recent.get((key, target.component), ()),
-            last_demand=idle_since(target.previous, memory.demand_seen.get(key), now),
+            last_demand=idle_since(target.previous, seen, now),
             asleep=bool(target.previous and target.previous.asleep),
         )
         entry, write = next_status(target, decision, load.in_flight, demanded > 0, now)
