@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pizza_operator.api.v1alpha1 import PizzaModelDeployment
+from pizza_operator.api.v1alpha1 import PizzaModelDeployment, ScalingStatus
 from pizza_operator.builders.deployments import build_primary_deployment
 from pizza_operator.builders.modes import desired_replicas, may_run_several
+from pizza_operator.contract import format_time
 from pizza_operator.scaling.decide import Bounds, Load, decide
+from pizza_operator.scaling.plan import DEMAND_EVERY, demand_every, idle_since
 from pizza_operator.scaling.signals import ready_for, unschedulable
 
 pytestmark = pytest.mark.unit
@@ -77,6 +80,34 @@ class TestDecide:
         floored = Bounds(min=0, max=2, target=2.0, window=1.0, idle_after=1.0, floor=2)
         d, _ = decide(9e9, 2, Load(in_flight=0), floored, (), last_demand=0.0)
         assert (d.wanted, d.asleep) == (2, False)
+
+
+class TestIdleSince:
+    """The idle count runs from the operator's own last sight of a demand: the written one lags
+    by up to `demand_every` (a primary once slept 10.6 s after its last request, idleAfter 15 s)."""
+
+    NOW = datetime(2026, 12, 5, 7, 0, 0, tzinfo=UTC)
+
+    def _written(self, seconds_ago: float) -> ScalingStatus:
+        stamp = format_time(self.NOW - timedelta(seconds=seconds_ago))
+        return ScalingStatus(wanted=1, reason="", time=stamp, last_demand=stamp)
+
+    def test_the_demand_seen_beats_a_stale_written_one(self) -> None:
+        seen = self.NOW.timestamp() - 2.0
+        assert idle_since(self._written(29.0), seen, self.NOW) == seen
+        d, _ = decide(self.NOW.timestamp(), 1, Load(in_flight=0), Bounds(
+            min=0, max=1, target=1.0, window=10.0, idle_after=15.0
+        ), (), last_demand=idle_since(self._written(29.0), seen, self.NOW))  # fmt: skip
+        assert not d.asleep  # 2 s idle, not 29
+
+    def test_the_written_one_after_a_restart(self) -> None:
+        assert idle_since(self._written(5.0), None, self.NOW) == self.NOW.timestamp() - 5.0
+        assert idle_since(None, None, self.NOW) == self.NOW.timestamp()  # a first look
+
+    def test_written_at_least_twice_per_idle_after(self) -> None:
+        assert demand_every(B) == DEMAND_EVERY
+        assert demand_every(SLEEPY) == DEMAND_EVERY
+        assert demand_every(Bounds(min=0, max=1, target=1.0, window=1.0, idle_after=20.0)) == 10.0
 
 
 def _pmd(body: dict[str, Any], **autoscaling: Any) -> PizzaModelDeployment:

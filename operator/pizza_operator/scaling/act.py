@@ -20,7 +20,7 @@ from pizza_operator.builders.naming import selector_labels
 from pizza_operator.kube import Kube
 from pizza_operator.scaling import signals
 from pizza_operator.scaling.decide import Load, Recent, decide
-from pizza_operator.scaling.plan import last_demand, next_status, targets
+from pizza_operator.scaling.plan import idle_since, next_status, targets
 
 logger = logging.getLogger(__name__)
 EVERY = 2.0
@@ -37,13 +37,22 @@ class Looked:
 
 @dataclasses.dataclass
 class ScalingMemory:
-    """The last scrape of each router pod and each component's recent counts (the window)."""
+    """The last scrape of each router pod, each component's recent counts (the window) and when
+    a request meant for the primary was last seen (epoch seconds)."""
 
     scrapes: dict[Key, dict[str, Scrape | None]] = dataclasses.field(default_factory=dict)
     recent: dict[tuple[Key, str], Recent] = dataclasses.field(default_factory=dict)
+    demand_seen: dict[Key, float] = dataclasses.field(default_factory=dict)
+
+    def demand(self, key: Key, count: float, now: float) -> float | None:
+        """When a request meant for the primary was last seen, `count` of them seen `now`."""
+        if count > 0:
+            self.demand_seen[key] = now
+        return self.demand_seen.get(key)
 
     def forget(self, key: Key) -> None:
         self.scrapes.pop(key, None)
+        self.demand_seen.pop(key, None)
         for found in [k for k in self.recent if k[0] == key]:
             del self.recent[found]
 
@@ -72,6 +81,7 @@ async def look(kube: Kube, memory: ScalingMemory, namespace: str, name: str) -> 
     for target in found:
         is_primary = target.component == "primary"
         demanded = signals.demand(before, now_scrapes) if is_primary else 0.0
+        seen = memory.demand(key, demanded, now.timestamp())
         load = Load(
             in_flight=signals.in_flight(now_scrapes, target.component),
             demand=demanded,
@@ -84,7 +94,7 @@ async def look(kube: Kube, memory: ScalingMemory, namespace: str, name: str) -> 
             load,
             target.bounds,
             memory.recent.get((key, target.component), ()),
-            last_demand=now.timestamp() if demanded else last_demand(target.previous, now),
+            last_demand=idle_since(target.previous, seen, now),
             asleep=bool(target.previous and target.previous.asleep),
         )
         entry, write = next_status(target, decision, load.in_flight, demanded > 0, now)

@@ -2,8 +2,10 @@
 
 `targets` names the components the operator scales in the resource's mode, with their bounds;
 `next_status` turns a decision into the `status.autoscaling` entry, and says whether it must be
-written (the count or sleep changed, or the primary's last demand moved on by `DEMAND_EVERY`:
-enough for `idleAfter`, few writes while requests flow)."""
+written (the count or sleep changed, or the primary's last demand moved on by `demand_every`:
+few writes while requests flow). The idle count itself runs from `idle_since`: the operator's
+own last sight of a demand, never older than the written one (which lags by up to
+`demand_every`, and only serves an operator that restarted)."""
 
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from pizza_operator.rollback.plan import mode_of
 from pizza_operator.scaling.decide import Bounds, Decision
 
 DEMAND_EVERY = 30.0
-"""Seconds between writes of the primary's last demand while requests keep coming."""
+"""Seconds between writes of the primary's last demand while requests keep coming (at most half
+its `idleAfter`: see `demand_every`)."""
 Scaled = str  # "primary" or "fallback"
 
 
@@ -72,6 +75,21 @@ def last_demand(previous: ScalingStatus | None, now: datetime) -> float:
     return now.timestamp()
 
 
+def idle_since(previous: ScalingStatus | None, seen: float | None, now: datetime) -> float:
+    """When the primary's idle count starts (epoch seconds): the later of the demand this
+    operator saw itself (`seen`, None before it saw one) and the one written in the status."""
+    written = last_demand(previous, now)
+    return written if seen is None else max(seen, written)
+
+
+def demand_every(bounds: Bounds) -> float:
+    """Seconds between writes of the last demand: `DEMAND_EVERY`, or half of `idleAfter` when
+    shorter (an operator that restarts reads a demand at most that old)."""
+    if bounds.idle_after is None:
+        return DEMAND_EVERY
+    return min(DEMAND_EVERY, bounds.idle_after / 2)
+
+
 def next_status(
     target: Target, decision: Decision, in_flight: float | None, demanded: bool, now: datetime
 ) -> tuple[ScalingStatus, bool]:
@@ -91,7 +109,7 @@ def next_status(
     stale_demand = False
     if target.component == "primary" and demanded and previous is not None:
         seen = last_demand(previous, now)
-        stale_demand = now.timestamp() - seen >= DEMAND_EVERY
+        stale_demand = now.timestamp() - seen >= demand_every(target.bounds)
     return entry, changed or stale_demand
 
 
