@@ -12,6 +12,7 @@ again. The figures go to .cluster/e2e-canary/ (records, a timeline PNG) and to s
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 from pizza_devcluster.pytest_plugin import requires_real_nodes
+from pizza_load.freeze import signal_container
 from pizza_load.loadgen import LoadGenerator, summary
 
 from tests.e2e.product import ROOT, Kubectl, generated_images
@@ -40,6 +42,7 @@ RATE = 8.0
 ARTIFACTS = ROOT / ".cluster" / "e2e-canary"
 FIRST_WEIGHT = 20
 STEPS = [{"weight": FIRST_WEIGHT, "pause": "20s"}, {"weight": 50, "pause": "20s"}]
+READY_WITHIN = 45
 MARGIN = 0.10
 """How much more than the first step's weight a bad canary may answer before its abort: the
 share of requests meant for the primary it gets is a random draw per request (20 % of about 60
@@ -78,6 +81,15 @@ def _router_uids(sc: Scenario) -> set[str]:
     return {p["metadata"]["uid"] for p in sc.pods("router")}
 
 
+def _kill_the_leader(sc: Scenario) -> str:
+    """SIGKILL every process of the leading operator's container (the Lease holder's pod)."""
+    holder = sc.kubectl.json("-n", OPERATOR_NAMESPACE, "get", "lease", "pizza-operator")
+    pod_name = holder["spec"]["holderIdentity"].rsplit("-", 1)[0]
+    pod = sc.kubectl.json("-n", OPERATOR_NAMESPACE, "get", "pod", pod_name)
+    assert signal_container(pod, "operator", signal.SIGKILL), pod_name
+    return pod_name
+
+
 def _keep_logs(sc: Scenario) -> None:
     """The operator's logs and the namespace's workloads, for a failure's post-mortem."""
     for pod in operator_pods(sc.kubectl):
@@ -113,6 +125,9 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
         sc.patch_spec({"primary": {"resources": {"requests": {"cpu": "300m"}}}})
         rollout = eventually(lambda: _rollout(sc).get("stableRevision") == stable and _rollout(sc),
                              30, "a rollout")  # fmt: skip
+        # the leading operator SIGKILLed in the first step: the next leader carries the rollout on
+        eventually(lambda: _rollout(sc).get("canaryWeight", 0) > 0, 120, "the first step")
+        timeline.mark(f"operator {_kill_the_leader(sc)} killed")
         eventually(lambda: _rollout(sc).get("phase") == "Promoted", 240, "promoted", every=1.0)
         promoted = time.time()
         done = _rollout(sc)
@@ -170,6 +185,28 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
             "answered_by_the_wrong_model": by_wrong,
             "answered": len(meant),
             "share": round(share, 3),
+            "client_errors": after.unanswered,
+        }
+
+        # ---- a revision that never becomes ready: aborted, no client ever sent to it --------
+        began = timeline.mark("never-ready revision")
+        missing = {**dict(WRONG_MODEL), "source": "builtin://no-such-model"}
+        sc.patch_spec({"primary": {"model": missing}})
+        eventually(lambda: _rollout(sc).get("phase") == "Aborted", READY_WITHIN + 90, "aborted",
+                   every=1.0)  # fmt: skip
+        aborted = time.time()
+        never = _rollout(sc)
+        assert never["reason"] == f"canary not ready within {READY_WITHIN} s", never
+        time.sleep(4)
+        after = summary(gen.records, began, time.time() - 1)
+        assert after.unanswered == 0 and after.server_errors == 0, after
+        assert WRONG_MODEL_NAME not in {r.model_used for r in gen.records if r.t >= began}
+        assert sc.status()["revisionOutcomes"][never["revision"]] == "Failed"
+        assert len(sc.events("RolloutAborted")) == 2
+        figures["never_ready"] = {
+            "aborted_after_s": round(aborted - began, 1),
+            "reason": never["reason"],
+            "requests": after.sent,
             "client_errors": after.unanswered,
         }
     finally:
