@@ -91,6 +91,35 @@ def set_thresholds(namespace: str, name: str, component: str, limits: dict[str, 
         ).set(limit)
 
 
+ROLLOUT_PHASES = ("Progressing", "Paused", "Promoted", "Aborted")
+ROLLOUT_PHASE = Gauge(
+    "pizza_operator_rollout_phase",
+    "1 for the phase of each resource's last rollout of a new primary revision (Progressing, "
+    "Paused, Promoted, Aborted), 0 for the others.",
+    ["namespace", "name", "phase"],
+)
+CANARY_WEIGHT = Gauge(
+    "pizza_operator_rollout_canary_weight",
+    "Percent of the requests meant for the primary that the canary of a new revision gets now.",
+    ["namespace", "name"],
+)
+ROLLOUT_ABORTS = Counter(
+    "pizza_operator_rollout_aborts_total",
+    "Canaries of new primary revisions aborted (a failed gate, never ready, or asked).",
+    ["namespace", "name"],
+)
+
+
+def set_rollout(namespace: str, name: str, phase: str, weight: int, *, aborted: bool) -> None:
+    for candidate in ROLLOUT_PHASES:
+        ROLLOUT_PHASE.labels(namespace=namespace, name=name, phase=candidate).set(
+            1 if candidate == phase else 0
+        )
+    CANARY_WEIGHT.labels(namespace=namespace, name=name).set(weight)
+    if aborted:
+        ROLLOUT_ABORTS.labels(namespace=namespace, name=name).inc()
+
+
 def set_mode(namespace: str, name: str, mode: Mode) -> None:
     for candidate in MODES:
         MODE.labels(namespace=namespace, name=name, mode=candidate).set(
@@ -109,10 +138,12 @@ def set_wanted(namespace: str, name: str, wanted: Mapping[str, int | None]) -> N
 
 def forget(namespace: str, name: str) -> None:
     """Drop the series of a deleted resource."""
+    with contextlib.suppress(KeyError):
+        CANARY_WEIGHT.remove(namespace, name)
     for candidate in MODES:
         with contextlib.suppress(KeyError):
             MODE.remove(namespace, name, candidate)
-    for gauge in (ANALYSIS_VALUE, ANALYSIS_THRESHOLD, REPLICAS_WANTED):
+    for gauge in (ANALYSIS_VALUE, ANALYSIS_THRESHOLD, REPLICAS_WANTED, ROLLOUT_PHASE):
         for labels in list(gauge._metrics):
             if labels[:2] == (namespace, name):
                 with contextlib.suppress(KeyError):

@@ -101,6 +101,7 @@ def test_every_alert_has_the_expected_alerts() -> None:
         "PizzaOperatorNotReconciling",
         "PizzaAnalysisInconclusive",
         "PizzaPrimaryNotWaking",
+        "PizzaCanaryAborted",
     }
     for alert in _alerts():
         assert alert["labels"]["severity"] in {"warning", "critical"}, alert["alert"]

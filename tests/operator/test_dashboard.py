@@ -43,6 +43,8 @@ METRICS = (
     "pizza_operator_analysis_checks_total",
     "pizza_operator_replicas_wanted",
     "pizza_router_upstream_in_flight",
+    "pizza_router_upstream_requests_total",
+    "pizza_router_canary_agreement_total",
 )
 """What the issue asks the dashboard to show: requests by answering model, fallback reasons, the
 primary failure rate with its threshold, latency quantiles, mode, rollbacks, rate-limited

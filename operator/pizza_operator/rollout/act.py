@@ -20,6 +20,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from pizza_operator import metrics
 from pizza_operator.analysis.scrape import metrics_urls, scrape_pods
 from pizza_operator.analysis.window import Scrape
 from pizza_operator.api.v1alpha1 import KIND, PizzaModelDeployment, RolloutStatus
@@ -182,6 +183,9 @@ async def _write(
         await asyncio.to_thread(history.mark, pmd, new.revision, "Failed")
     if new != pmd.status.rollout:
         await asyncio.to_thread(kube.patch_status, ns, name, {"rollout": new.to_wire()})
+    metrics.set_rollout(
+        ns, name, new.phase, new.canary_weight, aborted=moved is not None and moved.key == "aborted"
+    )
 
 
 def _plan(
@@ -216,6 +220,7 @@ async def _hand_over(
         return Looked(every, changed=False)
     done = rollout.model_copy(update={"handed_over": True, "canary_weight": 0})
     await asyncio.to_thread(kube.patch_status, ns, name, {"rollout": done.to_wire()})
+    metrics.set_rollout(ns, name, done.phase, 0, aborted=False)
     logger.info("rollout namespace=%s name=%s handed over to the primary", ns, name)
     return Looked(None, changed=True)
 
