@@ -70,6 +70,7 @@ FALLBACK_REASONS = (
     "mode_stable",
     "mode_emergency",
     "primary_idle",
+    "primary_lent",
     "client_share",
 )
 """Every reason the router labels a fallback with (`client_share`: the client held its whole

@@ -250,6 +250,36 @@ def test_agreement_is_counted(stable: Server, canary: Server, cnn_server: Server
         assert router_status(url)["circuit_breaker"]["consecutive_failures"] == 0
 
 
+def test_a_lent_primary_is_never_tried_and_the_fallback_is_the_reference(
+    stable: Server, canary: Server, cnn_server: ServerThread
+) -> None:
+    """The stable primary's pods lent to the canary (no GPU spare): drawn requests go to the
+    canary, the others to the fallback at once (`primary_lent`, no failure of the primary's);
+    a failing canary is answered by the fallback; agreement is judged against the fallback."""
+    table = CanaryTable(url=canary[0].url, weight=50, sample=1.0)
+    with router(stable[0].url, cnn_server.url, table, seed=3) as (url, plane):
+        plane.set_primary_lent(True, source="test")
+        stable_calls, stable_requests = stable[1].calls, primary_client_totals()[0]
+        agree = agreement("agree")
+        answers = [classify(url).json() for _ in range(40)]
+        by = {(a["model_used"], a["fallback_reason"]) for a in answers}
+        assert by == {("canary-cnn", None), ("standard-cnn", "primary_lent")}, by
+        drawn = sum(a["model_used"] == "canary-cnn" for a in answers)
+        assert stable[1].calls == stable_calls, "the lent stable primary is never called"
+        assert primary_client_totals()[0] == stable_requests  # nothing counted against it
+        eventually(lambda: agreement("agree") == agree + drawn, 15, "compared with the fallback")
+
+        canary[1].mode = "fail"
+        failed = [classify(url).json() for _ in range(10)]
+        assert {(a["model_used"], a["fallback_reason"]) for a in failed} == {
+            ("standard-cnn", "primary_lent")
+        }
+        assert stable[1].calls == stable_calls
+        plane.set_primary_lent(False, source="test")
+        canary[1].mode = "ok"
+        assert set(answered_by(url, 20)) == {"canary-cnn", "stable-cnn"}
+
+
 def test_the_comparison_never_delays_the_client(
     stable: Server, canary: Server, cnn_server: ServerThread
 ) -> None:

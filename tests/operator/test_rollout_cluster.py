@@ -151,3 +151,52 @@ def test_canary_promote_abort_and_all_at_once(
     eventually(lambda: _primary_cpu(ns) == "160m", 30, "the new revision at once")
     assert _rollout(ns)["revision"] == carried["revision"]  # no rollout for it
     assert f"Deployment/{CANARY}" not in children(ns, NAME)
+
+
+def _gpus_requested(node: str = "pizza-gpu-0") -> int:
+    pods = kubectl_json("get", "pods", "-A", "--field-selector", f"spec.nodeName={node}")["items"]
+    return sum(
+        int((c.get("resources", {}).get("requests") or {}).get("nvidia.com/gpu", 0))
+        for p in pods
+        if p["status"].get("phase") not in ("Succeeded", "Failed")
+        for c in p["spec"]["containers"]
+    )
+
+
+def test_no_spare_gpu_the_stable_pod_is_lent_to_the_canary(
+    operator: OperatorProcess, test_namespace: str
+) -> None:
+    """The kwok GPU node has 2 GPUs; the stable primary holds 1 and the new revision asks 2:
+    the canary's pod cannot be scheduled, so the plan becomes Borrow, the one stable pod goes
+    (its GPU to the canary), the routing table says the primary is lent, and a promotion hands
+    over to the primary Deployment once the canary's GPUs are free."""
+    ns = test_namespace
+    eventually(lambda: _gpus_requested() == 0, 120, "no other pod holding a GPU")
+    apply(pmd_manifest(NAME, ns, rollout={"steps": STEPS}))
+    kubectl("wait", "--for=condition=Ready", f"pmd/{NAME}", "-n", ns, "--timeout=90s")
+    kubectl("patch", "pmd", NAME, "-n", ns, "--type=merge", "-p",
+            json.dumps({"spec": {"primary": {"gpu": 2}}}))  # fmt: skip
+    borrowed = eventually(lambda: _rollout(ns).get("plan") == "Borrow" and _rollout(ns), 60,
+                          "the Borrow plan")  # fmt: skip
+    assert "the stable pod's GPUs go to the canary" in borrowed["planReason"]
+    eventually(lambda: _rollout(ns).get("canaryWeight") == 10, 90, "the canary ready")
+    primary = kubectl_json("get", "deployment", f"{NAME}-primary", "-n", ns)
+    assert primary["spec"]["replicas"] == 0
+    assert _routing(ns)["primary"] == "lent"
+
+    _pizza("promote", NAME, "-n", ns)
+    eventually(lambda: _rollout(ns).get("handedOver"), 90, "handed over")
+    eventually(lambda: not _canary_pods(ns), 60, "the canary's pods gone")
+
+    def primary_ready() -> bool:
+        dep = kubectl_json("get", "deployment", f"{NAME}-primary", "-n", ns)
+        limits = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+        return bool(
+            dep["spec"]["replicas"] == 1
+            and limits.get("nvidia.com/gpu") == "2"
+            and dep["status"].get("readyReplicas") == 1
+        )
+
+    eventually(primary_ready, 90, "the primary on both GPUs")
+    assert _routing(ns)["primary"] == "awake"
+    assert "canaryUrl" not in _routing(ns)

@@ -47,6 +47,15 @@ class TestJudge:
         wrong = dataclasses.replace(GOOD, agreed=0, canary_p95=0.05)
         assert judge(wrong, GATES) == ("Failed", ["agreement 0.0% < 90%"])
 
+    def test_no_stable_answer_no_p95_gate(self) -> None:
+        lent = dataclasses.replace(GOOD, stable_p95=None, canary_p95=9.0)
+        assert judge(lent, GATES) == ("Healthy", [])
+        assert judge(dataclasses.replace(lent, agreed=0), GATES)[0] == "Failed"
+
+    def test_one_stable_pod_is_lent_whole(self) -> None:
+        placed = place(stable_replicas=1, gpus_per_pod=2, gpus_free=1)
+        assert (placed.plan, placed.stable_replicas, placed.canary_replicas) == ("Borrow", 0, 1)
+
     def test_no_data_no_verdict(self) -> None:
         verdict, reasons = judge(dataclasses.replace(GOOD, canary_requests=3, pairs=2), GATES)
         assert verdict == "Inconclusive"

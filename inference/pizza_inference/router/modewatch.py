@@ -9,7 +9,8 @@ allowed by a Role with get/list/watch on `configmaps` and `resourceNames: [NAME]
   (the apiserver authorizes a list/watch whose field selector pins `metadata.name` as a request
   for that resourceName; without the selector, the same Role is refused with 403)
 
-The ConfigMap is the router's routing table: `mode`, `primary` (asleep or awake) and the canary's
+The ConfigMap is the router's routing table: `mode`, `primary` (awake, asleep, or lent: its
+pods lent to the canary) and the canary's
 three keys (`canaryUrl`, `canaryWeight`, `agreementSample`: `router.canary`). A malformed canary
 entry is logged and ignored (the last good one stays); a missing or empty `canaryUrl` is no
 canary.
@@ -60,6 +61,8 @@ class ModeTarget(Protocol):
     def set_mode(self, mode: str, *, source: str) -> bool: ...
 
     def set_primary_asleep(self, asleep: bool, *, source: str) -> bool: ...
+
+    def set_primary_lent(self, lent: bool, *, source: str) -> bool: ...
 
     def set_canary(self, table: CanaryTable, *, source: str) -> bool: ...
 
@@ -274,9 +277,9 @@ class ModeWatcher:
     def _apply(self, configmap: dict[str, Any], how: str) -> None:
         data = configmap.get("data") or {}
         primary = data.get(PRIMARY_KEY)
-        self.target.set_primary_asleep(
-            isinstance(primary, str) and primary.strip() == "asleep", source=SOURCE
-        )
+        state = primary.strip() if isinstance(primary, str) else ""
+        self.target.set_primary_asleep(state == "asleep", source=SOURCE)
+        self.target.set_primary_lent(state == "lent", source=SOURCE)
         try:
             canary = parse_canary(data)
         except ValueError as exc:

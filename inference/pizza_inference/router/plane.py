@@ -103,6 +103,10 @@ class UpstreamStats:
         }
 
 
+LENT = "primary_lent"
+"""The fallback reason of a primary-bound request while the stable primary's pods are lent."""
+
+
 @dataclass(frozen=True)
 class CanaryRoute:
     """The canary as one request sees it (read once, before any await): its table entry, its
@@ -137,6 +141,11 @@ class RouterPlane:
         self.primary_asleep = False
         """The operator keeps the primary at zero for idleness (`set_primary_asleep`): what was
         meant for it is answered by the fallback at once, reason `primary_idle`."""
+        self.primary_lent = False
+        """The stable primary's pods are lent to the canary (no GPU spare, `set_primary_lent`):
+        a primary-bound request drawn for the canary goes there, the others (and a canary
+        failure) to the fallback at once, reason `primary_lent`; the stable primary is not
+        tried, and the canary's agreement is judged against the fallback."""
         self._show_mode()
         self.mode_watcher: ModeWatcher | None = None
         """Set by the app when the mode follows a ConfigMap (shown in `status`)."""
@@ -222,6 +231,14 @@ class RouterPlane:
             return False
         self.primary_asleep = asleep
         log.info("primary %s source=%s", "asleep" if asleep else "awake", source)
+        return True
+
+    def set_primary_lent(self, lent: bool, *, source: str) -> bool:
+        """The stable primary's pods are lent to the canary (or back): True when it changed."""
+        if lent == self.primary_lent:
+            return False
+        self.primary_lent = lent
+        log.info("primary %s source=%s", "lent to the canary" if lent else "own", source)
         return True
 
     def set_canary(self, table: CanaryTable, *, source: str) -> bool:
@@ -324,7 +341,13 @@ class RouterPlane:
         metrics.PRIMARY_IN_FLIGHT.inc()
         try:
             route = self.canary  # one canary for the whole request
-            if route is None or not self._to_canary(route.table):
+            drawn = route is not None and self._to_canary(route.table)
+            if self.primary_lent:  # no stable primary: the canary or the fallback
+                if route is None or not drawn:
+                    return LENT
+                lent = await self._try_canary(route, upload, client)
+                return lent if isinstance(lent, Prediction) else LENT
+            if route is None or not drawn:
                 return await self._try_stable(upload, client)
             answer = await self._try_canary(route, upload, client)
             if isinstance(answer, Prediction):
@@ -394,7 +417,10 @@ class RouterPlane:
         route.breaker.record_success(client)
         sample = route.table.sample
         if sample > 0 and self._rng.random() < sample and self.mode == "primary":
-            self.agreement.offer(prediction.predicted_class, lambda: self._stable_class(upload))
+            reference = self.fallback if self.primary_lent else self.primary
+            self.agreement.offer(
+                prediction.predicted_class, lambda: self._reference_class(reference, upload)
+            )
         return prediction
 
     def _canary_failed(
@@ -405,10 +431,16 @@ class RouterPlane:
             metrics.UPSTREAM_REQUESTS.labels("canary", reason).inc()
         log.warning("canary failed reason=%s url=%s error=%s", reason, route.upstream.url, message)
 
-    async def _stable_class(self, upload: ImageUpload) -> str:
-        """The stable primary's class for an agreement comparison (off the client's path: its
-        breaker and client groups are left alone; its metrics count the call)."""
-        prediction = await self._forward(self.primary, upload, self.config.primary_timeout_seconds)
+    async def _reference_class(self, reference: UpstreamStats, upload: ImageUpload) -> str:
+        """The stable primary's class (the fallback's while the primary is lent) for an
+        agreement comparison, off the client's path: its breaker and client groups are left
+        alone; its metrics count the call."""
+        timeout = (
+            self.config.fallback_timeout_seconds
+            if reference is self.fallback
+            else self.config.primary_timeout_seconds
+        )
+        prediction = await self._forward(reference, upload, timeout)
         return prediction.predicted_class
 
     def _finish(self, prediction: Prediction, reason: str | None, group: str | None) -> Prediction:

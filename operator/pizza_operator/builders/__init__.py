@@ -56,10 +56,11 @@ def build_children(
     primary = build_primary_deployment(pmd, images["primary"], mode)
     if canary is not None and canary.borrow and primary["spec"].get("replicas"):
         primary["spec"]["replicas"] -= 1  # its GPUs go to the canary
+    lent = canary is not None and canary.borrow and primary["spec"].get("replicas") == 0
     return [
         *build_router_rbac(pmd),
         *(build_canary(canary, operator) if canary is not None else []),
-        build_routing_configmap(pmd, mode, _route(pmd, canary)),
+        build_routing_configmap(pmd, mode, _route(pmd, canary), lent=lent),
         *build_network_policies(pmd, operator),
         build_primary_service(pmd),
         build_fallback_service(pmd),

@@ -19,6 +19,7 @@ CANARY_WEIGHT_KEY = "canaryWeight"
 AGREEMENT_SAMPLE_KEY = "agreementSample"
 """The canary's entry (the router's `router.canary`): absent while no canary runs."""
 PRIMARY_KEY = "primary"
+LENT = "lent"
 """`asleep` while the autoscaler keeps the primary at zero for idleness: the router answers what
 was meant for the primary from the fallback at once (reason `primary_idle`) without trying it."""
 
@@ -50,11 +51,18 @@ def _meta(pmd: PizzaModelDeployment, name: str) -> dict[str, Any]:
 
 
 def build_routing_configmap(
-    pmd: PizzaModelDeployment, mode: Mode, canary: tuple[str, int, float] | None = None
+    pmd: PizzaModelDeployment,
+    mode: Mode,
+    canary: tuple[str, int, float] | None = None,
+    *,
+    lent: bool = False,
 ) -> dict[str, Any]:
-    """The routing table: the mode, the primary's sleep and, while one runs, the canary
-    (`canary`: its URL, weight in percent and agreement sample)."""
-    data = {MODE_KEY: router_mode(mode), PRIMARY_KEY: primary_state(pmd, mode)}
+    """The routing table: the mode, the primary's state and, while one runs, the canary
+    (`canary`: its URL, weight in percent and agreement sample). `lent`: the stable primary's
+    pods are all lent to the canary (`lent`: the router sends the canary its share and the
+    fallback the rest, without trying the stable primary)."""
+    state = LENT if lent and canary is not None else primary_state(pmd, mode)
+    data = {MODE_KEY: router_mode(mode), PRIMARY_KEY: state}
     if canary is not None:
         url, weight, sample = canary
         data[CANARY_URL_KEY] = url

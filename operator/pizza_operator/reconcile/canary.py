@@ -94,7 +94,7 @@ class Rollouts:
             resolve_images(pmd, config)["primary"],
             canary_weight(rollout),
             pmd.spec.rollout.agreement_sample,
-            borrow=rollout.plan == "Borrow" and rollout.phase != "Promoted",
+            borrow=rollout.plan == "Borrow",  # until the hand-over: the canary holds the GPUs
         )
 
     def _maybe_start(

@@ -37,6 +37,7 @@ from pizza_operator.history import History, revision_hash, revision_name, shapin
 from pizza_operator.kube import Kube
 from pizza_operator.rollback.durations import parse_duration
 from pizza_operator.rollout import record
+from pizza_operator.rollout.capacity import place
 from pizza_operator.rollout.observe import observe
 from pizza_operator.rollout.shape import LIVE, in_flight, state_of, steps_of
 from pizza_operator.rollout.steps import Gates, Observed, Request, advance
@@ -195,16 +196,9 @@ def _plan(
     stable primary has a pod to lend."""
     if rollout.plan == "Borrow" or not unschedulable(pods):  # type: ignore[arg-type]
         return rollout
-    stable = pmd.spec.primary.replicas
-    if stable < 2:
-        why = "the canary's pod cannot be scheduled and the stable primary has no pod to lend"
-        return rollout.model_copy(update={"plan_reason": why})
-    why = (
-        f"the canary's pod cannot be scheduled ({pmd.spec.primary.gpu} GPU(s) asked, none free): "
-        "one stable pod's GPUs go to the canary, the fallback answers what the smaller stable "
-        "primary cannot"
-    )
-    return rollout.model_copy(update={"plan": "Borrow", "plan_reason": why})
+    placed = place(pmd.spec.primary.replicas, pmd.spec.primary.gpu, gpus_free=0)
+    why = f"the canary's pod cannot be scheduled: {placed.why}"
+    return rollout.model_copy(update={"plan": placed.plan, "plan_reason": why})
 
 
 async def _hand_over(
