@@ -47,6 +47,15 @@ class TestJudge:
         wrong = dataclasses.replace(GOOD, agreed=0, canary_p95=0.05)
         assert judge(wrong, GATES) == ("Failed", ["agreement 0.0% < 90%"])
 
+    def test_p95_over_the_ratio_but_within_the_slack_passes(self) -> None:
+        noisy = dataclasses.replace(GOOD, canary_p95=0.072, stable_p95=0.036)  # bench/rollout
+        assert judge(noisy, GATES) == ("Healthy", [])
+        slow = dataclasses.replace(GOOD, canary_p95=0.5, stable_p95=0.3)
+        assert judge(slow, GATES)[0] == "Failed"  # over 1.5 x and over stable + 0.1 s
+        fast = dataclasses.replace(GOOD, canary_p95=0.13, stable_p95=0.05)
+        assert judge(fast, GATES)[0] == "Healthy"
+        assert judge(fast, Gates(p95_slack=0.0))[0] == "Failed"
+
     def test_no_stable_answer_no_p95_gate(self) -> None:
         lent = dataclasses.replace(GOOD, stable_p95=None, canary_p95=9.0)
         assert judge(lent, GATES) == ("Healthy", [])

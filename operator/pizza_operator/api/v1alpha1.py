@@ -710,6 +710,13 @@ class RolloutGates(ApiModel):
         le=100000,
         description="Canary requests, and compared pairs, a step needs for a verdict.",
     )
+    p95_slack_seconds: float = Field(
+        default=0.1,
+        ge=0,
+        le=60,
+        description="The canary's p95 fails only when it is over both maxP95Ratio times the "
+        "stable p95 and the stable p95 plus this (a p95 of tens of requests is noisy).",
+    )
 
 
 def _default_steps() -> list[RolloutStep]:

@@ -16,6 +16,7 @@ from pizza_operator.builders.naming import (
     service_name,
 )
 from pizza_operator.builders.pod import (
+    LIVE_PATH,
     model_env,
     pod_template,
     resources_dict,
@@ -27,6 +28,10 @@ from pizza_operator.builders.routing import router_account, routing_name
 REPLICASET_HISTORY = 2
 """Old ReplicaSets each Deployment keeps. The operator's own revision history, which rollback
 uses, is bounded by spec.rollback.revisionHistoryLimit, not by this."""
+
+ROUTER_STARTUP_SECONDS = 120
+"""How long a router process may take to listen (35 s seen on a loaded 2-core node) before the
+kubelet restarts it; its liveness probe only runs after that (it killed slow starters)."""
 
 GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}
 
@@ -147,6 +152,8 @@ def build_router_deployment(pmd: PizzaModelDeployment, image: str, mode: Mode) -
         args=["router"],
         env=env,
         resources=resources_dict(router.resources),
+        startup_timeout_seconds=ROUTER_STARTUP_SECONDS,
+        startup_path=LIVE_PATH,
         node_selector=router.node_selector,
         tolerations=tolerations_list(router.tolerations),
     )

@@ -53,8 +53,10 @@ def container_security_context() -> dict[str, Any]:
     }
 
 
-def probes(startup_timeout_seconds: int | None) -> dict[str, Any]:
-    """Liveness (cheap), readiness (model loaded) and, for slow loaders, a startup probe."""
+def probes(startup_timeout_seconds: int | None, startup_path: str = READY_PATH) -> dict[str, Any]:
+    """Liveness (cheap), readiness (model loaded) and a startup probe (`startup_path`: the
+    model servers wait for their model, the router only for its process to listen): until it
+    passes, the liveness probe does not run, so a slow start is never killed as a hang."""
     out: dict[str, Any] = {
         "livenessProbe": {
             "httpGet": {"path": LIVE_PATH, "port": PORT_NAME},
@@ -71,7 +73,7 @@ def probes(startup_timeout_seconds: int | None) -> dict[str, Any]:
     }
     if startup_timeout_seconds is not None:
         out["startupProbe"] = {
-            "httpGet": {"path": READY_PATH, "port": PORT_NAME},
+            "httpGet": {"path": startup_path, "port": PORT_NAME},
             "periodSeconds": STARTUP_PERIOD_SECONDS,
             "timeoutSeconds": 2,
             "failureThreshold": max(1, math.ceil(startup_timeout_seconds / STARTUP_PERIOD_SECONDS)),
@@ -150,6 +152,7 @@ def pod_template(
     resources: dict[str, Any],
     model: ModelRef | None = None,
     startup_timeout_seconds: int | None = None,
+    startup_path: str = READY_PATH,
     node_selector: dict[str, str] | None = None,
     tolerations: list[dict[str, Any]] | None = None,
     annotations: dict[str, str] | None = None,
@@ -166,7 +169,7 @@ def pod_template(
         "resources": resources,
         "securityContext": container_security_context(),
         "volumeMounts": mounts,
-        **probes(startup_timeout_seconds),
+        **probes(startup_timeout_seconds, startup_path),
     }
     spec: dict[str, Any] = {
         "automountServiceAccountToken": False,

@@ -19,6 +19,7 @@ from pizza_operator import children as kids
 from pizza_operator import metrics
 from pizza_operator.api.v1alpha1 import KIND, Mode, PizzaModelDeployment
 from pizza_operator.builders import build_children, resolve_images
+from pizza_operator.builders.canary import canary_name
 from pizza_operator.builders.modes import desired_replicas
 from pizza_operator.builders.naming import COMPONENTS, owner_of
 from pizza_operator.conditions import find_condition
@@ -136,8 +137,8 @@ class Reconciler:
             mode,
             observed,
             revision=revision,
-            created=done.created,
-            total=len(children),
+            created=[c for c in done.created if not c.endswith("/" + canary_name(pmd))],
+            total=len(children) - len(canary_children(children, pmd)),
             settling=settling,
         )
         self.readiness.follow((pmd.metadata.namespace, pmd.metadata.name), outcome)
@@ -237,6 +238,12 @@ class Reconciler:
             self._locks.pop((namespace, name), None)
         self.readiness.forget((namespace, name))
         metrics.forget(namespace, name)
+
+
+def canary_children(children: list[dict[str, Any]], pmd: PizzaModelDeployment) -> list[str]:
+    """The canary's children among `children` (their creation is the rollout's, no restore)."""
+    name = canary_name(pmd)
+    return [c["metadata"]["name"] for c in children if c["metadata"]["name"] == name]
 
 
 def _children(

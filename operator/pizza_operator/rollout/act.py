@@ -81,7 +81,9 @@ def watched(pmd: PizzaModelDeployment) -> RolloutStatus | None:
 
 def gates(pmd: PizzaModelDeployment) -> Gates:
     g = pmd.spec.rollout.gates
-    return Gates(g.max_failure_rate, g.max_p95_ratio, g.min_agreement, g.min_requests)
+    return Gates(
+        g.max_failure_rate, g.max_p95_ratio, g.min_agreement, g.min_requests, g.p95_slack_seconds
+    )
 
 
 def asked(pmd: PizzaModelDeployment, rollout: RolloutStatus) -> tuple[Request | None, str | None]:
