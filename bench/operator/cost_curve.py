@@ -331,7 +331,9 @@ class Bench:
             "machine_busy_cores": round((m1 - m0) / wall, 2),
             "operator_cpu_s": round(op_cpu, 2),
             "operator_cores": round(op_cpu / wall, 3),
-            "operator_cpu_s_per_resource_per_interval": round(op_cpu / (wall / interval) / n, 5),
+            "operator_cpu_s_per_resource_per_interval": (
+                round(op_cpu / (wall / interval) / n, 5) if n else None
+            ),
             "operator_rss_mb_mean": round(sum(rss) / len(rss), 1),
             "operator_rss_mb_max": round(max(rss), 1),
             "control_plane_cores": cp,
@@ -363,7 +365,7 @@ class Bench:
     @contextmanager
     def profiled(self) -> Iterator[None]:
         """yappi on during the window of `--profile-at` (SIGUSR1 starts, SIGUSR2 writes)."""
-        if self.args.profile_at != self.count:
+        if not self.args.profile_at or self.args.profile_at != self.count:
             yield
             return
         os.kill(self.pid, signal.SIGUSR1)
@@ -373,6 +375,25 @@ class Bench:
             os.kill(self.pid, signal.SIGUSR2)
             target = out(self.args, f".profile-{self.count}.txt")
             eventually(target.exists, 60, "the profile", every=0.5)
+
+
+def analysis_summary(custom: client.CustomObjectsApi, core: client.CoreV1Api) -> dict[str, Any]:
+    """The last check of every resource (component, verdict, reasons) and the pods by phase."""
+    checks: dict[str, int] = {}
+    items = custom.list_namespaced_custom_object(
+        "pizza.ai", "v1alpha1", NAMESPACE, "pizzamodeldeployments"
+    )["items"]
+    for item in items:
+        analysis = (item.get("status") or {}).get("analysis") or {}
+        for component in ("primary", "fallback"):
+            check = analysis.get(component) or {}
+            reasons = ",".join(check.get("reasons") or [])
+            key = f"{component} {check.get('verdict', 'none')} {reasons}".strip()
+            checks[key] = checks.get(key, 0) + 1
+    phases: dict[str, int] = {}
+    for pod in core.list_namespaced_pod(NAMESPACE).items:
+        phases[pod.status.phase] = phases.get(pod.status.phase, 0) + 1
+    return {"last_checks": checks, "pods_by_phase": phases}
 
 
 def top_requests(after: Samples, before: Samples, wall: float) -> dict[str, float]:
@@ -427,6 +448,7 @@ def table_row(count: int, grown: dict[str, Any], steady: dict[str, Any]) -> dict
         "all_ready_s": grown["all_ready_s"],
         "operator_cores": steady["operator_cores"],
         "cpu_s_per_resource_per_interval": steady["operator_cpu_s_per_resource_per_interval"],
+        "same_over_idle": steady["operator_cpu_s_per_resource_per_interval_over_idle"],
         "rss_mb": steady["operator_rss_mb_max"],
         "ticks": steady["ticks"],
         "ticks_expected": steady["ticks_expected"],
@@ -460,10 +482,10 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         try:
             bench.start_operator()
             time.sleep(args.settle)
-            results["idle"] = {
-                "operator_rss_mb": round(rss_mb(bench.pid), 1),
-                "operator_cpu_s_at_start": round(cpu_seconds(bench.pid), 2),
-            }
+            bench.count = 0
+            idle = bench.window(args.idle_window, args.interval)
+            results["idle"] = {**idle, "operator_rss_mb": round(rss_mb(bench.pid), 1)}
+            print(f"0: idle {json.dumps(idle)}", flush=True)
             rows = []
             for count in args.counts:
                 grown = bench.grow(custom, count)
@@ -471,6 +493,11 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 bench.phase = "settle"
                 time.sleep(args.settle)
                 steady = bench.window(args.window, args.interval)
+                steady.update(analysis_summary(custom, core))
+                net = steady["operator_cpu_s"] - idle["operator_cores"] * steady["window_s"]
+                steady["operator_cpu_s_per_resource_per_interval_over_idle"] = round(
+                    net / (steady["window_s"] / args.interval) / count, 5
+                )
                 steady["operator_rss_mb_per_resource"] = round(
                     (steady["operator_rss_mb_max"] - results["idle"]["operator_rss_mb"]) / count, 3
                 )
@@ -491,6 +518,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--counts", default="10,100,500")
     parser.add_argument("--window", type=float, default=60.0, help="steady window, seconds")
+    parser.add_argument("--idle-window", type=float, default=60.0, help="no resources, seconds")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds after all Ready")
     parser.add_argument(
         "--interval", type=float, default=10.0, help="the sample's analysis interval"

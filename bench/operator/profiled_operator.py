@@ -2,7 +2,10 @@
 
 SIGUSR1 starts yappi (CPU clock, every thread, coroutines included); SIGUSR2 stops it and writes
 the functions by own time and by total time to $PIZZA_PROFILE_OUT (a text file) and the raw
-stats beside it (`.pstat`, for `python -m pstats`). The operator itself is unchanged.
+stats beside it (`.pstat`, for `python -m pstats`). With $PIZZA_TRACEMALLOC=1 the allocations
+are traced from the start (slow: for memory, not for CPU figures) and SIGUSR2 also writes the
+largest live allocations by place to $PIZZA_PROFILE_OUT.memory.txt. The operator itself is
+unchanged.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import io
 import os
 import signal
 import sys
+import tracemalloc
 from pathlib import Path
 from types import FrameType
 
@@ -21,12 +25,31 @@ OUT = Path(os.environ["PIZZA_PROFILE_OUT"])
 TOP = 60
 
 
+def memory() -> None:
+    snapshot = tracemalloc.take_snapshot()
+    lines = [f"traced now {tracemalloc.get_traced_memory()[0] / 2**20:.1f} MiB"]
+    for title, key in (("by line", "lineno"), ("by file", "filename")):
+        lines.append(f"== largest live allocations {title} ==")
+        for stat in snapshot.statistics(key)[:TOP]:
+            frame = stat.traceback[0]
+            lines.append(
+                f"{stat.size / 2**20:9.2f} MiB {stat.count:9d}  {frame.filename}:{frame.lineno}"
+            )
+    Path(f"{OUT}.memory.txt").write_text("\n".join(lines) + "\n")
+
+
 def start(_signum: int, _frame: FrameType | None) -> None:
+    if tracemalloc.is_tracing():
+        return
     yappi.set_clock_type("cpu")
     yappi.start(builtins=False, profile_threads=True)
 
 
 def stop(_signum: int, _frame: FrameType | None) -> None:
+    if tracemalloc.is_tracing():
+        memory()
+        OUT.write_text("memory only: see .memory.txt\n")
+        return
     yappi.stop()
     stats = yappi.get_func_stats()
     stats.save(str(OUT.with_suffix(".pstat")), type="pstat")
@@ -45,6 +68,8 @@ def stop(_signum: int, _frame: FrameType | None) -> None:
 
 
 if __name__ == "__main__":
+    if os.environ.get("PIZZA_TRACEMALLOC") == "1":
+        tracemalloc.start(1)
     signal.signal(signal.SIGUSR1, start)
     signal.signal(signal.SIGUSR2, stop)
     sys.argv[0] = "pizza-operator"
