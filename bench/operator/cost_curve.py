@@ -326,6 +326,7 @@ class Bench:
         cp = {name: round((cp1[name] - cp0[name]) / wall, 3) for name in cp0}
         return {
             "window_s": round(wall, 1),
+            "pod_route": pod_route(),
             "loadavg_start": load0,
             "loadavg_end": loadavg(),
             "machine_busy_cores": round((m1 - m0) / wall, 2),
@@ -380,9 +381,10 @@ class Bench:
 def analysis_summary(custom: client.CustomObjectsApi, core: client.CoreV1Api) -> dict[str, Any]:
     """The last check of every resource (component, verdict, reasons) and the pods by phase."""
     checks: dict[str, int] = {}
-    items = custom.list_namespaced_custom_object(
+    listed: Any = custom.list_namespaced_custom_object(
         "pizza.ai", "v1alpha1", NAMESPACE, "pizzamodeldeployments"
-    )["items"]
+    )
+    items: list[dict[str, Any]] = listed["items"]
     for item in items:
         analysis = (item.get("status") or {}).get("analysis") or {}
         for component in ("primary", "fallback"):
@@ -392,8 +394,21 @@ def analysis_summary(custom: client.CustomObjectsApi, core: client.CoreV1Api) ->
             checks[key] = checks.get(key, 0) + 1
     phases: dict[str, int] = {}
     for pod in core.list_namespaced_pod(NAMESPACE).items:
-        phases[pod.status.phase] = phases.get(pod.status.phase, 0) + 1
+        phase = str(pod.status.phase if pod.status else None)
+        phases[phase] = phases.get(phase, 0) + 1
     return {"last_checks": checks, "pods_by_phase": phases}
+
+
+def pod_route() -> str:
+    """Where the host sends the kwok pods' addresses (the router scrapes go there): a local pod
+    bridge while a real-node cluster is up (a scrape then waits its 2 s timeout), else the
+    default route (it fails sooner)."""
+    proc = subprocess.run(
+        ["ip", "route", "get", "10.244.0.2"], capture_output=True, text=True, check=False
+    )
+    return (
+        (proc.stdout or proc.stderr).splitlines()[0].strip() if proc.stdout or proc.stderr else ""
+    )
 
 
 def top_requests(after: Samples, before: Samples, wall: float) -> dict[str, float]:
@@ -449,6 +464,9 @@ def table_row(count: int, grown: dict[str, Any], steady: dict[str, Any]) -> dict
         "operator_cores": steady["operator_cores"],
         "cpu_s_per_resource_per_interval": steady["operator_cpu_s_per_resource_per_interval"],
         "same_over_idle": steady["operator_cpu_s_per_resource_per_interval_over_idle"],
+        "cpu_ms_per_tick": (
+            round(1000 * steady["operator_cpu_s"] / steady["ticks"], 2) if steady["ticks"] else None
+        ),
         "rss_mb": steady["operator_rss_mb_max"],
         "ticks": steady["ticks"],
         "ticks_expected": steady["ticks_expected"],
@@ -460,6 +478,7 @@ def table_row(count: int, grown: dict[str, Any], steady: dict[str, Any]) -> dict
         "control_plane_cores": steady["control_plane_cores_total"],
         "machine_busy_cores": steady["machine_busy_cores"],
         "loadavg_1m": steady["loadavg_start"][0],
+        "pod_route": steady["pod_route"].split(" src ")[0],
     }
 
 

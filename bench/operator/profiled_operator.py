@@ -67,7 +67,25 @@ def stop(_signum: int, _frame: FrameType | None) -> None:
     yappi.clear_stats()
 
 
+def trim_every(seconds: float) -> None:
+    """glibc's malloc_trim(0) every `seconds` (an experiment: is the RSS freed memory kept?)."""
+    import ctypes  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    libc = ctypes.CDLL("libc.so.6")
+
+    def loop() -> None:
+        while True:
+            time.sleep(seconds)
+            libc.malloc_trim(0)
+
+    threading.Thread(target=loop, daemon=True, name="malloc-trim").start()
+
+
 if __name__ == "__main__":
+    if os.environ.get("PIZZA_MALLOC_TRIM"):
+        trim_every(float(os.environ["PIZZA_MALLOC_TRIM"]))
     if os.environ.get("PIZZA_TRACEMALLOC") == "1":
         tracemalloc.start(1)
     signal.signal(signal.SIGUSR1, start)

@@ -25,8 +25,8 @@ from pizza_operator.analysis.record import ANALYSED, Observation
 from pizza_operator.analysis.scrape import metrics_urls, scrape_pods
 from pizza_operator.analysis.window import RouterWindow, Scrape, router_window
 from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
-from pizza_operator.builders.naming import COMPONENT_LABEL, child_name, selector_labels
-from pizza_operator.contract import parse_time
+from pizza_operator.builders.naming import child_name, selector_labels
+from pizza_operator.contract import COMPONENT_LABEL, parse_time
 from pizza_operator.history import History, serving_shape
 from pizza_operator.kube import Kube
 from pizza_operator.rollback import Check, KubeSignals, Thresholds, judge, parse_duration
