@@ -46,6 +46,9 @@ def start(_signum: int, _frame: FrameType | None) -> None:
 
 
 def stop(_signum: int, _frame: FrameType | None) -> None:
+    if os.environ.get("PIZZA_MALLOCSTATS"):  # pymalloc's arenas, to the log (stderr)
+        sys.stderr.flush()
+        sys._debugmallocstats()
     if tracemalloc.is_tracing():
         memory()
         OUT.write_text("memory only: see .memory.txt\n")
