@@ -22,7 +22,8 @@ Inconclusive. That is the cost of a tick without the parsing of the answers (mea
 
 Writes OUT.json (summary per count), OUT.csv (the table), OUT.samples.jsonl (one line a second).
 `--profile-at COUNT` runs the operator under yappi (CPU clock, every thread) during that count's
-window and writes OUT.profile-COUNT.txt (yappi must be importable: PYTHONPATH).
+window and writes OUT.profile-COUNT.txt (yappi must be importable: PYTHONPATH). `--spy-at COUNT
+--py-spy PATH` samples it with py-spy instead (no instrumentation: the timing stays as it is).
 """
 
 from __future__ import annotations
@@ -90,6 +91,18 @@ def out(args: argparse.Namespace, suffix: str) -> Path:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def runq_wait_seconds(pid: int) -> float:
+    """Seconds the process' threads waited for a CPU while runnable (/proc/PID/task/*/schedstat:
+    the second field). A process short of ticks and of CPU at once waited here, not on a lock."""
+    waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            waited += int((task / "schedstat").read_text().split()[1])
+        except (OSError, IndexError, ValueError):  # a thread that ended meanwhile
+            continue
+    return waited / 1e9
 
 
 def rss_mb(pid: int) -> float:
@@ -308,17 +321,17 @@ class Bench:
         self.phase = "steady"
         pids = self.cluster.pids
         op0, cp0 = cpu_seconds(self.pid), {n: cpu_seconds(p) for n, p in pids.items()}
-        m0 = machine_busy_seconds()
+        m0, wait0 = machine_busy_seconds(), runq_wait_seconds(self.pid)
         load0, met0, api0 = loadavg(), self.op_metrics(), self.apiserver_metrics()
         rss: list[float] = []
         t0 = time.monotonic()
-        with self.profiled():
+        with self.profiled(), self.spied(seconds):
             while (elapsed := time.monotonic() - t0) < seconds:
                 rss.append(rss_mb(self.pid))
                 time.sleep(min(1.0, seconds - elapsed))
         wall = time.monotonic() - t0
         op1, cp1 = cpu_seconds(self.pid), {n: cpu_seconds(p) for n, p in pids.items()}
-        m1 = machine_busy_seconds()
+        m1, wait1 = machine_busy_seconds(), runq_wait_seconds(self.pid)
         met1, api1 = self.op_metrics(), self.apiserver_metrics()
         n, op_cpu = self.count, op1 - op0
         checks = delta(met1, met0, "pizza_operator_analysis_checks_total")
@@ -332,6 +345,7 @@ class Bench:
             "machine_busy_cores": round((m1 - m0) / wall, 2),
             "operator_cpu_s": round(op_cpu, 2),
             "operator_cores": round(op_cpu / wall, 3),
+            "operator_runq_wait_s": round(wait1 - wait0, 2),
             "operator_cpu_s_per_resource_per_interval": (
                 round(op_cpu / (wall / interval) / n, 5) if n else None
             ),
@@ -362,6 +376,54 @@ class Bench:
             ),
             "apiserver_requests_per_s_by": top_requests(api1, api0, wall),
         }
+
+    @contextmanager
+    def spied(self, seconds: float) -> Iterator[None]:
+        """py-spy during the window of `--spy-at`: on-CPU samples of every thread (raw collapsed
+        stacks, OUT.spy-COUNT.txt) and three dumps of every thread's stack, idle ones too
+        (OUT.dump-COUNT.txt): where the threads and the loop wait."""
+        if not self.args.py_spy or self.args.spy_at != self.count:
+            yield
+            return
+        record = subprocess.Popen(
+            [
+                self.args.py_spy,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--duration",
+                str(int(seconds)),
+                "--rate",
+                "20",
+                "--threads",
+                "--nonblocking",
+                "--format",
+                "raw",
+                "--output",
+                str(out(self.args, f".spy-{self.count}.txt")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        dumps = threading.Thread(target=self._dumps, args=(seconds,), daemon=True)
+        dumps.start()
+        try:
+            yield
+        finally:
+            dumps.join()
+            record.wait(timeout=60)
+
+    def _dumps(self, seconds: float) -> None:
+        with out(self.args, f".dump-{self.count}.txt").open("w") as f:
+            for _ in range(3):
+                time.sleep(seconds / 4)
+                proc = subprocess.run(
+                    [self.args.py_spy, "dump", "--pid", str(self.pid), "--nonblocking"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                f.write(f"== {time.strftime('%H:%M:%S')}\n{proc.stdout}{proc.stderr}\n")
 
     @contextmanager
     def profiled(self) -> Iterator[None]:
@@ -462,6 +524,7 @@ def table_row(count: int, grown: dict[str, Any], steady: dict[str, Any]) -> dict
         "resources": count,
         "all_ready_s": grown["all_ready_s"],
         "operator_cores": steady["operator_cores"],
+        "operator_runq_wait_s": steady["operator_runq_wait_s"],
         "cpu_s_per_resource_per_interval": steady["operator_cpu_s_per_resource_per_interval"],
         "same_over_idle": steady["operator_cpu_s_per_resource_per_interval_over_idle"],
         "cpu_ms_per_tick": (
@@ -544,6 +607,8 @@ def main() -> None:
     )
     parser.add_argument("--ready-timeout", type=float, default=1200.0)
     parser.add_argument("--profile-at", type=int, default=0, help="profile this count's window")
+    parser.add_argument("--py-spy", default="", help="py-spy's path (for --spy-at)")
+    parser.add_argument("--spy-at", type=int, default=0, help="py-spy this count's window")
     parser.add_argument("--out", type=Path, required=True, help="path prefix of the results")
     args = parser.parse_args()
     args.counts = [int(c) for c in args.counts.split(",")]
