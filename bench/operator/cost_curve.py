@@ -558,7 +558,12 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         config.load_kube_config(config_file=str(cluster.kubeconfig))  # type: ignore[no-untyped-call]
         core, custom = client.CoreV1Api(), client.CustomObjectsApi()
         kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
-        kubectl("wait", "--for=condition=Established", "crd/pizzamodeldeployments.pizza.ai")
+        kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=180s",  # 30 s by default: too short on a loaded machine
+            "crd/pizzamodeldeployments.pizza.ai",
+        )
         create_namespace(core, NAMESPACE)
         bench = Bench(cluster, args, out(args, ".operator.log"))
         try:
