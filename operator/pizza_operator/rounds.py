@@ -2,9 +2,9 @@
 
 It runs in kopf's event loop while this replica leads (started and stopped by the startup and
 cleanup handlers). Ticks await their I/O in the loop; resyncs and the reconciles after a step
-run in threads. At most `tick_concurrency` ticks and `concurrency` resyncs (and as many
-autoscaling looks) run at once, one per resource and kind of work. A tick mostly waits (API
-reads, router scrapes of up to 2 s when a pod does not answer), so its bound is wider: 500
+run in threads. At most `tick_concurrency` ticks and `concurrency` resyncs (as many autoscaling
+looks, as many rollout steps) run at once, one per resource and kind of work. A tick mostly waits
+(API reads, router scrapes of up to 2 s when a pod does not answer), so its bound is wider: 500
 resources every 10 s with 2 s waits need about 100.
 """
 
