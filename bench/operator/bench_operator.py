@@ -186,7 +186,7 @@ def main() -> None:
                 str(metrics_port),
                 "--liveness-port",
                 "0",
-                "--peering",
+                "--lease",  # the operator's own leader election (a fresh Lease: no wait)
                 f"bench-{uuid.uuid4().hex[:6]}",
             ],
             stdout=log,

@@ -31,23 +31,31 @@ CHILD_WRITES = Counter(
 
 
 def desired_hash(child: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of `child` (sorted keys, no spaces), without our annotation."""
-    body = copy.deepcopy(dict(child))
-    annotations = body.get("metadata", {}).get("annotations")
+    """sha256 of the canonical JSON of `child` (sorted keys, no spaces), without our annotation
+    (an annotations map left empty counts as none). Nothing is copied below the metadata: a
+    resync hashes every child of every resource."""
+    body = dict(child)
+    meta = body.get("metadata", {})
+    annotations = meta.get("annotations")
     if annotations is not None:
-        annotations.pop(HASH_ANNOTATION, None)
-        if not annotations:
-            body["metadata"].pop("annotations")
+        kept = {k: v for k, v in annotations.items() if k != HASH_ANNOTATION}
+        body["metadata"] = {k: v for k, v in meta.items() if k != "annotations"}
+        if kept:
+            body["metadata"]["annotations"] = kept
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _stamped(child: Mapping[str, Any]) -> dict[str, Any]:
+    """`child` with its desired hash annotation; shares everything else with `child`."""
+    meta = dict(child.get("metadata", {}))
+    meta["annotations"] = {**(meta.get("annotations") or {}), HASH_ANNOTATION: desired_hash(child)}
+    return {**child, "metadata": meta}
+
+
 def with_hash(child: dict[str, Any]) -> dict[str, Any]:
     """A copy of `child` carrying its desired hash annotation (what we apply)."""
-    stamped = copy.deepcopy(child)
-    meta = stamped.setdefault("metadata", {})
-    meta.setdefault("annotations", {})[HASH_ANNOTATION] = desired_hash(child)
-    return stamped
+    return copy.deepcopy(_stamped(child))
 
 
 def live_hash(live: Mapping[str, Any]) -> str | None:
@@ -81,7 +89,7 @@ def lost_fields(live: Mapping[str, Any], desired: Mapping[str, Any]) -> list[str
     fields = our_fields(live)
     if fields is None:
         return ["*"]
-    body = with_hash(dict(desired))
+    body = _stamped(desired)  # only read
     meta = {k: v for k, v in body.get("metadata", {}).items() if k not in ("name", "namespace")}
     top = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata", "status")}
     lost = _missing(fields, {"metadata": meta, **top}, "")

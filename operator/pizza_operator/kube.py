@@ -86,11 +86,17 @@ RETRIES = urllib3.Retry(total=2, read=0, redirect=0)
 """Connection failures are tried again twice; an answer that does not come is not waited for
 again (the reconcile retries the whole step with its backoff)."""
 
+POOL_SIZE = 48
+"""Kept connections to the API server: more than the threads that call it at once (kopf's 8
+workers, the loop's 32 executor threads, the Lease and status threads), else every call past the
+client's default (5 per CPU) opens a new TLS connection ("Connection pool is full")."""
+
 
 def api_client() -> client.ApiClient:
     """A client of the loaded configuration, with `RETRIES`."""
     configuration = client.Configuration.get_default_copy()
     configuration.retries = RETRIES
+    configuration.connection_pool_maxsize = POOL_SIZE
     return client.ApiClient(configuration)
 
 

@@ -68,6 +68,12 @@ REPLICAS_WANTED = Gauge(
     "primary), by resource and component; absent for a component left to an external autoscaler.",
     ["namespace", "name", "component"],
 )
+ANALYSIS_TICK_LAG = Histogram(
+    "pizza_operator_analysis_tick_lag_seconds",
+    "How late each analysis tick started: the time it began running (a slot free) minus the "
+    "time it was due (the end of the last tick plus the interval).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
 LEADING = Gauge(
     "pizza_operator_leading",
     "1 while this replica holds the leader Lease and acts (always 1 when standalone), else 0.",

@@ -47,10 +47,14 @@ class Schedule:
 
     def take_due(self, now: float) -> list[tuple[Work, Key]]:
         """The work due by `now`, oldest first; each leaves the schedule until planned again."""
+        return [(work, key) for work, key, _ in self.take_due_at(now)]
+
+    def take_due_at(self, now: float) -> list[tuple[Work, Key, float]]:
+        """`take_due`, each with the time it was due (its lag is measured from there)."""
         due = sorted((at, item) for item, at in self._due.items() if at <= now)
         for _, item in due:
             del self._due[item]
-        return [item for _, item in due]
+        return [(work, key, at) for at, (work, key) in due]
 
     def next_at(self) -> float | None:
         return min(self._due.values(), default=None)

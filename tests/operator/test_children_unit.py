@@ -101,6 +101,18 @@ def test_the_annotation_itself_is_not_hashed() -> None:
         assert HASH_ANNOTATION not in child["metadata"].get("annotations", {})  # not mutated
 
 
+def test_hashing_copies_nothing_it_changes_and_an_empty_annotation_map_is_none() -> None:
+    for child in _children():
+        before = json.dumps(child, sort_keys=True)
+        bare = copy.deepcopy(child)
+        bare["metadata"].pop("annotations", None)
+        empty = copy.deepcopy(bare)
+        empty["metadata"]["annotations"] = {}
+        assert desired_hash(bare) == desired_hash(empty) == desired_hash(with_hash(bare))
+        needs_apply(child, with_hash(child))
+        assert json.dumps(child, sort_keys=True) == before  # neither hashing nor judging wrote
+
+
 def _fields_of(value: Any) -> dict[str, Any]:
     """The fieldsV1 set a server-side apply of `value` gives its manager (keyed lists by name,
     port, containerPort or uid, as the API server keys them)."""

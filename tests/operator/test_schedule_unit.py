@@ -55,3 +55,12 @@ class TestHealthVerdict:
         ok, reasons = verdict(1000.0, {}, (), [("reconcile of ns/a", 600.0)], Bounds(work=300))
         assert not ok
         assert reasons == ["reconcile of ns/a running for 400 s"]
+
+
+class TestDueTimes:
+    def test_take_due_at_gives_each_item_the_time_it_was_due(self) -> None:
+        s = Schedule(resync_every=60)
+        s.know(A, 1.0)
+        s.know(B, 4.0)
+        assert s.take_due_at(10.0) == [("tick", A, 1.0), ("tick", B, 4.0)]
+        assert s.take_due_at(70.0) == [("resync", A, 61.0), ("resync", B, 64.0)]

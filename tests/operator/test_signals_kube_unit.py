@@ -256,6 +256,16 @@ class TestPods:
         no_probe["status"]["startTime"] = "2026-12-02T12:00:00Z"
         assert not signals(deployment(), [no_probe]).startup_never_passed
 
+    def test_ready_container_without_started_field_passed_startup(self) -> None:
+        # the field is optional (kwok's pods leave it out): ready means the startup probe passed
+        quiet = pod()
+        status = quiet["status"]["containerStatuses"][0]
+        del status["started"]
+        quiet["status"]["startTime"] = "2026-12-02T12:00:00Z"
+        assert not signals(deployment(), [quiet]).startup_never_passed
+        status["ready"] = False  # not ready and nothing says it started: still counted
+        assert signals(deployment(), [quiet]).startup_never_passed
+
 
 class TestRestarts:
     def test_first_sight_counts_only_a_recent_last_restart(self) -> None:

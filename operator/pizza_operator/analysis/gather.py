@@ -26,7 +26,7 @@ from pizza_operator.analysis.scrape import metrics_urls, scrape_pods
 from pizza_operator.analysis.window import RouterWindow, Scrape, router_window
 from pizza_operator.api.v1alpha1 import Mode, PizzaModelDeployment
 from pizza_operator.builders.naming import child_name, selector_labels
-from pizza_operator.contract import parse_time
+from pizza_operator.contract import COMPONENT_LABEL, parse_time
 from pizza_operator.history import History, serving_shape
 from pizza_operator.kube import Kube
 from pizza_operator.rollback import Check, KubeSignals, Thresholds, judge, parse_duration
@@ -84,19 +84,25 @@ async def gather(
     }
     kube_seen: dict[AnalysedComponent, KubeSignals | None] = {}
     ledger: RestartLedger = {}
-    for component in ANALYSED:
-        found = await _component_objects(kube, pmd, component)
-        if found is None:
+    pods, *deployments = await asyncio.gather(
+        asyncio.to_thread(kube.list, "Pod", pmd.metadata.namespace, instance_selector(pmd)),
+        *(_deployment(kube, pmd, component) for component in ANALYSED),
+    )
+    for component, deployment in zip(ANALYSED, deployments, strict=True):
+        if deployment is None:
             kube_seen[component] = None
             continue
-        deployment, pods = found
         signals, part = kube_signals(
-            deployment, pods, now=now, window_seconds=window_seconds, restarts=ledger_in
+            deployment,
+            pods_of(pods, selector_labels(pmd, component)),
+            now=now,
+            window_seconds=window_seconds,
+            restarts=ledger_in,
         )
         kube_seen[component] = signals
         ledger.update(part)
     source, window = await _metric_window(
-        kube, history, memory, pmd, effective_window(pmd, now, interval)
+        history, memory, pmd, effective_window(pmd, now, interval), pods
     )
     limits = Thresholds.from_spec(pmd.spec.analysis)
     checks: dict[AnalysedComponent, Check] = {}
@@ -112,23 +118,37 @@ async def gather(
     return Observation(checks, window, source, ledger)
 
 
-async def _component_objects(
+def instance_selector(pmd: PizzaModelDeployment) -> dict[str, str]:
+    """The labels every pod of the resource carries (each component's selector narrows it)."""
+    selector = selector_labels(pmd, "router")
+    del selector[COMPONENT_LABEL]
+    return selector
+
+
+def pods_of(pods: list[dict[str, Any]], selector: dict[str, str]) -> list[dict[str, Any]]:
+    """The pods whose labels match `selector` (what the API server's label selector does)."""
+    return [
+        p
+        for p in pods
+        if all(
+            ((p.get("metadata") or {}).get("labels") or {}).get(k) == v for k, v in selector.items()
+        )
+    ]
+
+
+async def _deployment(
     kube: Kube, pmd: PizzaModelDeployment, component: AnalysedComponent
-) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+) -> dict[str, Any] | None:
     ns = pmd.metadata.namespace
-    deployment = await asyncio.to_thread(kube.get, "Deployment", ns, child_name(pmd, component))
-    if deployment is None:
-        return None
-    pods = await asyncio.to_thread(kube.list, "Pod", ns, selector_labels(pmd, component))
-    return deployment, pods
+    return await asyncio.to_thread(kube.get, "Deployment", ns, child_name(pmd, component))
 
 
 async def _metric_window(
-    kube: Kube,
     history: History,
     memory: ScrapeMemory,
     pmd: PizzaModelDeployment,
     window: float,
+    pods: list[dict[str, Any]],
 ) -> tuple[str, RouterWindow]:
     mode: Mode = mode_of(pmd)
     shaped = await asyncio.to_thread(serving_shape, history, pmd, mode)
@@ -148,22 +168,22 @@ async def _metric_window(
             prometheus.address, context, overrides=prometheus.queries or None
         )
         return "prometheus", found
+    routers = pods_of(pods, selector_labels(pmd, "router"))
     return "scrape", await _scrape_window(
-        kube, memory, pmd, window, models=(primary_model, fallback_model)
+        memory, pmd, window, routers, models=(primary_model, fallback_model)
     )
 
 
 async def _scrape_window(
-    kube: Kube,
     memory: ScrapeMemory,
     pmd: PizzaModelDeployment,
     window: float,
+    pods: list[dict[str, Any]],
     *,
     models: tuple[str, str],
 ) -> RouterWindow:
     """Scrape every router pod now; compare with the oldest scrape inside the window."""
     ns = pmd.metadata.namespace
-    pods = await asyncio.to_thread(kube.list, "Pod", ns, selector_labels(pmd, "router"))
     urls = metrics_urls(pods)
     scrape = await scrape_pods(urls) if urls else {}
     baseline = memory.baseline((ns, pmd.metadata.name), scrape, window)

@@ -145,7 +145,8 @@ def write_record(
             news[:] = [patches.is_news(fresh, condition)]
         return change(fresh)
 
-    door.writer.update(pmd.metadata.namespace, pmd.metadata.name, noting)
+    # the tick's own read is tried first: a write since makes the patch a 409, then it reads again
+    door.writer.update(pmd.metadata.namespace, pmd.metadata.name, noting, current=pmd)
     if condition is not None and any(news):
         door.kube.post_event(owner_of(pmd), "Warning", "RollbackSuppressed", condition.message)
     return "recorded"
