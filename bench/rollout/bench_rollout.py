@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,13 +92,17 @@ DONE_WITHIN_S = 600.0
 """How long a scenario waits for its verdict (readyWithin 5 m plus two 30 s steps, and more)."""
 
 
+def say(what: str) -> None:
+    print(f"{time.strftime('%H:%M:%S', time.gmtime())} {what}", file=sys.stderr, flush=True)
+
+
 # --- the cluster ---------------------------------------------------------------------------------
 
 
 def cluster_up(data_dir: Path) -> Kubectl:
     """A real-node cluster in `data_dir` with .images/ imported, and the operator's chart."""
     seconds = start_background(data_dir, 900.0, real_nodes=True, images_dir=ROOT / ".images")
-    print(f"cluster up in {seconds:.0f} s", file=sys.stderr)
+    say(f"cluster up in {seconds:.0f} s")
     kubectl = Kubectl(data_dir.resolve() / "kubeconfig")
     restricted_namespace(kubectl, "pizza-system")
     helm_install_operator(kubectl, "pizza-system")
@@ -187,8 +192,13 @@ def router_counters(sc: Scenario) -> dict[str, float]:
     totals: dict[str, float] = {}
     for pod in sc.running_pods("router"):
         url = f"http://{pod['status']['podIP']}:{PORT}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                text = response.read().decode()
+        except OSError as error:
+            say(f"router {pod['metadata']['name']} not scraped: {error}")
+            totals["scrape/failed"] = totals.get("scrape/failed", 0.0) + 1
+            continue
         for family in text_string_to_metric_families(text):
             for s in family.samples:
                 if s.name == "pizza_router_upstream_requests_total":
@@ -254,6 +264,7 @@ class Run:
         rollout = {"rollout": {"gates": dict(GATES)}} if GATES else {}
         sc.apply(sample_manifest(sc.name, image=image, **rollout))
         sc.wait_ready()
+        say(f"{sc.name} ready")
         images = [p.read_bytes() for p in generated_images(seed=6161)]
         sampler = RolloutSampler(sc).start()
         gen = router_load(sc, images, records, rate).start()
@@ -272,6 +283,7 @@ class Run:
         """Patches the spec; the time of the patch, once status.rollout is this rollout's."""
         began = self.sampler.mark(label)
         self.sc.patch_spec(spec)
+        say(f"{self.sc.name}: {label}")
         eventually(
             lambda: self.rollout().get("stableRevision") == self.stable
             and self.rollout().get("revision") not in (None, self.stable),
@@ -284,7 +296,7 @@ class Run:
             rollout = self.rollout()
             return rollout if rollout.get("phase") in phases else None
 
-        rollout = eventually(verdict, DONE_WITHIN_S, f"phase in {phases}", every=0.5)
+        rollout = eventually(verdict, DONE_WITHIN_S, f"phase in {phases}", every=1.0)
         return time.time(), rollout
 
     def first_traffic(self, began: float) -> float | None:
@@ -324,12 +336,13 @@ def healthy(kubectl: Kubectl, image: str, rate: float, out: Path) -> None:
     before = router_counters(run.sc)
     began = run.change({"primary": {"resources": {"requests": {"cpu": "300m"}}}}, "cpu 300m")
     ended, done = run.wait_phase(("Promoted", "Aborted"))
+    say(f"{done['phase']} after {ended - began:.1f} s: {done.get('reason')}")
     at_verdict = router_counters(run.sc)
     run.sampler.mark(str(done["phase"]))
     handed: float | None = None
     if done["phase"] == "Promoted":
         eventually(lambda: run.rollout().get("handedOver"), DONE_WITHIN_S, "handed over",
-                   every=0.5)  # fmt: skip
+                   every=1.0)  # fmt: skip
         handed = run.sampler.mark("handed over")
     time.sleep(10)  # requests in flight at the hand-over end; the new primary alone
     after = router_counters(run.sc)
@@ -362,10 +375,15 @@ def wrong(kubectl: Kubectl, image: str, rate: float, out: Path) -> None:
     before = router_counters(run.sc)
     began = run.change({"primary": {"model": dict(WRONG_MODEL)}}, "wrong model")
     ended, done = run.wait_phase(("Aborted", "Promoted"))
+    say(f"{done['phase']} after {ended - began:.1f} s: {done.get('reason')}")
     at_verdict = router_counters(run.sc)
     run.sampler.mark(str(done["phase"]))
-    eventually(lambda: not run.sc.pods("canary"), 120, "the canary's pods gone", every=1.0)
-    gone = run.sampler.mark("canary pods gone")
+    try:
+        eventually(lambda: not run.sc.pods("canary"), 120, "the canary's pods gone", every=1.0)
+        gone: float | None = run.sampler.mark("canary pods gone")
+    except AssertionError as error:
+        say(str(error))
+        gone = None
     time.sleep(15)  # the stable primary alone again
     after = router_counters(run.sc)
     first = run.first_traffic(began)
@@ -384,7 +402,7 @@ def wrong(kubectl: Kubectl, image: str, rate: float, out: Path) -> None:
         "change_to_s": {
             "first_canary_traffic": round(first - began, 1) if first else None,
             done["phase"].lower(): round(ended - began, 1),
-            "canary_pods_gone": round(gone - began, 1),
+            "canary_pods_gone": round(gone - began, 1) if gone else None,
         },
         "aborted_after_first_traffic_s": round(ended - first, 1) if first else None,
         "steps": run.steps(began),
@@ -427,7 +445,11 @@ def main() -> None:
         kubectl = cluster_up(args.up) if args.up else Kubectl(args.kubeconfig)
         image = import_wrong_model_image(args.image_work)
         for name in names:
-            SCENARIOS[name](kubectl, image, args.rate, args.out / name)
+            say(f"scenario {name}")
+            try:
+                SCENARIOS[name](kubectl, image, args.rate, args.out / name)
+            except Exception:  # the next scenario still runs; its records are on disk
+                traceback.print_exc()
     finally:
         if args.up:
             stop(args.up)
