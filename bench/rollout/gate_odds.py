@@ -71,8 +71,9 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=1.5)
     parser.add_argument("--rate", type=float, default=8.0)
     parser.add_argument("--trials", type=int, default=4000)
-    parser.add_argument("--before", type=float, default=None,
-                        help="epoch seconds: use requests sent before (default: the change)")  # fmt: skip
+    parser.add_argument(
+        "--before", type=float, default=None, help="epoch seconds (default: the change event)"
+    )
     args = parser.parse_args()
     before = args.before
     if before is None:
