@@ -33,6 +33,7 @@ answering model, canaryWeight and the phase over time).
 from __future__ import annotations
 
 import argparse
+import calendar
 import json
 import signal
 import subprocess
@@ -222,6 +223,28 @@ def since(before: dict[str, float], after: dict[str, float], prefix: str) -> dic
     }
 
 
+ROUTER_SETTLE_S = 75.0
+"""How long a router container must have run, ready, before the change: past its liveness
+window (3 x 10 s, no startupProbe) plus the 30 s grace of a kill, so that a router the kubelet
+kills for a slow start (seen on this machine: 35 s to listen) does not fall into the
+measurement."""
+
+
+def routers_settled(sc: Scenario) -> bool:
+    """Every router container ready and running for ROUTER_SETTLE_S."""
+    pods = sc.pods("router")
+    now = time.time()
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            started = ((status.get("state") or {}).get("running") or {}).get("startedAt")
+            if not status.get("ready") or not started:
+                return False
+            since = calendar.timegm(time.strptime(started, "%Y-%m-%dT%H:%M:%SZ"))
+            if now - since < ROUTER_SETTLE_S:
+                return False
+    return bool(pods)
+
+
 def pod_identities(sc: Scenario) -> dict[str, list[str]]:
     """Every pod of the resource by component: "NAME uid=.. restarts=N" (a replaced or restarted
     router shows here)."""
@@ -310,6 +333,8 @@ class Run:
         sc.apply(sample_manifest(sc.name, image=image, **rollout))
         sc.wait_ready()
         say(f"{sc.name} ready")
+        eventually(lambda: routers_settled(sc), 300, "routers settled", every=2.0)
+        say(f"{sc.name} routers settled")
         images = [p.read_bytes() for p in generated_images(seed=6161)]
         sampler = RolloutSampler(sc).start()
         gen = router_load(sc, images, records, rate).start()
@@ -431,7 +456,7 @@ def wrong(kubectl: Kubectl, image: str, rate: float, out: Path, gates: Gates) ->
     at_verdict = router_counters(run.sc)
     run.sampler.mark(str(done["phase"]))
     try:
-        eventually(lambda: not run.sc.pods("canary"), 120, "the canary's pods gone", every=1.0)
+        eventually(lambda: not run.sc.pods("canary"), 45, "the canary's pods gone", every=1.0)
         gone: float | None = run.sampler.mark("canary pods gone")
     except AssertionError as error:
         say(str(error))
