@@ -274,11 +274,12 @@ def canary_replicas(sc: Scenario) -> int | None:
 
 
 def warnings(sc: Scenario) -> list[str]:
-    """The namespace's Warning Events: "KIND/NAME REASON xCOUNT: MESSAGE"."""
+    """The namespace's Warning Events: "TIME KIND/NAME REASON xCOUNT: MESSAGE"."""
     items = sc.kubectl.json(
         "-n", sc.namespace, "get", "events", "--field-selector", "type=Warning"
     )["items"]
     return [
+        f"{e.get('lastTimestamp') or e.get('eventTime')} "
         f"{e['involvedObject']['kind']}/{e['involvedObject']['name']} {e['reason']} "
         f"x{e.get('count') or 1}: {str(e.get('message'))[:200]}"
         for e in items
