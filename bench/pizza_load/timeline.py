@@ -9,6 +9,8 @@ Three stacked panels share the time axis (seconds since the start):
 (c) the mode over time (a step plot over the levels primary, previous, stable, emergency).
 
 Events (label, t) are vertical dashed lines through all panels, labelled above panel (a).
+Panels (b) and (c) can show another fraction and another state (`Panels`: for example a canary's
+weight and its rollout phase); the default is the failure rate and the mode.
 Every time (records, samples, events) is epoch seconds, as time.time() gives it.
 
 CLI::
@@ -79,6 +81,18 @@ MODE_COLORS = {
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 Color = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Panels:
+    """What panels (b) and (c) show: the samples' fraction (`Sample.failure_rate`, 0..1) and
+    state (`Sample.mode`), their titles, the state's levels top to bottom and their colours."""
+
+    fraction_title: str = "primary failure rate"
+    fraction_legend: str = "failure rate"
+    state_title: str = "mode"
+    levels: tuple[str, ...] = MODE_LEVELS
+    colors: tuple[tuple[str, Color], ...] = tuple(MODE_COLORS.items())
 
 
 @dataclass(frozen=True)
@@ -329,7 +343,11 @@ def _requests_panel(canvas: _Canvas, box: tuple[float, float], records: Sequence
 
 
 def _failure_panel(
-    canvas: _Canvas, box: tuple[float, float], samples: Sequence[Sample], threshold: float | None
+    canvas: _Canvas,
+    box: tuple[float, float],
+    samples: Sequence[Sample],
+    threshold: float | None,
+    panels: Panels,
 ) -> None:
     draw, t0 = canvas.draw, canvas.t0
     values = [s.failure_rate for s in samples if s.failure_rate is not None]
@@ -341,7 +359,7 @@ def _failure_panel(
         y_max = 0.1
     panel = canvas.panel(box, y_max)
     y_ticks = [(v, f"{v * 100:g}%") for v in ticks(0, y_max, 4)]
-    _frame(canvas, panel, y_ticks, "primary failure rate", x_labels=False)
+    _frame(canvas, panel, y_ticks, panels.fraction_title, x_labels=False)
     line = (31, 119, 180)
     run: list[tuple[float, float]] = []
 
@@ -358,7 +376,7 @@ def _failure_panel(
         else:
             run.append((panel.x(s.t - t0), panel.y(s.failure_rate)))
     flush()
-    items = [("failure rate", line, "line")]
+    items = [(panels.fraction_legend, line, "line")]
     if threshold is not None:
         y = panel.y(threshold)
         _dashed(draw, (panel.left, y), (panel.right, y), RED, width=2)
@@ -368,10 +386,13 @@ def _failure_panel(
     _legend(canvas, panel, items)
 
 
-def _mode_panel(canvas: _Canvas, box: tuple[float, float], samples: Sequence[Sample]) -> None:
+def _mode_panel(
+    canvas: _Canvas, box: tuple[float, float], samples: Sequence[Sample], panels: Panels
+) -> None:
     draw, t0, t_max = canvas.draw, canvas.t0, canvas.t_max
     seen = [s.mode for s in samples if s.mode is not None]
-    levels = [*MODE_LEVELS, *sorted({m for m in seen if m not in MODE_LEVELS})]
+    levels = [*panels.levels, *sorted({m for m in seen if m not in panels.levels})]
+    colors = dict(panels.colors)
     n = len(levels)
     panel = canvas.panel(box, float(n))
 
@@ -389,12 +410,12 @@ def _mode_panel(canvas: _Canvas, box: tuple[float, float], samples: Sequence[Sam
         x0 = panel.x(s.t - t0)
         x1 = panel.x(ordered[i + 1].t - t0) if i + 1 < len(ordered) else panel.x(t_max)
         y = level_y(s.mode)
-        color = MODE_COLORS.get(s.mode, MUTED)
+        color = colors.get(s.mode, MUTED)
         if previous is not None and previous[1] != y:
             draw.line((x0, previous[1], x0, y), fill=AXIS, width=1)
         draw.line((x0, y, max(x1, x0 + 1), y), fill=color, width=4)
         previous = (x1, y)
-    _legend(canvas, panel, [("mode", MUTED, "none")])
+    _legend(canvas, panel, [(panels.state_title, MUTED, "none")])
 
 
 def draw_timeline(
@@ -406,9 +427,10 @@ def draw_timeline(
     *,
     threshold: float | None = None,
     t0: float | None = None,
+    panels: Panels = Panels(),
 ) -> Path:
     """Draws the three panels into `out_png`; times are epoch seconds, shown as seconds since
-    `t0` (default: the earliest record, sample or event)."""
+    `t0` (default: the earliest record, sample or event); `panels` names what (b) and (c) show."""
     event_list = sorted(((label, t) for label, t in events), key=lambda e: e[1])
     times = [r.t for r in records] + [s.t for s in samples] + [t for _, t in event_list]
     if not times:
@@ -435,8 +457,8 @@ def draw_timeline(
         top += panel_height + PANEL_GAP
     canvas = _Canvas(draw, font, start, t_max, x_ticks)
     _requests_panel(canvas, boxes[0], records)
-    _failure_panel(canvas, boxes[1], samples, threshold)
-    _mode_panel(canvas, boxes[2], samples)
+    _failure_panel(canvas, boxes[1], samples, threshold, panels)
+    _mode_panel(canvas, boxes[2], samples, panels)
 
     label = "seconds since start"
     w, _ = _text_size(draw, label, font)
