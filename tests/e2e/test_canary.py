@@ -69,7 +69,7 @@ def canary(
                 "steps": STEPS,
                 "every": "2s",
                 "readyWithin": "120s",
-                "gates": {"maxP95Ratio": 3},
+                "gates": {"maxP95Ratio": 3, "minAgreement": MIN_AGREEMENT},
             },
         )
     )
@@ -197,6 +197,8 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
         began = timeline.mark("never-ready revision")
         missing = {**dict(WRONG_MODEL), "source": "builtin://no-such-model"}
         sc.patch_spec({"primary": {"model": missing}})
+        eventually(lambda: _rollout(sc).get("revision") not in (None, wrong["revision"]), 30,
+                   "a third rollout")  # fmt: skip
         eventually(lambda: _rollout(sc).get("phase") == "Aborted", READY_WITHIN + 90, "aborted",
                    every=1.0)  # fmt: skip
         aborted = time.time()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from pizza_operator.api.v1alpha1 import RolloutStatus
 from pizza_operator.rollout.capacity import place
+from pizza_operator.rollout.record import patch
 from pizza_operator.rollout.steps import Gates, Observed, State, Step, advance, judge, start
 
 pytestmark = pytest.mark.unit
@@ -133,3 +135,15 @@ class TestPlace:
         placed = place(stable_replicas=2, gpus_per_pod=2, gpus_free=0)
         assert (placed.plan, placed.stable_replicas, placed.canary_replicas) == ("Borrow", 1, 1)
         assert "fallback" in placed.why
+
+
+class TestRecord:
+    def test_the_status_patch_clears_what_an_earlier_rollout_left(self) -> None:
+        rollout = RolloutStatus(
+            phase="Progressing", revision="r-2", stable_revision="r-1", started_at="t",
+            step_started_at="t",
+        )  # fmt: skip
+        wire = patch(rollout)["rollout"]
+        assert isinstance(wire, dict)
+        assert wire["finishedAt"] is None and wire["signals"] is None
+        assert wire["handedOver"] is False and wire["phase"] == "Progressing"

@@ -113,7 +113,7 @@ class Rollouts:
         running = self._carried(pmd, data)
         if running is not None:  # a change beside the primary's pods
             carried = running.model_copy(update={"revision": revision})
-            self.writer.update(ns, name, lambda fresh: {"rollout": carried.to_wire()})
+            self.writer.update(ns, name, lambda fresh: record.patch(carried))
             return carried
         now = datetime.now(UTC)
         rollout = begin(pmd, revision, stable_name, format_time(now), now.timestamp())
@@ -125,7 +125,7 @@ class Rollouts:
             told.message,
             record.event_name(name, rollout, told),
         )
-        self.writer.update(ns, name, lambda fresh: {"rollout": rollout.to_wire()})
+        self.writer.update(ns, name, lambda fresh: record.patch(rollout))
         logger.info("rollout started namespace=%s name=%s %s", ns, name, told.message)
         return rollout
 

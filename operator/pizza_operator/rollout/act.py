@@ -185,7 +185,7 @@ async def _write(
     if new.phase == "Aborted":
         await asyncio.to_thread(history.mark, pmd, new.revision, "Failed")
     if new != pmd.status.rollout:
-        await asyncio.to_thread(kube.patch_status, ns, name, {"rollout": new.to_wire()})
+        await asyncio.to_thread(kube.patch_status, ns, name, record.patch(new))
     metrics.set_rollout(
         ns, name, new.phase, new.canary_weight, aborted=moved is not None and moved.key == "aborted"
     )
@@ -215,7 +215,7 @@ async def _hand_over(
     if live is None or not _rolled_out(live) or not _same_pods(live, canary):
         return Looked(every, changed=False)
     done = rollout.model_copy(update={"handed_over": True, "canary_weight": 0})
-    await asyncio.to_thread(kube.patch_status, ns, name, {"rollout": done.to_wire()})
+    await asyncio.to_thread(kube.patch_status, ns, name, record.patch(done))
     metrics.set_rollout(ns, name, done.phase, 0, aborted=False)
     logger.info("rollout namespace=%s name=%s handed over to the primary", ns, name)
     return Looked(None, changed=True)

@@ -21,6 +21,13 @@ class Transition:
     key: str  # what makes this transition one of its kind within the rollout
 
 
+def patch(rollout: RolloutStatus) -> dict[str, object]:
+    """The status merge patch that makes `status.rollout` exactly `rollout`: its unset fields
+    are written as null, so nothing of an earlier rollout lingers (a merge patch keeps what it
+    does not name)."""
+    return {"rollout": rollout.model_dump(by_alias=True, mode="json")}
+
+
 def signals(observed: Observed) -> CanarySignals:
     return CanarySignals(
         canary_requests=observed.canary_requests,
