@@ -68,7 +68,7 @@ def canary(
             rollout={
                 "steps": STEPS,
                 "every": "2s",
-                "readyWithin": "120s",
+                "readyWithin": f"{READY_WITHIN}s",
                 "gates": {"maxP95Ratio": 3, "minAgreement": MIN_AGREEMENT},
             },
         )
