@@ -228,7 +228,8 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
         eventually(lambda: _rollout(sc).get("phase") == "Promoted", 300, "promoted", every=1.0)
         promoted = time.time()
         eventually(lambda: _rollout(sc).get("handedOver"), 120, "handed over", every=1.0)
-        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, time.time()), 120, "the new primary")
+        handed = time.time()  # the canary goes; the primary's new pod waits for its GPUs
+        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, handed + 3), 120, "the new primary")
         back = time.time()
         time.sleep(4)
         lent = summary(gen.records, began, time.time() - 1)
@@ -236,6 +237,7 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
         assert _router_uids(sc) == routers
         figures["no_spare_gpu"] = {
             "promoted_after_s": round(promoted - began, 1),
+            "handed_over_after_s": round(handed - began, 1),
             "primary_answering_after_s": round(back - began, 1),
             "requests": lent.sent,
             "by_fallback_reason": lent.by_fallback_reason,
