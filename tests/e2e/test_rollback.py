@@ -196,7 +196,15 @@ def test_idle_and_sporadic_errors_then_a_bad_new_revision_goes_back_to_the_good_
     sc = Scenario(kubectl, "e2e-rollback-previous", "previous")
     fast = {"interval": "5s", "window": "20s", "minRequests": 10}
     # a pod that never loads its model fails when its startup probe gives up (30 s here)
-    sc.apply(sample_manifest("previous", analysis=fast, primary={"startupTimeoutSeconds": 30}))
+    # AllAtOnce: the ladder's own step back to the good revision (a canary would abort the bad
+    # revision before it ever served: tests/e2e/test_canary.py)
+    manifest = sample_manifest(
+        "previous",
+        analysis=fast,
+        primary={"startupTimeoutSeconds": 30},
+        rollout={"strategy": "AllAtOnce"},
+    )
+    sc.apply(manifest)
     sc.wait_ready()
     try:
         # ---- idle: no traffic at all is no verdict, never a rollback -----------------------

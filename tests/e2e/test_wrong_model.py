@@ -43,6 +43,9 @@ def deployed(
     restricted_namespace(kubectl, NAMESPACE)
     pmd = yaml.safe_load(SAMPLE.read_text())
     pmd["spec"]["image"] = wrong_model_image_ref
+    # the new revision replaces the stable one at once: this test measures the wrong model
+    # itself (a canary would abort it on agreement: tests/e2e/test_canary.py)
+    pmd["spec"]["rollout"] = {"strategy": "AllAtOnce"}
     manifest = tmp_path_factory.mktemp(NAMESPACE) / "pmd.yaml"
     manifest.write_text(yaml.safe_dump(pmd))
     kubectl.run("-n", NAMESPACE, "apply", "-f", str(manifest))

@@ -143,19 +143,12 @@ def test_plain_manifests_and_least_privilege_rbac(
 
     # a kubeconfig that authenticates as the operator's ServiceAccount, nothing more
     limited = account_kubeconfig("pizza-system", "pizza-operator", tmp_path / "operator-kubeconfig")
-    assert (
-        "no"
-        in kubectl(
-            "--kubeconfig",
-            str(limited),
-            "auth",
-            "can-i",
-            "delete",
-            "deployments",
-            "-A",
-            check=False,
-        ).stdout
-    )
+    # what it never needs: no secrets, no pods touched, no user ConfigMap deleted
+    for verb, resource in (("get", "secrets"), ("delete", "pods"), ("delete", "configmaps")):
+        answer = kubectl(
+            "--kubeconfig", str(limited), "auth", "can-i", verb, resource, "-A", check=False
+        ).stdout  # fmt: skip
+        assert "no" in answer, (verb, resource)
 
     env: dict[str, str] = {}
     leader = leader_args("pizza-system", env)

@@ -79,6 +79,8 @@ def test_canary_promote_abort_and_all_at_once(
     operator: OperatorProcess, test_namespace: str
 ) -> None:
     ns = test_namespace
+    # pods of earlier tests' namespaces may still hold the kwok GPU node's 2 GPUs (then Borrow)
+    eventually(lambda: _gpus_requested() == 0, 120, "no other pod holding a GPU")
     apply(pmd_manifest(NAME, ns, rollout={"steps": STEPS}))
     kubectl("wait", "--for=condition=Ready", f"pmd/{NAME}", "-n", ns, "--timeout=90s")
     stable = _pmd(ns)["status"]["currentRevision"]
