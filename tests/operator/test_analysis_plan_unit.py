@@ -151,7 +151,7 @@ class TestRecord:
 class TestPlan:
     def test_below_the_threshold_only_records(self, pmd: PizzaModelDeployment) -> None:
         record = _record(pmd, 2, _seen("Failed"))
-        assert not needs_revisions(pmd, record)
+        assert not needs_revisions(pmd, record, NOW)
         assert plan(pmd, record, REVISIONS, NOW) == Record()
 
     def test_a_new_revision_failing_goes_to_the_newest_known_good(
@@ -159,7 +159,7 @@ class TestPlan:
     ) -> None:
         pmd = _resource(body)
         record = _record(pmd, 3, _seen("Failed"))
-        assert needs_revisions(pmd, record)
+        assert needs_revisions(pmd, record, NOW)
         action = plan(pmd, record, REVISIONS, NOW)
         assert isinstance(action, Step)
         assert (action.to, action.reason, action.revision) == (
@@ -206,7 +206,7 @@ class TestPlan:
     def test_a_request_is_taken_once(self, body: dict[str, Any]) -> None:
         body["metadata"]["annotations"] = {ROLLBACK_ANNOTATION: "stable@t1"}
         pmd = _resource(body, rollbackRequest="stable@t1")
-        assert not needs_revisions(pmd, AnalysisStatus())
+        assert not needs_revisions(pmd, AnalysisStatus(), NOW)
         assert plan(pmd, AnalysisStatus(), REVISIONS, NOW) == Record()
 
     @pytest.mark.parametrize(
@@ -263,6 +263,102 @@ class TestPlan:
         assert not becomes_known_good(pmd, check, NOW)
         assert becomes_known_good(pmd, check, later)
         assert not becomes_known_good(_resource(body, mode="stable"), check, later)
+
+
+def _promoted(at: datetime = NOW, **fields: Any) -> dict[str, Any]:
+    """status.rollout of a canary of CURRENT promoted `at` and handed over to the primary."""
+    stamp = format_time(at)
+    return {
+        "phase": "Promoted",
+        "revision": CURRENT,
+        "stableRevision": GOOD.name,
+        "startedAt": stamp,
+        "stepStartedAt": stamp,
+        "finishedAt": stamp,
+        "handedOver": True,
+        **fields,
+    }
+
+
+def _served(at: datetime = NOW + timedelta(seconds=30), verdict: str = "Healthy") -> dict[str, Any]:
+    """status.analysis with the primary's last check at `at`."""
+    check = {"time": format_time(at), "verdict": verdict, "reasons": [], "values": {}}
+    return {"checks": 3, "primary": check}
+
+
+class TestBake:
+    def test_one_failed_check_within_the_bake_time_goes_back_to_the_replaced_revision(
+        self, body: dict[str, Any]
+    ) -> None:
+        pmd = _resource(body, rollout=_promoted(), analysis=_served())
+        record = _record(pmd, 1, _seen("Failed"))
+        soon = NOW + timedelta(minutes=4)
+        assert needs_revisions(pmd, record, soon)
+        action = plan(pmd, record, REVISIONS, soon)
+        assert isinstance(action, Step)
+        assert (action.to, action.reason, action.revision) == (
+            "previous",
+            "PrimaryFailedNewRevision",
+            GOOD.name,
+        )
+        assert action.message.startswith(
+            "primary -> previous: the primary failed a check within the 5m bake time after its "
+            "promotion (FailureRate)"
+        )
+
+    def test_after_the_bake_time_the_spec_threshold_again(self, body: dict[str, Any]) -> None:
+        pmd = _resource(body, rollout=_promoted(), analysis=_served())
+        later = NOW + timedelta(minutes=5)
+        assert plan(pmd, _record(pmd, 1, _seen("Failed")), REVISIONS, later) == Record()
+        action = plan(pmd, _record(pmd, 3, _seen("Failed")), REVISIONS, later)
+        assert isinstance(action, Step) and action.message.startswith(
+            "primary -> previous: the primary failed 3 checks in a row (FailureRate)"
+        )
+
+    @pytest.mark.parametrize(
+        ("rollout", "bake", "mode"),
+        [
+            (_promoted(handedOver=False), "5m", "primary"),  # the canary still serves
+            (_promoted(phase="Aborted"), "5m", "primary"),
+            (_promoted(revision="pizza-classifier-d4"), "5m", "primary"),  # not current
+            (_promoted(), "0s", "primary"),  # off
+            (_promoted(), "5m", "previous"),  # already stepped back
+        ],
+    )
+    def test_no_bake_without_a_handed_over_promotion_of_the_current_revision(
+        self, body: dict[str, Any], rollout: dict[str, Any], bake: str, mode: str
+    ) -> None:
+        body["spec"]["rollout"] = {"bakeTime": bake}
+        pmd = _resource(body, rollout=rollout, mode=mode, analysis=_served())
+        record = _record(pmd, 1, _seen("Failed"))
+        assert not needs_revisions(pmd, record, NOW + timedelta(minutes=1))
+        assert plan(pmd, record, REVISIONS, NOW + timedelta(minutes=1)) == Record()
+
+    @pytest.mark.parametrize(
+        "analysis",
+        [
+            None,  # no check yet
+            _served(verdict="Inconclusive"),  # its pods still starting (NotServingYet)
+            _served(NOW - timedelta(seconds=5)),  # healthy, but before the promotion
+        ],
+    )
+    def test_until_the_promoted_revision_has_served_the_spec_threshold_judges_it(
+        self, body: dict[str, Any], analysis: dict[str, Any] | None
+    ) -> None:
+        pmd = _resource(body, rollout=_promoted(), analysis=analysis)
+        soon = NOW + timedelta(minutes=1)
+        assert plan(pmd, _record(pmd, 1, _seen("Failed")), REVISIONS, soon) == Record()
+        action = plan(pmd, _record(pmd, 3, _seen("Failed")), REVISIONS, soon)
+        assert isinstance(action, Step) and action.to == "previous"
+
+    def test_a_baking_revision_is_not_known_good_until_the_bake_time_ends(
+        self, body: dict[str, Any]
+    ) -> None:
+        pmd = _resource(body, rollout=_promoted())
+        check = _record(pmd, 1, _seen("Healthy")).primary
+        assert check is not None
+        assert not becomes_known_good(pmd, check, NOW + timedelta(minutes=4))
+        assert becomes_known_good(pmd, check, NOW + timedelta(minutes=5))
 
 
 def _last(**fields: Any) -> dict[str, Any]:

@@ -86,7 +86,7 @@ def _decide_and_write(
     if record.primary is not None and becomes_known_good(pmd, record.primary, now):
         door.history.mark(pmd, pmd.status.current_revision or "", "Good")
     revisions: list[RevisionRef] = []
-    if needs_revisions(pmd, record):
+    if needs_revisions(pmd, record, now):
         revisions = [s.revision for s in door.history.revisions(pmd)]
     action = plan(pmd, record, revisions, now)
     return write(door, pmd, action, record, seen.window.primary.failure_rate)

@@ -775,6 +775,13 @@ class RolloutSpec(ApiModel):
         max_length=32,
         description="How often a canary step is judged.",
     )
+    bake_time: str = Field(
+        default="5m",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        description="After a promotion: while it runs, one failed check of the primary goes "
+        "straight back to the revision the canary replaced, without a canary (0s: off).",
+    )
 
 
 class PizzaModelDeploymentSpec(ApiModel):

@@ -26,6 +26,7 @@ from pizza_operator.contract import (
 from pizza_operator.rollback.durations import parse_duration
 from pizza_operator.rollback.ladder import Decision, LadderState, decide, return_reason
 from pizza_operator.rollback.verdicts import AnalysedComponent
+from pizza_operator.rollout.bake import baking, failure_threshold, in_bake_time
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,9 @@ def mode_of(pmd: PizzaModelDeployment) -> Mode:
     return pmd.status.mode or "primary"
 
 
-def needs_revisions(pmd: PizzaModelDeployment, record: AnalysisStatus) -> bool:
+def needs_revisions(pmd: PizzaModelDeployment, record: AnalysisStatus, now: datetime) -> bool:
     """Whether `plan` will look at the revision history (read it only then)."""
-    return _new_request(pmd) is not None or _worst_failures(record) >= (
-        pmd.spec.analysis.failure_threshold
-    )
+    return _new_request(pmd) is not None or _worst_failures(record) >= failure_threshold(pmd, now)
 
 
 def plan(
@@ -90,19 +89,20 @@ def plan(
     back = _return(pmd, now)
     if back is not None:
         return back
-    decision = _ladder(pmd, record, revisions)
+    decision = _ladder(pmd, record, revisions, now)
     if decision is None or decision.step == "none":
         return Record()
     if decision.suppressed:
         return Record(suppressed=decision)
     to = decision.step
     revision = decision.to_revision.name if decision.to_revision is not None else None
-    return Step(to, decision.reason, _failure_message(pmd, record, to), revision)
+    return Step(to, decision.reason, _failure_message(pmd, record, to, now), revision)
 
 
 def becomes_known_good(pmd: PizzaModelDeployment, check: ComponentCheck, now: datetime) -> bool:
-    """The current revision ran healthy in mode primary for a whole window: it is known-good."""
-    if mode_of(pmd) != "primary" or check.verdict != "Healthy":
+    """The current revision ran healthy in mode primary for a whole window: it is known-good
+    (a promoted revision only after its bake time)."""
+    if mode_of(pmd) != "primary" or check.verdict != "Healthy" or in_bake_time(pmd, now):
         return False
     if not pmd.status.current_revision or not check.healthy_since:
         return False
@@ -164,9 +164,12 @@ def _worst_failures(record: AnalysisStatus) -> int:
 
 
 def _ladder(
-    pmd: PizzaModelDeployment, record: AnalysisStatus, revisions: Sequence[RevisionRef]
+    pmd: PizzaModelDeployment,
+    record: AnalysisStatus,
+    revisions: Sequence[RevisionRef],
+    now: datetime,
 ) -> Decision | None:
-    threshold = pmd.spec.analysis.failure_threshold
+    threshold = failure_threshold(pmd, now)
     if _worst_failures(record) < threshold:
         return None
     current = next(
@@ -197,14 +200,19 @@ def failing_check(mode: Mode, record: AnalysisStatus) -> ComponentCheck | None:
     return check
 
 
-def _failure_message(pmd: PizzaModelDeployment, record: AnalysisStatus, to: Mode) -> str:
+def _failure_message(
+    pmd: PizzaModelDeployment, record: AnalysisStatus, to: Mode, now: datetime
+) -> str:
     mode = mode_of(pmd)
     check = failing_check(mode, record)
     component = failing_component(mode)
     reasons = ", ".join(check.reasons) if check is not None else ""
     values = check.values if check is not None else {}
+    threshold = failure_threshold(pmd, now)
+    checks = f"{threshold} checks in a row" if threshold > 1 else "a check"
+    if baking(pmd, now):
+        checks += f" within the {pmd.spec.rollout.bake_time} bake time after its promotion"
     return (
-        f"{mode} -> {to}: the {component} failed "
-        f"{pmd.spec.analysis.failure_threshold} checks in a row "
+        f"{mode} -> {to}: the {component} failed {checks} "
         f"({reasons or 'no reason'}); " + ", ".join(f"{k}={v:g}" for k, v in values.items())
     )
