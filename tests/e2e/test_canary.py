@@ -7,15 +7,23 @@ A healthy new revision (the same model, its pods reshaped) walks every step and 
 every client answered and no router pod replaced; then a revision that answers fast, confidently
 and wrongly (the test-only model) is aborted on prediction agreement alone, after serving no more
 than its first step's share of the clients, and the stable primary takes all primary traffic
-again. The figures go to .cluster/e2e-canary/ (records, a timeline PNG) and to stderr."""
+again; a revision that never becomes ready is aborted before any client meets it; with no spare
+GPU the stable pod is lent and the revision still promoted with every client answered.
+
+Held at one step (no pause): an SRE's abort; a canary whose server hangs, aborted on its failure
+rate; an SRE's promote, and then a failure of the promoted revision within its bake time, which
+goes straight back to the revision it replaced. The figures go to .cluster/e2e-canary/ (records,
+timeline PNGs) and to stderr."""
 
 from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +37,7 @@ from tests.e2e.rollback import (
     PRIMARY_MODEL,
     Scenario,
     Timeline,
+    frozen,
     operator_pods,
     router_load,
     sample_manifest,
@@ -42,6 +51,7 @@ RATE = 8.0
 ARTIFACTS = ROOT / ".cluster" / "e2e-canary"
 FIRST_WEIGHT = 20
 STEPS = [{"weight": FIRST_WEIGHT, "pause": "20s"}, {"weight": 50, "pause": "20s"}]
+HELD = [{"weight": FIRST_WEIGHT}]
 READY_WITHIN = 45
 MIN_AGREEMENT = 0.8
 """With the stable primary's one pod lent to the canary (no spare GPU), the fallback is the
@@ -54,19 +64,16 @@ share of requests meant for the primary it gets is a random draw per request (20
 requests in a step), and the requests in flight at the abort finish with the canary."""
 
 
-@pytest.fixture
-def canary(
-    kubectl: Kubectl, operator_release: str, wrong_model_image_ref: str
-) -> Iterator[Scenario]:
-    scenario = Scenario(kubectl, "e2e-canary", "canary")
+def _deployed(kubectl: Kubectl, image: str, namespace: str, steps: list[Any]) -> Scenario:
+    scenario = Scenario(kubectl, namespace, "canary")
     scenario.apply(
         sample_manifest(
             "canary",
-            image=wrong_model_image_ref,
+            image=image,
             analysis={"interval": "5s", "window": "30s"},
             # p95 within 3x the stable's: two pods on a shared 2-core machine, tens of samples
             rollout={
-                "steps": STEPS,
+                "steps": steps,
                 "every": "2s",
                 "readyWithin": f"{READY_WITHIN}s",
                 "gates": {"maxP95Ratio": 3, "minAgreement": MIN_AGREEMENT},
@@ -74,6 +81,24 @@ def canary(
         )
     )
     scenario.wait_ready()
+    return scenario
+
+
+@pytest.fixture
+def canary(
+    kubectl: Kubectl, operator_release: str, wrong_model_image_ref: str
+) -> Iterator[Scenario]:
+    scenario = _deployed(kubectl, wrong_model_image_ref, "e2e-canary", STEPS)
+    yield scenario
+    scenario.delete()
+
+
+@pytest.fixture
+def held_canary(
+    kubectl: Kubectl, operator_release: str, wrong_model_image_ref: str
+) -> Iterator[Scenario]:
+    """One step with no pause: the canary stays at its weight until an SRE or a gate ends it."""
+    scenario = _deployed(kubectl, wrong_model_image_ref, "e2e-canary-held", HELD)
     yield scenario
     scenario.delete()
 
@@ -251,3 +276,126 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
         (ARTIFACTS / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
         timeline.draw(gen.records, ARTIFACTS / "canary.png", "canary: healthy, then wrong")
     print(f"canary e2e: {json.dumps(figures)}", file=sys.stderr)
+
+
+PLUGIN = Path(sys.executable).parent / "kubectl-pizza"
+
+
+def _pizza(sc: Scenario, verb: str) -> None:
+    argv = [
+        str(PLUGIN),
+        verb,
+        sc.name,
+        "-n",
+        sc.namespace,
+        "--kubeconfig",
+        str(sc.kubectl.kubeconfig),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _held_rollout(sc: Scenario, cpu: str, stable: str) -> dict[str, Any]:
+    """A new primary revision (its pods reshaped): its canary at the held step's weight."""
+    sc.patch_spec({"primary": {"resources": {"requests": {"cpu": cpu}}}})
+    eventually(lambda: _rollout(sc).get("stableRevision") == stable
+               and _rollout(sc).get("phase") not in ("Promoted", "Aborted"), 30,
+               f"a rollout to {cpu}")  # fmt: skip
+    return eventually(lambda: _rollout(sc).get("canaryWeight") == FIRST_WEIGHT and _rollout(sc),
+                      120, "the canary at its weight", every=1.0)  # fmt: skip
+
+
+def test_sre_abort_an_erroring_canary_aborted_sre_promote_then_a_failure_while_baking(
+    held_canary: Scenario,
+) -> None:
+    """Held at one step: `kubectl pizza abort`; a canary whose server hangs (every request to
+    it times out) aborted on its failure rate; `kubectl pizza promote`; then the promoted
+    revision fails once within its bake time and the resource goes straight back to the revision
+    it replaced. Every client answered throughout."""
+    sc = held_canary
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    images = [p.read_bytes() for p in generated_images(seed=6262)]
+    gen = router_load(sc, images, ARTIFACTS / "held.jsonl", RATE).start()
+    timeline = Timeline(sc).start()
+    figures: dict[str, Any] = {}
+    try:
+        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, 0.0), 60, "the primary answering")
+        stable = sc.status()["currentRevision"]
+
+        # ---- an SRE aborts a canary held at its step ----------------------------------------
+        began = timeline.mark("abort by an SRE")
+        first = _held_rollout(sc, "300m", stable)
+        _pizza(sc, "abort")
+        eventually(lambda: _rollout(sc).get("phase") == "Aborted", 60, "aborted", every=1.0)
+        assert _rollout(sc)["reason"] == "aborted by request"
+        assert sc.status()["revisionOutcomes"][first["revision"]] == "Failed"
+        assert sc.status()["currentRevision"] == stable
+        eventually(lambda: not sc.pods("canary"), 60, "the canary's pods gone")
+        figures["sre_abort"] = {"aborted_after_s": round(time.time() - began, 1)}
+
+        # ---- a canary whose server hangs: aborted on its failure rate ------------------------
+        began = timeline.mark("erroring canary")
+        erring = _held_rollout(sc, "350m", stable)
+        hung = sc.running_pods("canary")
+        assert hung, "the canary's pod"
+        frozen_at = timeline.mark("canary frozen")
+        with frozen(hung):
+            eventually(lambda: _rollout(sc).get("phase") == "Aborted", 120, "aborted", every=1.0)
+            aborted = time.time()
+        errored = _rollout(sc)
+        assert errored["revision"] == erring["revision"]
+        assert "failure rate" in errored["reason"], errored
+        time.sleep(4)
+        after = summary(gen.records, began, time.time() - 1)
+        assert after.unanswered == 0 and after.server_errors == 0, after
+        assert sc.status()["revisionOutcomes"][erring["revision"]] == "Failed"
+        figures["erroring"] = {
+            "aborted_after_frozen_s": round(aborted - frozen_at, 1),
+            "reason": errored["reason"],
+            "signals": errored.get("signals"),
+            "requests": after.sent,
+            "by_fallback_reason": after.by_fallback_reason,
+            "client_errors": after.unanswered,
+        }
+        eventually(lambda: not sc.pods("canary"), 60, "the canary's pods gone")
+
+        # ---- an SRE promotes; the promoted revision fails within its bake time ---------------
+        began = timeline.mark("promote by an SRE")
+        promoting = _held_rollout(sc, "400m", stable)
+        _pizza(sc, "promote")
+        eventually(lambda: _rollout(sc).get("handedOver"), 180, "handed over", every=1.0)
+        done = _rollout(sc)
+        assert done["phase"] == "Promoted" and done["reason"] == "promoted by request", done
+        assert sc.status()["currentRevision"] == promoting["revision"]
+        handed = time.time()
+        # the new primary serves a whole analysis window before its failure can count
+        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, handed), 60, "the promoted primary")
+        time.sleep(32)
+        failing = timeline.mark("promoted primary frozen")
+        with frozen(sc.running_pods("primary")):
+            eventually(lambda: sc.mode() == "previous", 90, "back to previous", every=0.5)
+            back = time.time()
+        status = sc.status()
+        last = status["lastRollback"]
+        assert last["reason"] == "PrimaryFailedNewRevision", last
+        assert "bake time" in last["message"], last
+        assert status["servingRevision"] == stable, status
+        assert len(sc.events("RolledBack")) == 1
+        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, time.time()), 120,
+                   "the replaced revision serving", every=1.0)  # fmt: skip
+        time.sleep(4)
+        everything = summary(gen.records, 0.0, time.time() - 1)
+        assert everything.unanswered == 0 and everything.server_errors == 0, everything
+        figures["bake"] = {
+            "back_to_previous_after_frozen_s": round(back - failing, 1),
+            "message": last["message"],
+        }
+        figures["requests"] = everything.sent
+        figures["client_errors"] = everything.unanswered
+    finally:
+        gen.stop()
+        timeline.stop()
+        _keep_logs(sc)
+        (ARTIFACTS / "held-figures.json").write_text(json.dumps(figures, indent=2) + "\n")
+        timeline.draw(gen.records, ARTIFACTS / "held.png", "canary: abort, errors, promote, bake")
+    print(f"canary e2e (held): {json.dumps(figures)}", file=sys.stderr)

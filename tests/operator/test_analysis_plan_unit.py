@@ -315,6 +315,23 @@ class TestBake:
             "primary -> previous: the primary failed 3 checks in a row (FailureRate)"
         )
 
+    def test_back_to_the_replaced_revision_even_before_it_was_proven_good(
+        self, body: dict[str, Any]
+    ) -> None:
+        """The canary was judged against it and it served until the promotion: it is where a
+        baking revision goes back to, though no whole healthy window made it known-good."""
+        replaced = RevisionRef(GOOD.name, 2)  # Pending
+        revisions = [replaced, RevisionRef(CURRENT, 3)]
+        pmd = _resource(body, rollout=_promoted(), analysis=_served())
+        action = plan(pmd, _record(pmd, 1, _seen("Failed")), revisions, NOW + timedelta(minutes=1))
+        assert isinstance(action, Step) and (action.to, action.revision) == ("previous", GOOD.name)
+        failed = [RevisionRef(GOOD.name, 2, "Failed"), RevisionRef(CURRENT, 3)]
+        action = plan(pmd, _record(pmd, 1, _seen("Failed")), failed, NOW + timedelta(minutes=1))
+        assert isinstance(action, Step) and action.to == "stable"  # nothing to go back to
+        later = NOW + timedelta(minutes=6)  # baked: the ladder's rule, no known-good revision
+        action = plan(pmd, _record(pmd, 3, _seen("Failed")), revisions, later)
+        assert isinstance(action, Step) and action.to == "stable"
+
     @pytest.mark.parametrize(
         ("rollout", "bake", "mode"),
         [

@@ -23,6 +23,8 @@ class LadderState:
     current: RevisionRef
     history: Sequence[RevisionRef] = ()
     automatic: bool = True
+    replaced: RevisionRef | None = None
+    """While a promoted revision bakes: the revision its canary replaced (served until then)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Decision:
 
 def _step(state: LadderState) -> Decision:
     if state.mode == "primary" and state.primary_failures >= state.failure_threshold:
-        good = known_good(state.history, state.current.name)
+        good = state.replaced or known_good(state.history, state.current.name)
         if state.current.outcome != "Good" and good is not None:
             return Decision("previous", "PrimaryFailedNewRevision", good)
         return Decision("stable", "PrimaryFailed")

@@ -184,8 +184,17 @@ def _ladder(
             current=current,
             history=list(revisions),
             automatic=pmd.spec.rollback.automatic,
+            replaced=_replaced(pmd, revisions) if baking(pmd, now) else None,
         )
     )
+
+
+def _replaced(pmd: PizzaModelDeployment, revisions: Sequence[RevisionRef]) -> RevisionRef | None:
+    """The revision a baking one's canary was judged against and replaced (known-good or not:
+    it served the clients until the promotion), unless it has failed since."""
+    rollout = pmd.status.rollout
+    stable = rollout.stable_revision if rollout is not None else None
+    return next((r for r in revisions if r.name == stable and r.outcome != "Failed"), None)
 
 
 def failing_component(mode: Mode) -> AnalysedComponent:

@@ -25,6 +25,7 @@ from pizza_operator.analysis.scrape import metrics_urls, scrape_pods
 from pizza_operator.analysis.window import Scrape
 from pizza_operator.api.v1alpha1 import KIND, PizzaModelDeployment, RolloutStatus
 from pizza_operator.builders.canary import CANARY, canary_name
+from pizza_operator.builders.modes import desired_replicas
 from pizza_operator.builders.naming import child_name, owner_of, selector_labels
 from pizza_operator.contract import (
     ABORT_ANNOTATION,
@@ -198,7 +199,9 @@ def _plan(
     stable primary has a pod to lend."""
     if rollout.plan == "Borrow" or not unschedulable(pods):  # type: ignore[arg-type]
         return rollout
-    placed = place(pmd.spec.primary.replicas, pmd.spec.primary.gpu, gpus_free=0)
+    wanted = desired_replicas(pmd, pmd.status.mode or "primary", "primary")  # autoscaled: now
+    stable = pmd.spec.primary.replicas if wanted is None else wanted
+    placed = place(stable, pmd.spec.primary.gpu, gpus_free=0)
     why = f"the canary's pod cannot be scheduled: {placed.why}"
     return rollout.model_copy(update={"plan": placed.plan, "plan_reason": why})
 
