@@ -381,8 +381,22 @@ def test_sre_abort_an_erroring_canary_aborted_sre_promote_then_a_failure_while_b
         assert "bake time" in last["message"], last
         assert status["servingRevision"] == stable, status
         assert len(sc.events("RolledBack")) == 1
-        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, time.time()), 120,
-                   "the replaced revision serving", every=1.0)  # fmt: skip
+
+        def replaced_serving() -> bool:  # the primary rolled back to its pods, the frozen gone
+            dep = sc.deployment("primary")
+            pod = dep["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]
+            st, wanted = dep.get("status") or {}, dep["spec"].get("replicas", 1)
+            return bool(
+                pod["cpu"] != "400m"
+                and st.get("observedGeneration", 0) >= dep["metadata"]["generation"]
+                and st.get("replicas") == st.get("updatedReplicas") == st.get("readyReplicas")
+                and st.get("readyReplicas") == wanted
+            )
+
+        eventually(replaced_serving, 120, "the replaced revision's primary", every=1.0)
+        served = time.time()
+        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, served), 60,
+                   "the replaced revision answering", every=1.0)  # fmt: skip
         time.sleep(4)
         everything = summary(gen.records, 0.0, time.time() - 1)
         assert everything.unanswered == 0 and everything.server_errors == 0, everything
