@@ -396,7 +396,7 @@ class TestTypedRead:
             [
                 "namespace", "name", "generation", "observedGeneration", "paused", "mode",
                 "ready", "errorRate", "components", "analysis", "autoscaling", "lastRollback",
-                "currentRevision", "servingRevision", "rollout", "events",
+                "currentRevision", "servingRevision", "rollout", "bakeEnds", "events",
             ]
         )  # fmt: skip
         assert sorted(data["components"]["primary"]) == [
@@ -455,3 +455,34 @@ class TestAutoscalingScreen:
         assert "Autoscaling:" in screen
         assert "0 (asleep)" in screen
         assert "5 in flight, 2 per pod: up to 3" in screen
+
+
+class TestRolloutScreen:
+    def _promoted(self, mode: str) -> dict[str, Any]:
+        body = pmd_body()
+        body["status"]["mode"] = mode
+        body["status"]["currentRevision"] = "pizza-c3"
+        body["status"]["rollout"] = {
+            "phase": "Promoted", "revision": "pizza-c3", "stableRevision": "pizza-b2",
+            "step": 1, "canaryWeight": 0, "plan": "Surge", "reason": "every step healthy",
+            "startedAt": "2026-12-02T16:55:00Z", "stepStartedAt": "2026-12-02T16:57:00Z",
+            "finishedAt": "2026-12-02T16:58:00Z", "handedOver": True,
+        }  # fmt: skip
+        return body
+
+    def test_the_bake_time_is_shown_while_it_lasts(self) -> None:
+        data = view.status_view(pmd(self._promoted("primary")), pods(), NODES, EVENTS)
+        assert data["bakeEnds"] == "2026-12-02T17:03:00Z"  # finishedAt + the default 5m
+        screen = render.render_status(data, NOW)
+        assert "Rollout: Promoted" in screen
+        assert (
+            "  baking until 2026-12-02T17:03:00Z (180s left): one failed check goes back to "
+            "pizza-b2\n"
+        ) in screen
+        later = NOW + datetime.timedelta(minutes=4)
+        assert "baking" not in render.render_status(data, later)
+
+    def test_no_bake_once_stepped_back(self) -> None:
+        data = view.status_view(pmd(self._promoted("previous")), pods(), NODES, EVENTS)
+        assert data["bakeEnds"] is None
+        assert "baking" not in render.render_status(data, NOW)

@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pizza_operator.kubectl_pizza.view import ANALYSED, age
+from pizza_operator.kubectl_pizza.view import ANALYSED, age, moment
 
 CODES = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2"}
 MODE_COLOURS = {"primary": "green", "previous": "yellow", "stable": "yellow", "emergency": "red"}
@@ -201,10 +201,25 @@ def _autoscaling(
 ROLLOUT_COLOURS = {"Promoted": "green", "Aborted": "red", "Paused": "yellow"}
 
 
-def _rollout(rollout: Mapping[str, Any] | None, now: datetime.datetime, style: Style) -> list[str]:
-    """The canary: phase, step, weight and plan, then canary against stable side by side."""
+def _rollout(
+    rollout: Mapping[str, Any] | None,
+    bake_ends: str | None,
+    now: datetime.datetime,
+    style: Style,
+) -> list[str]:
+    """The canary: phase, step, weight and plan, then canary against stable side by side; a
+    promoted revision's bake time while it lasts."""
     if not rollout:
         return []
+    ends = moment(bake_ends)
+    if ends is not None and ends > now:
+        left = int((ends - now).total_seconds())
+        baking = [
+            f"  baking until {bake_ends} ({left}s left): one failed check goes back to "
+            f"{rollout.get('stableRevision', '?')}"
+        ]
+    else:
+        baking = []
     phase = str(rollout.get("phase", "?"))
     lines = [
         f"Rollout: {style(phase, ROLLOUT_COLOURS.get(phase))}   revision "
@@ -212,6 +227,7 @@ def _rollout(rollout: Mapping[str, Any] | None, now: datetime.datetime, style: S
         f"{int(rollout.get('step', 0)) + 1}   canary weight {rollout.get('canaryWeight', 0)}%   "
         f"plan {rollout.get('plan', '?')}   {when(rollout.get('stepStartedAt'), now)}",
         f"  {rollout.get('reason', '')}",
+        *baking,
     ]
     signals = rollout.get("signals")
     if signals:
@@ -281,7 +297,7 @@ def render_status(view: Mapping[str, Any], now: datetime.datetime, style: Style 
         *_analysis(view.get("analysis"), now, style),
         "",
         *_autoscaling(view.get("autoscaling"), now, style),
-        *_rollout(view.get("rollout"), now, style),
+        *_rollout(view.get("rollout"), view.get("bakeEnds"), now, style),
         *_last_rollback(view.get("lastRollback"), now, style),
         "",
         *_events(view.get("events") or [], now, style),

@@ -29,9 +29,11 @@ from pizza_operator.contract import (
     ConditionType,
     RevisionOutcome,
     RevisionRef,
+    format_time,
     known_good,
     parse_time,
 )
+from pizza_operator.rollout.bake import bake_ends
 
 COMPONENTS = ("primary", "fallback", "router")
 ANALYSED = ("primary", "fallback")
@@ -243,6 +245,7 @@ def status_view(
         "analysis": analysis_view(status.analysis),
         "autoscaling": status.autoscaling.to_wire() if status.autoscaling else None,
         "rollout": status.rollout.to_wire() if status.rollout else None,
+        "bakeEnds": format_time(ends) if (ends := bake_ends(pmd)) is not None else None,
         "lastRollback": last.to_wire() if last else None,
         "currentRevision": status.current_revision,
         "servingRevision": status.serving_revision or status.current_revision,

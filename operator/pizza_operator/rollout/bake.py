@@ -5,7 +5,7 @@ it, the analysis judges it as any revision."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pizza_operator.api.v1alpha1 import PizzaModelDeployment
 from pizza_operator.contract import parse_time
@@ -15,19 +15,26 @@ BAKING_THRESHOLD = 1
 """Failed checks in a row that step back while baking: the canary already judged the revision."""
 
 
-def in_bake_time(pmd: PizzaModelDeployment, now: datetime) -> bool:
-    """A rollout promoted this revision, handed it over to the primary Deployment (it is the
-    current revision, served in mode primary), and `spec.rollout.bakeTime` has not passed since
-    the promotion: the revision is not known-good yet."""
+def bake_ends(pmd: PizzaModelDeployment) -> datetime | None:
+    """When the bake time of the current revision ends: a rollout promoted it, handed it over to
+    the primary Deployment (it is the current revision, served in mode primary); None when no
+    such revision bakes (whatever the clock says)."""
     rollout = pmd.status.rollout
     if rollout is None or rollout.phase != "Promoted" or not rollout.handed_over:
-        return False
+        return None
     if rollout.finished_at is None or rollout.revision != pmd.status.current_revision:
-        return False
+        return None
     if (pmd.status.mode or "primary") != "primary":
-        return False
-    since = (now - parse_time(rollout.finished_at)).total_seconds()
-    return since < parse_duration(pmd.spec.rollout.bake_time)
+        return None
+    return parse_time(rollout.finished_at) + timedelta(
+        seconds=parse_duration(pmd.spec.rollout.bake_time)
+    )
+
+
+def in_bake_time(pmd: PizzaModelDeployment, now: datetime) -> bool:
+    """The current revision bakes: it is not known-good yet."""
+    ends = bake_ends(pmd)
+    return ends is not None and now < ends
 
 
 def baking(pmd: PizzaModelDeployment, now: datetime) -> bool:
