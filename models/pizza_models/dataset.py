@@ -49,7 +49,9 @@ def render(
     step = max(1, (per_class + 4 * workers - 1) // (4 * workers))
     jobs = [(seed, s, min(step, per_class - s), size) for s in range(0, per_class, step)]
     if workers > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # forkserver, not fork: a fork of a process with threads (a test run's servers, torch's
+        # pools) can inherit a held lock and hang for good (seen in CI: a 900 s timeout)
+        with multiprocessing.get_context("forkserver").Pool(workers) as pool:
             parts = pool.map(_render_range, jobs)
     else:
         parts = [_render_range(job) for job in jobs]
