@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 EVERY = 2.0
 ASLEEP_EVERY = 1.0
 SCRAPE_TIMEOUT = 3.0
-"""A router saturated by a burst answered /metrics in over 1 s on the 2-core CI machine: the
-autoscaler saw no signal for 58 s of the burst it was meant to answer (tests/e2e/test_elastic.py)."""
+"""With 1 s, the autoscaler decided nothing for 58 s of a burst on the 2-core CI machine (no
+signal from the one saturated router, most likely its /metrics answered late; the elastic e2e)."""
 Key = tuple[str, str]
 
 
