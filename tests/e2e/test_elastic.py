@@ -212,7 +212,9 @@ def test_a_burst_scales_the_fallback_out_and_back_in(kubectl: Kubectl, elastic: 
     peak = 1
     with _load(elastic, "/predict/standard") as errors:
         start = time.monotonic()
-        while time.monotonic() - start < 120 and peak < 3:  # the time itself: bench/elastic
+        # 120 s: the fallback's first scale-out came only once the primary (awake after the
+        # wake test) went back to sleep, 45-58 s in (not understood yet; bench/elastic times it)
+        while time.monotonic() - start < 120 and peak < 3:
             peak = max(peak, _replicas(kubectl, "fallback"))
             time.sleep(0.5)
         print(f"fallback scaled out to {peak} in {time.monotonic() - start:.1f} s")

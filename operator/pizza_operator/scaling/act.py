@@ -25,9 +25,7 @@ from pizza_operator.scaling.plan import idle_since, next_status, targets
 logger = logging.getLogger(__name__)
 EVERY = 2.0
 ASLEEP_EVERY = 1.0
-SCRAPE_TIMEOUT = 3.0
-"""With 1 s, the autoscaler decided nothing for 58 s of a burst on the 2-core CI machine (no
-signal from the one saturated router, most likely its /metrics answered late; the elastic e2e)."""
+SCRAPE_TIMEOUT = 1.0
 Key = tuple[str, str]
 
 
