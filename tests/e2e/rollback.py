@@ -260,6 +260,22 @@ def operator_pods(kubectl: Kubectl) -> list[dict[str, Any]]:
     return pods
 
 
+def keep_logs(kubectl: Kubectl, namespace: str, artifacts: Path) -> None:
+    """The operator's logs and the namespace's workloads, resources and Events, for a failure's
+    post-mortem."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for pod in operator_pods(kubectl):
+        name = pod["metadata"]["name"]
+        text = kubectl.run("-n", OPERATOR_NAMESPACE, "logs", name, check=False)
+        (artifacts / f"operator-{name}.log").write_text(text)
+    for what, args in {
+        "workloads.txt": ("get", "deploy,rs,pods", "-o", "wide", "--show-labels"),
+        "pmd.yaml": ("get", "pmd", "-o", "yaml"),
+        "events.txt": ("get", "events", "--sort-by=.lastTimestamp"),
+    }.items():
+        (artifacts / what).write_text(kubectl.run("-n", namespace, *args, check=False))
+
+
 class StatusWatch:
     """`kubectl pizza status NAME --watch` in a real terminal (a detached tmux session, 132x60),
     as an SRE runs it: kubectl finds the plugin on PATH. `screen()` is what the terminal shows."""

@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ from tests.e2e.rollback import (
     Scenario,
     Timeline,
     frozen,
-    operator_pods,
+    keep_logs,
     router_load,
     sample_manifest,
 )
@@ -58,6 +60,7 @@ MIN_AGREEMENT = 0.8
 agreement's reference: MicroPizzaNet agrees with the ConvNeXt primary on 97 % of the test split
 (docs/models.md), so 0.8, not the default 0.9, keeps a healthy canary from a chance abort; the
 wrong model agrees on about 0 %."""
+PLUGIN = Path(sys.executable).parent / "kubectl-pizza"
 MARGIN = 0.10
 """How much more than the first step's weight a bad canary may answer before its abort: the
 share of requests meant for the primary it gets is a random draw per request (20 % of about 60
@@ -120,34 +123,47 @@ def _kill_the_leader(sc: Scenario) -> str:
     return pod_name
 
 
-def _keep_logs(sc: Scenario) -> None:
-    """The operator's logs and the namespace's workloads, for a failure's post-mortem."""
-    for pod in operator_pods(sc.kubectl):
-        name = pod["metadata"]["name"]
-        text = sc.kubectl.run("-n", OPERATOR_NAMESPACE, "logs", name, check=False)
-        (ARTIFACTS / f"operator-{name}.log").write_text(text)
-    listing = sc.kubectl.run(
-        "-n", sc.namespace, "get", "deploy,rs,pods", "-o", "wide", "--show-labels", check=False
-    )
-    (ARTIFACTS / "workloads.txt").write_text(listing)
-
-
 def _answered_by(gen: LoadGenerator, model: str, since: float) -> bool:
     return any(r.t >= since and r.model_used == model for r in gen.records)
+
+
+@dataclass
+class Observed:
+    """A scenario's load through the router's Service, its timeline and its figures."""
+
+    gen: LoadGenerator
+    timeline: Timeline
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def _observed(sc: Scenario, name: str, seed: int, title: str) -> Iterator[Observed]:
+    """Load from fresh images of `seed` until the primary answers, then the block; after it
+    (failed or not) the operator's logs, `NAME-figures.json` and the timeline `NAME.png` in
+    ARTIFACTS; the figures to stderr when the block passed."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    images = [p.read_bytes() for p in generated_images(seed=seed)]
+    run = Observed(router_load(sc, images, ARTIFACTS / f"{name}.jsonl", RATE).start(),
+                   Timeline(sc).start())  # fmt: skip
+    try:
+        eventually(lambda: _answered_by(run.gen, PRIMARY_MODEL, 0.0), 60, "the primary answering")
+        yield run
+    finally:
+        run.gen.stop()
+        run.timeline.stop()
+        keep_logs(sc.kubectl, sc.namespace, ARTIFACTS)
+        (ARTIFACTS / f"{name}-figures.json").write_text(json.dumps(run.figures, indent=2) + "\n")
+        run.timeline.draw(run.gen.records, ARTIFACTS / f"{name}.png", title)
+    print(f"canary e2e ({name}): {json.dumps(run.figures)}", file=sys.stderr)
 
 
 def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
     canary: Scenario,
 ) -> None:
     sc = canary
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    images = [p.read_bytes() for p in generated_images(seed=6161)]
     routers = _router_uids(sc)
-    gen = router_load(sc, images, ARTIFACTS / "canary.jsonl", RATE).start()
-    timeline = Timeline(sc).start()
-    figures: dict[str, Any] = {}
-    try:
-        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, 0.0), 60, "the primary answering")
+    with _observed(sc, "canary", 6161, "canary: healthy, then wrong") as run:
+        gen, timeline, figures = run.gen, run.timeline, run.figures
         stable = sc.status()["currentRevision"]
 
         # ---- a healthy revision: every step, promoted, handed over ---------------------------
@@ -269,16 +285,6 @@ def test_healthy_canary_promoted_then_wrong_canary_aborted_on_agreement(
             "client_errors": lent.unanswered,
             "plan_reason": borrowed.get("planReason"),
         }
-    finally:
-        gen.stop()
-        timeline.stop()
-        _keep_logs(sc)
-        (ARTIFACTS / "figures.json").write_text(json.dumps(figures, indent=2) + "\n")
-        timeline.draw(gen.records, ARTIFACTS / "canary.png", "canary: healthy, then wrong")
-    print(f"canary e2e: {json.dumps(figures)}", file=sys.stderr)
-
-
-PLUGIN = Path(sys.executable).parent / "kubectl-pizza"
 
 
 def _pizza(sc: Scenario, verb: str) -> None:
@@ -313,13 +319,8 @@ def test_sre_abort_an_erroring_canary_aborted_sre_promote_then_a_failure_while_b
     revision fails once within its bake time and the resource goes straight back to the revision
     it replaced. Every client answered throughout."""
     sc = held_canary
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    images = [p.read_bytes() for p in generated_images(seed=6262)]
-    gen = router_load(sc, images, ARTIFACTS / "held.jsonl", RATE).start()
-    timeline = Timeline(sc).start()
-    figures: dict[str, Any] = {}
-    try:
-        eventually(lambda: _answered_by(gen, PRIMARY_MODEL, 0.0), 60, "the primary answering")
+    with _observed(sc, "held", 6262, "canary: abort, errors, promote, bake") as run:
+        gen, timeline, figures = run.gen, run.timeline, run.figures
         stable = sc.status()["currentRevision"]
 
         # ---- an SRE aborts a canary held at its step ----------------------------------------
@@ -406,10 +407,3 @@ def test_sre_abort_an_erroring_canary_aborted_sre_promote_then_a_failure_while_b
         }
         figures["requests"] = everything.sent
         figures["client_errors"] = everything.unanswered
-    finally:
-        gen.stop()
-        timeline.stop()
-        _keep_logs(sc)
-        (ARTIFACTS / "held-figures.json").write_text(json.dumps(figures, indent=2) + "\n")
-        timeline.draw(gen.records, ARTIFACTS / "held.png", "canary: abort, errors, promote, bake")
-    print(f"canary e2e (held): {json.dumps(figures)}", file=sys.stderr)

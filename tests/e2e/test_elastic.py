@@ -26,7 +26,7 @@ import yaml
 from pizza_devcluster.pytest_plugin import requires_real_nodes
 
 from tests.e2e.product import ROOT, Kubectl, generated_images, restricted_namespace
-from tests.e2e.rollback import OPERATOR_NAMESPACE, operator_pods
+from tests.e2e.rollback import keep_logs
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, requires_real_nodes]
@@ -79,23 +79,8 @@ def elastic(kubectl: Kubectl, operator_release: str) -> Iterator[str]:
     kubectl.run("-n", NS, "wait", "--for=condition=Ready", f"pmd/{NAME}", "--timeout=300s")
     service = kubectl.json("-n", NS, "get", "service", NAME)
     yield f"http://{service['spec']['clusterIP']}:{service['spec']['ports'][0]['port']}"
-    _keep_logs(kubectl)
+    keep_logs(kubectl, NS, ARTIFACTS)
     kubectl.run("delete", "namespace", NS, "--wait=false", check=False)
-
-
-def _keep_logs(kubectl: Kubectl) -> None:
-    """The operator's logs, the resource and the namespace's workloads, for a post-mortem."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for pod in operator_pods(kubectl):
-        name = pod["metadata"]["name"]
-        text = kubectl.run("-n", OPERATOR_NAMESPACE, "logs", name, check=False)
-        (ARTIFACTS / f"operator-{name}.log").write_text(text)
-    for what, args in {
-        "workloads.txt": ("get", "deploy,rs,pods", "-o", "wide"),
-        "pmd.yaml": ("get", "pmd", NAME, "-o", "yaml"),
-        "events.txt": ("get", "events", "--sort-by=.lastTimestamp"),
-    }.items():
-        (ARTIFACTS / what).write_text(kubectl.run("-n", NS, *args, check=False))
 
 
 def _image() -> Path:
