@@ -15,10 +15,9 @@ BAKING_THRESHOLD = 1
 """Failed checks in a row that step back while baking: the canary already judged the revision."""
 
 
-def bake_ends(pmd: PizzaModelDeployment) -> datetime | None:
-    """When the bake time of the current revision ends: a rollout promoted it, handed it over to
-    the primary Deployment (it is the current revision, served in mode primary); None when no
-    such revision bakes (whatever the clock says)."""
+def _window(pmd: PizzaModelDeployment) -> tuple[datetime, datetime] | None:
+    """(promoted, bake time over) when a rollout promoted the current revision and handed it
+    over to the primary Deployment (it is the current revision), served in mode primary."""
     rollout = pmd.status.rollout
     if rollout is None or rollout.phase != "Promoted" or not rollout.handed_over:
         return None
@@ -26,28 +25,32 @@ def bake_ends(pmd: PizzaModelDeployment) -> datetime | None:
         return None
     if (pmd.status.mode or "primary") != "primary":
         return None
-    return parse_time(rollout.finished_at) + timedelta(
-        seconds=parse_duration(pmd.spec.rollout.bake_time)
-    )
+    promoted = parse_time(rollout.finished_at)
+    return promoted, promoted + timedelta(seconds=parse_duration(pmd.spec.rollout.bake_time))
+
+
+def bake_ends(pmd: PizzaModelDeployment) -> datetime | None:
+    """When the bake time of the current revision ends; None when no promoted revision bakes
+    (whatever the clock says)."""
+    window = _window(pmd)
+    return window[1] if window is not None else None
 
 
 def in_bake_time(pmd: PizzaModelDeployment, now: datetime) -> bool:
     """The current revision bakes: it is not known-good yet."""
-    ends = bake_ends(pmd)
-    return ends is not None and now < ends
+    window = _window(pmd)
+    return window is not None and now < window[1]
 
 
 def baking(pmd: PizzaModelDeployment, now: datetime) -> bool:
     """In the bake time, and the primary's last check, after the promotion, was Healthy: the
     promoted revision has served. Until then its pods are still starting (a borrowed GPU freed
     by the canary, say) and the spec's threshold judges them, as for any new revision."""
-    if not in_bake_time(pmd, now):
+    window = _window(pmd)
+    if window is None or now >= window[1]:
         return False
     last = pmd.status.analysis.primary if pmd.status.analysis is not None else None
-    rollout = pmd.status.rollout
-    if last is None or last.verdict != "Healthy" or rollout is None or not rollout.finished_at:
-        return False
-    return parse_time(last.time) >= parse_time(rollout.finished_at)
+    return last is not None and last.verdict == "Healthy" and parse_time(last.time) >= window[0]
 
 
 def failure_threshold(pmd: PizzaModelDeployment, now: datetime) -> int:
